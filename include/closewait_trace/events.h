@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The contract between the BPF programs and the C++ daemon: every record that
+ * crosses the ring buffer, a map or an iterator is laid out here, with
+ * fixed-width types only, and compiled by both clang -target bpf and g++.
+ * Append fields at the end of a struct; never reorder.
+ */
+#ifndef CLOSEWAIT_TRACE_EVENTS_H
+#define CLOSEWAIT_TRACE_EVENTS_H
+
+#ifdef __BPF__
+/* vmlinux.h already defines the __u* types. */
+#else
+#include <linux/types.h>
+#endif
+
+#define CWT_COMM_LEN 16
+
+/* Linux TCP states (include/net/tcp_states.h); stable kernel ABI. */
+enum cwt_tcp_state {
+    CWT_TCP_ESTABLISHED = 1,
+    CWT_TCP_SYN_SENT = 2,
+    CWT_TCP_SYN_RECV = 3,
+    CWT_TCP_FIN_WAIT1 = 4,
+    CWT_TCP_FIN_WAIT2 = 5,
+    CWT_TCP_TIME_WAIT = 6,
+    CWT_TCP_CLOSE = 7,
+    CWT_TCP_CLOSE_WAIT = 8,
+    CWT_TCP_LAST_ACK = 9,
+    CWT_TCP_LISTEN = 10,
+    CWT_TCP_CLOSING = 11,
+    CWT_TCP_NEW_SYN_RECV = 12,
+};
+
+/* Who holds a CLOSE_WAIT socket, decided from the socket itself. */
+enum cwt_owner_kind {
+    CWT_OWNER_UNKNOWN = 0,      /* has a struct socket, owner not yet resolved */
+    CWT_OWNER_PROCESS = 1,      /* an fd in a process's table */
+    CWT_OWNER_ACCEPT_QUEUE = 2, /* sk_socket == NULL: never accepted */
+};
+
+enum cwt_event_kind {
+    CWT_EV_CLOSE_WAIT = 1,   /* entered CLOSE_WAIT (queued ones always, all with -v) */
+    CWT_EV_CW_CLOSED = 2,    /* left CLOSE_WAIT (queued, past threshold, or -v) */
+    CWT_EV_CW_ACCEPTED = 3,  /* a queued CLOSE_WAIT was accept()ed: now owned */
+    CWT_EV_ACCEPT_ERROR = 4, /* first EMFILE/ENFILE of a (process, listener) */
+};
+
+/* Indices of the per-CPU counter array; every loss is counted here. */
+enum cwt_counter {
+    CWT_CNT_RINGBUF_DROPPED = 0, /* bpf_ringbuf_reserve failed */
+    CWT_CNT_CW_MAP_FULL = 1,     /* a CLOSE_WAIT could not be tracked */
+    CWT_CNT_OWNER_MAP_FULL = 2,  /* an accept could not be recorded */
+    CWT_CNT_LISTENER_MAP_FULL = 3,
+    CWT_CNT_ACCEPT_ERR_MAP_FULL = 4,
+    CWT_CNT_ACCEPTS = 5,          /* successful accepts seen (not a loss) */
+    CWT_CNT_CLOSE_WAITS = 6,      /* CLOSE_WAIT entries seen (not a loss) */
+    CWT_CNT_MAX = 8,
+};
+
+/* Addresses are always 16 bytes; IPv4 is stored v4-mapped (::ffff:a.b.c.d). */
+struct cwt_tuple {
+    __u8 saddr[16];
+    __u8 daddr[16];
+    __u16 sport; /* host byte order */
+    __u16 dport; /* host byte order */
+    __u16 family; /* AF_INET or AF_INET6, the socket's own family */
+    __u16 _pad;
+};
+
+struct cwt_owner {
+    __u32 tgid; /* process id, never a thread id */
+    __s32 fd;   /* -1 when unknown */
+    __u64 accept_ns;   /* CLOCK_MONOTONIC of accept(), 0 when unknown */
+    __u64 listener_sk; /* listening socket it came from, 0 when unknown */
+    char comm[CWT_COMM_LEN];
+};
+
+/* Value of the close_waits map: one per socket currently in CLOSE_WAIT. */
+struct cwt_cw_entry {
+    __u64 enter_ns; /* CLOCK_MONOTONIC of ->CLOSE_WAIT; 0 = before we started */
+    __u32 netns;
+    __u32 recv_q; /* bytes unread when the FIN arrived, FIN included (as ss) */
+    __u8 owner_kind;
+    __u8 preexisting;
+    __u8 _pad[6];
+    struct cwt_tuple tuple;
+    struct cwt_owner owner;
+};
+
+/* Value of the listeners map, keyed by listening socket. */
+struct cwt_listener_entry {
+    __u64 last_accept_ns;
+    __u64 accepts;
+    __u32 tgid;
+    __s32 fd;
+    char comm[CWT_COMM_LEN];
+};
+
+/* Common header of every ring-buffer record. */
+struct cwt_event_header {
+    __u8 kind; /* enum cwt_event_kind */
+    __u8 _pad[7];
+    __u64 ts_ns; /* CLOCK_MONOTONIC */
+};
+
+/* CWT_EV_CLOSE_WAIT, CWT_EV_CW_CLOSED and CWT_EV_CW_ACCEPTED. */
+struct cwt_sock_event {
+    struct cwt_event_header hdr;
+    __u64 sk;
+    __u8 old_state;
+    __u8 new_state;
+    __u8 _pad[6];
+    struct cwt_cw_entry cw;
+};
+
+/* CWT_EV_ACCEPT_ERROR: the first failure of a (tgid, listen fd). */
+struct cwt_accept_error_event {
+    struct cwt_event_header hdr;
+    __u64 listener_sk;
+    __u32 tgid;
+    __s32 listen_fd;
+    __s32 err; /* positive errno: EMFILE or ENFILE */
+    __u32 syscall_nr;
+    __u64 nofile_soft;
+    __u64 nofile_hard;
+    __u32 next_fd; /* fdtable hint: lowest fd that may be free */
+    __u32 _pad;
+    char comm[CWT_COMM_LEN];
+};
+
+/* Key and value of the in-kernel accept-error aggregate. */
+struct cwt_accept_error_key {
+    __u32 tgid;
+    __s32 listen_fd;
+};
+
+struct cwt_accept_error_value {
+    __u64 first_ns;
+    __u64 last_ns;
+    __u64 emfile;
+    __u64 enfile;
+    __u64 listener_sk;
+    __u32 syscall_nr;
+    __u32 _pad;
+    char comm[CWT_COMM_LEN];
+};
+
+/* iter/tcp output record: one per TCP socket (or per wanted socket). */
+struct cwt_iter_sock {
+    __u64 sk;
+    __u64 ino;
+    __u32 netns;
+    __u32 uid;
+    __u32 recv_q; /* non-listeners: rcv_nxt - copied_seq; listeners: queue length */
+    __u32 send_q; /* non-listeners: write_seq - snd_una; listeners: backlog limit */
+    __u8 state;
+    __u8 has_socket; /* sk_socket != NULL */
+    __u8 _pad[6];
+    struct cwt_tuple tuple;
+};
+
+/* iter/task_file output record: one per fd that refers to a TCP socket. */
+struct cwt_iter_file {
+    __u64 sk;
+    __u64 ino;
+    __u32 tgid;
+    __s32 fd;
+    char comm[CWT_COMM_LEN];
+};
+
+#endif /* CLOSEWAIT_TRACE_EVENTS_H */

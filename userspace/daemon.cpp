@@ -1,0 +1,319 @@
+#include "daemon.hpp"
+
+#include <bpf/libbpf.h>
+#include <time.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "closewait.skel.h"
+#include "decoder.hpp"
+#include "error.hpp"
+#include "format.hpp"
+#include "inventory.hpp"
+#include "procfs.hpp"
+#include "report.hpp"
+#include "tracker.hpp"
+
+namespace cwt {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+void install_signals()
+{
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+constexpr MonoNs kNsPerMs = 1000000ULL;
+// The ring buffer is drained on this timer instead of per-event wakeups.
+constexpr MonoNs kDrainPeriodNs = 100 * kNsPerMs;
+
+LoaderOptions loader_options(const Options& o, bool live)
+{
+    LoaderOptions l;
+    l.attach_live = live;
+    l.tier = parse_tier(o.probes);
+    l.filter_pid = o.pid;
+    l.filter_port = o.port;
+    l.verbose = o.verbose;
+    l.leak_threshold_ns = static_cast<std::uint64_t>(o.threshold_s * 1e9);
+    l.max_sockets = o.max_sockets;
+    l.debug = o.debug;
+    return l;
+}
+
+struct RingBufferDeleter {
+    void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+};
+
+// Collects decoded events from one ring-buffer drain.
+struct DrainBatch {
+    std::vector<KernelEvent> events;
+    std::uint64_t malformed = 0;
+};
+
+int on_ring_record(void* ctx, void* data, size_t size)
+{
+    auto* batch = static_cast<DrainBatch*>(ctx);
+    if (auto ev = decode_event(data, size))
+        batch->events.push_back(std::move(*ev));
+    else
+        ++batch->malformed;
+    return 0;
+}
+
+// The CLOSE_WAITs that exist before we start, seeded into the kernel maps so
+// that their closes are seen, and returned as enrichment for the tracker.
+struct Preexisting {
+    std::unordered_map<SockId, Enrichment> enrich;
+    std::size_t close_waits = 0;
+};
+
+Preexisting take_inventory(Inventory& inv, const Options& o)
+{
+    Preexisting pre;
+    auto socks = inv.tcp_sockets(false);
+    auto fds = inv.socket_fds(o.pid, false);
+    std::unordered_map<SockId, std::vector<ProcessRef>> owners;
+    for (const auto& f : fds)
+        owners[f.sk].push_back(decode_process(f.tgid, f.comm, f.fd));
+
+    for (const auto& s : socks) {
+        auto it = owners.find(s.sk);
+        bool target_owned = it != owners.end();
+        if (s.state != CWT_TCP_CLOSE_WAIT) {
+            // Remember owners of live sockets: when one later enters
+            // CLOSE_WAIT, the kernel already knows who holds it.
+            if (target_owned && s.state == CWT_TCP_ESTABLISHED) {
+                const auto& p = it->second.front();
+                cwt_owner ow{};
+                ow.tgid = p.pid;
+                ow.fd = p.fd;
+                std::snprintf(ow.comm, sizeof(ow.comm), "%s", p.comm.c_str());
+                inv.seed_owner(s.sk, ow);
+            }
+            continue;
+        }
+        cwt_cw_entry e{};
+        e.enter_ns = 0;
+        e.netns = s.netns;
+        e.recv_q = s.recv_q;
+        e.preexisting = 1;
+        e.tuple = s.tuple;
+        e.owner.fd = -1;
+        if (!s.has_socket) {
+            e.owner_kind = CWT_OWNER_ACCEPT_QUEUE;
+        } else if (target_owned) {
+            e.owner_kind = CWT_OWNER_PROCESS;
+            const auto& p = it->second.front();
+            e.owner.tgid = p.pid;
+            e.owner.fd = p.fd;
+            std::snprintf(e.owner.comm, sizeof(e.owner.comm), "%s", p.comm.c_str());
+        } else {
+            e.owner_kind = CWT_OWNER_UNKNOWN;
+        }
+        inv.seed_close_wait(s.sk, e);
+        Enrichment en;
+        en.recv_q = s.recv_q;
+        if (target_owned)
+            en.owners = it->second;
+        pre.enrich.emplace(s.sk, std::move(en));
+        ++pre.close_waits;
+    }
+    return pre;
+}
+
+class LiveLoop {
+public:
+    LiveLoop(const Options& o, BpfSession& session, Reporter& reporter, MonoNs started)
+        : o_(o), inv_(session), reporter_(reporter),
+          tracker_(TrackerConfig{static_cast<MonoNs>(o.threshold_s * 1e9), o.verbose, o.pid, started}),
+          scan_period_ns_(std::clamp<MonoNs>(static_cast<MonoNs>(o.threshold_s * 1e9 / 10), 100 * kNsPerMs,
+                                             1000 * kNsPerMs))
+    {
+        ring_buffer* rb = ring_buffer__new(session.map_fd("events"), on_ring_record, &batch_, nullptr);
+        if (!rb)
+            throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
+        rb_.reset(rb);
+    }
+
+    void start(Preexisting pre)
+    {
+        refresh_listeners(mono_now_ns(), true);
+        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
+        preexisting_ = std::move(pre.enrich);
+    }
+
+    void run(MonoNs deadline)
+    {
+        MonoNs next_scan = 0;
+        while (!g_stop) {
+            MonoNs now = mono_now_ns();
+            if (deadline && now >= deadline)
+                break;
+            drain(now);
+            if (now >= next_scan) {
+                scan(now);
+                next_scan = now + scan_period_ns_;
+            }
+            reporter_.flush();
+            timespec ts{0, static_cast<long>(kDrainPeriodNs)};
+            nanosleep(&ts, nullptr);
+        }
+        drain(mono_now_ns());
+        reporter_.flush();
+    }
+
+    Summary summary() { return tracker_.summary(mono_now_ns()); }
+
+private:
+    void drain(MonoNs now)
+    {
+        batch_.events.clear();
+        ring_buffer__consume(rb_.get());
+        bool need_listeners = false;
+        for (const auto& ev : batch_.events)
+            if (auto* se = std::get_if<SockEvent>(&ev))
+                if (se->info.owner == OwnerKind::AcceptQueue &&
+                    !tracker_.find_listener(se->info.netns, se->info.tuple.local))
+                    need_listeners = true;
+        if (need_listeners)
+            refresh_listeners(now, false);
+        Findings out;
+        for (const auto& ev : batch_.events) {
+            if (auto* se = std::get_if<SockEvent>(&ev))
+                tracker_.on_event(*se, out);
+        }
+        tracker_.on_lost(inv_.lost_total() + batch_.malformed, now, out);
+        for (const auto& f : out)
+            reporter_.finding(f);
+    }
+
+    void refresh_listeners(MonoNs now, bool force)
+    {
+        if (!force && now - last_listener_refresh_ < 200 * kNsPerMs)
+            return;
+        tracker_.update_listeners(inv_.refresh({}).listeners);
+        last_listener_refresh_ = now;
+    }
+
+    void scan(MonoNs now)
+    {
+        tracker_.on_scan(now, inv_.scan_close_waits());
+        auto due = tracker_.due_for_leak_report(now);
+        if (due.empty())
+            return;
+        // Only now, for the few sockets past the threshold, ask the kernel who
+        // holds them and what they hold unread: healthy traffic costs nothing.
+        std::vector<SockId> unresolved;
+        for (SockId sk : due)
+            if (!preexisting_.count(sk))
+                unresolved.push_back(sk);
+        Inventory::Refresh r;
+        if (!unresolved.empty()) {
+            r = inv_.refresh(unresolved);
+            tracker_.update_listeners(r.listeners);
+            last_listener_refresh_ = now;
+        }
+        Findings out;
+        for (SockId sk : due) {
+            Enrichment e;
+            auto pre = preexisting_.find(sk);
+            if (pre != preexisting_.end()) {
+                e = std::move(pre->second);
+                preexisting_.erase(pre);
+            } else {
+                auto s = r.socks.find(sk);
+                if (s == r.socks.end() || s->second.state != CWT_TCP_CLOSE_WAIT) {
+                    e.gone = true;
+                } else {
+                    e.recv_q = s->second.recv_q;
+                    auto ow = r.owners.find(sk);
+                    if (ow != r.owners.end())
+                        e.owners = ow->second;
+                }
+            }
+            tracker_.report_leak(sk, e, now, out);
+        }
+        for (const auto& f : out)
+            reporter_.finding(f);
+    }
+
+    const Options& o_;
+    Inventory inv_;
+    Reporter& reporter_;
+    Tracker tracker_;
+    MonoNs scan_period_ns_;
+    DrainBatch batch_;
+    std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
+    MonoNs last_listener_refresh_ = 0;
+    std::unordered_map<SockId, Enrichment> preexisting_;
+};
+
+std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
+{
+    if (o.json)
+        return make_json_reporter(stdout, clock);
+    return make_human_reporter(stdout, stderr, clock);
+}
+
+} // namespace
+
+int run_live(const Options& o)
+{
+    install_signals();
+    WallClock clock;
+    MonoNs started = mono_now_ns();
+    // Attach first, then take the inventory: a socket that changes state in
+    // between is seen by the probes, and the maps merge both by socket.
+    BpfSession session(loader_options(o, true));
+    Inventory inv(session);
+    Preexisting pre = take_inventory(inv, o);
+
+    auto reporter = make_reporter(o, clock);
+    StartInfo info;
+    info.tier = tier_name(session.tier());
+    info.tier_reason = session.tier_reason();
+    info.kernel = kernel_release();
+    info.filter_pid = o.pid;
+    info.filter_port = o.port;
+    info.threshold_s = o.threshold_s;
+    info.verbose = o.verbose;
+    info.preexisting_close_waits = pre.close_waits;
+    reporter->start(info);
+
+    LiveLoop loop(o, session, *reporter, started);
+    loop.start(std::move(pre));
+    MonoNs deadline = o.duration_s > 0 ? started + static_cast<MonoNs>(o.duration_s * 1e9) : 0;
+    loop.run(deadline);
+    reporter->summary(loop.summary(), static_cast<double>(mono_now_ns() - started) / 1e9);
+    reporter->flush();
+    return 0;
+}
+
+int run_snapshot(const Options&)
+{
+    throw UserError("--snapshot is not implemented yet", "run without --snapshot for live tracing");
+}
+
+int run_features(const Options& o)
+{
+    BpfSession session(loader_options(o, true));
+    std::printf("tier: %s (%s)\nkernel: %s\n", tier_name(session.tier()), session.tier_reason().c_str(),
+                kernel_release().c_str());
+    for (const auto& p : session.probes())
+        std::printf("  %-20s %-45s %s\n", p.hook.c_str(), p.choice.c_str(), p.why.c_str());
+    return 0;
+}
+
+} // namespace cwt

@@ -1,0 +1,167 @@
+#include "inventory.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "closewait.skel.h"
+#include "decoder.hpp"
+#include "error.hpp"
+
+namespace cwt {
+
+std::vector<char> Inventory::run_iter(bool tcp)
+{
+    int fd = bpf_iter_create(s_.iter_link_fd(tcp));
+    if (fd < 0)
+        throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(errno),
+                        "check kernel support for BPF iterators (5.9+)");
+    std::vector<char> out;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            throw UserError(std::string("BPF iterator read failed: ") + std::strerror(e),
+                            "retry; if it persists, run with --debug and report it");
+        }
+        if (n == 0)
+            break;
+        out.insert(out.end(), buf, buf + n);
+    }
+    close(fd);
+    return out;
+}
+
+template <typename T> static std::vector<T> records(const std::vector<char>& raw)
+{
+    std::vector<T> out(raw.size() / sizeof(T));
+    if (!out.empty())
+        std::memcpy(out.data(), raw.data(), out.size() * sizeof(T));
+    return out;
+}
+
+std::vector<cwt_iter_sock> Inventory::tcp_sockets(bool only_wanted)
+{
+    s_.skel().bss->iter_only_wanted = only_wanted;
+    s_.skel().bss->iter_tgid = 0;
+    return records<cwt_iter_sock>(run_iter(true));
+}
+
+std::vector<cwt_iter_file> Inventory::socket_fds(std::uint32_t tgid, bool only_wanted)
+{
+    s_.skel().bss->iter_only_wanted = only_wanted;
+    s_.skel().bss->iter_tgid = tgid;
+    return records<cwt_iter_file>(run_iter(false));
+}
+
+void Inventory::set_wanted(const std::vector<SockId>& sks)
+{
+    int fd = s_.map_fd("wanted");
+    // Clear, then fill: the map is small and this runs only on findings.
+    std::vector<SockId> old;
+    SockId key = 0, next = 0;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        old.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    for (SockId k : old)
+        bpf_map_delete_elem(fd, &k);
+    std::uint8_t one = 1;
+    for (SockId k : sks)
+        bpf_map_update_elem(fd, &k, &one, BPF_ANY);
+}
+
+Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint32_t tgid)
+{
+    Refresh r;
+    set_wanted(sks);
+    std::vector<SockId> all = sks;
+    for (const auto& rec : tcp_sockets(true)) {
+        if (rec.state != CWT_TCP_LISTEN) {
+            r.socks.emplace(rec.sk, rec);
+            continue;
+        }
+        ListenerInfo l;
+        l.sk = rec.sk;
+        l.netns = rec.netns;
+        l.local = decode_tuple(rec.tuple).local;
+        l.queue = rec.recv_q;
+        l.backlog = rec.send_q;
+        r.listeners.push_back(l);
+        all.push_back(rec.sk);
+    }
+    if (all.empty())
+        return r;
+    set_wanted(all);
+    for (const auto& f : socket_fds(tgid, true))
+        r.owners[f.sk].push_back(decode_process(f.tgid, f.comm, f.fd));
+    int lfd = s_.map_fd("listeners");
+    for (auto& l : r.listeners) {
+        auto it = r.owners.find(l.sk);
+        if (it != r.owners.end())
+            l.owners = it->second;
+        cwt_listener_entry le{};
+        if (bpf_map_lookup_elem(lfd, &l.sk, &le) == 0)
+            l.last_accept_ns = le.last_accept_ns;
+    }
+    return r;
+}
+
+std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
+{
+    int fd = s_.map_fd("close_waits");
+    std::vector<std::pair<SockId, CloseWaitInfo>> out;
+    SockId key = 0, next = 0;
+    const void* prev = nullptr;
+    cwt_cw_entry e{};
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        if (bpf_map_lookup_elem(fd, &next, &e) == 0)
+            out.emplace_back(next, decode_close_wait(e));
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
+std::uint64_t Inventory::counter(cwt_counter idx)
+{
+    int fd = s_.map_fd("counters");
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+        return 0;
+    std::vector<std::uint64_t> vals(static_cast<std::size_t>(ncpu));
+    std::uint32_t k = idx;
+    if (bpf_map_lookup_elem(fd, &k, vals.data()) != 0)
+        return 0;
+    std::uint64_t sum = 0;
+    for (auto v : vals)
+        sum += v;
+    return sum;
+}
+
+std::uint64_t Inventory::lost_total()
+{
+    return counter(CWT_CNT_RINGBUF_DROPPED) + counter(CWT_CNT_CW_MAP_FULL) + counter(CWT_CNT_OWNER_MAP_FULL) +
+           counter(CWT_CNT_LISTENER_MAP_FULL) + counter(CWT_CNT_ACCEPT_ERR_MAP_FULL);
+}
+
+void Inventory::seed_close_wait(SockId sk, const cwt_cw_entry& e)
+{
+    bpf_map_update_elem(s_.map_fd("close_waits"), &sk, &e, BPF_NOEXIST);
+}
+
+void Inventory::seed_owner(SockId sk, const cwt_owner& o)
+{
+    bpf_map_update_elem(s_.map_fd("owners"), &sk, &o, BPF_NOEXIST);
+}
+
+} // namespace cwt

@@ -1,0 +1,50 @@
+// Reads kernel state on demand: BPF iterators over TCP sockets and fd tables,
+// scans of the per-socket maps, and the loss counters.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "closewait_trace/events.h"
+#include "loader.hpp"
+#include "model.hpp"
+
+namespace cwt {
+
+class Inventory {
+public:
+    explicit Inventory(BpfSession& s) : s_(s) {}
+
+    // Every TCP socket, or (only_wanted) listeners plus the wanted sockets.
+    std::vector<cwt_iter_sock> tcp_sockets(bool only_wanted);
+    // Every fd that refers to a TCP socket, optionally of one process, or only
+    // of wanted sockets.
+    std::vector<cwt_iter_file> socket_fds(std::uint32_t tgid, bool only_wanted);
+    void set_wanted(const std::vector<SockId>& sks);
+
+    // One pass over the kernel: every listener (with owners and last accept)
+    // plus the current state and owners of the `sks` sockets.
+    struct Refresh {
+        std::vector<ListenerInfo> listeners;
+        std::unordered_map<SockId, cwt_iter_sock> socks;
+        std::unordered_map<SockId, std::vector<ProcessRef>> owners;
+    };
+    Refresh refresh(const std::vector<SockId>& sks, std::uint32_t tgid = 0);
+
+    std::vector<std::pair<SockId, CloseWaitInfo>> scan_close_waits();
+    // Sum over CPUs of each loss counter.
+    std::uint64_t lost_total();
+    std::uint64_t counter(cwt_counter idx);
+
+    // Tell the kernel about sockets that predate the tool.
+    void seed_close_wait(SockId sk, const cwt_cw_entry& e);
+    void seed_owner(SockId sk, const cwt_owner& o);
+
+private:
+    std::vector<char> run_iter(bool tcp);
+    BpfSession& s_;
+};
+
+} // namespace cwt

@@ -1,0 +1,174 @@
+// Plain C++ types the tracker and reporters work on. Nothing here knows BPF:
+// the decoder turns kernel records into these, and unit tests build them by hand.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace cwt {
+
+using SockId = std::uint64_t; // kernel address of the struct sock
+using MonoNs = std::uint64_t; // CLOCK_MONOTONIC nanoseconds
+
+enum class OwnerKind { Unknown, Process, AcceptQueue, NoFd };
+const char* owner_kind_name(OwnerKind k);
+
+struct Endpoint {
+    std::array<std::uint8_t, 16> addr{}; // IPv4 stored v4-mapped
+    std::uint16_t port = 0;
+    bool is_v4_mapped() const;
+    bool is_unspecified() const;
+    bool operator==(const Endpoint& o) const { return addr == o.addr && port == o.port; }
+};
+
+struct Tuple {
+    Endpoint local;
+    Endpoint remote;
+    std::uint16_t family = 0; // AF_INET or AF_INET6
+    bool operator==(const Tuple& o) const
+    {
+        return local == o.local && remote == o.remote && family == o.family;
+    }
+};
+
+// One fd of one process that refers to a socket.
+struct ProcessRef {
+    std::uint32_t pid = 0;
+    std::string comm;
+    std::int32_t fd = -1;
+    bool operator==(const ProcessRef& o) const
+    {
+        return pid == o.pid && comm == o.comm && fd == o.fd;
+    }
+};
+
+// What the kernel recorded at accept() time.
+struct AcceptRecord {
+    ProcessRef by;
+    MonoNs at_ns = 0;
+    SockId listener_sk = 0;
+};
+
+// A socket in CLOSE_WAIT as the kernel map holds it.
+struct CloseWaitInfo {
+    MonoNs enter_ns = 0; // 0: entered before the tool started
+    std::uint32_t netns = 0;
+    std::uint32_t recv_q = 0;
+    OwnerKind owner = OwnerKind::Unknown;
+    bool preexisting = false;
+    Tuple tuple;
+    std::optional<AcceptRecord> accepted;
+};
+
+enum class SockEventKind { EnteredCloseWait, LeftCloseWait, QueuedAccepted };
+
+struct SockEvent {
+    SockEventKind kind = SockEventKind::EnteredCloseWait;
+    MonoNs ts_ns = 0;
+    SockId sk = 0;
+    std::uint8_t old_state = 0;
+    std::uint8_t new_state = 0;
+    CloseWaitInfo info;
+};
+
+struct AcceptErrorEvent {
+    MonoNs ts_ns = 0;
+    SockId listener_sk = 0;
+    ProcessRef process; // fd = the listening fd
+    int err = 0;        // EMFILE or ENFILE
+    std::uint32_t syscall_nr = 0;
+    std::uint64_t nofile_soft = 0;
+    std::uint64_t nofile_hard = 0;
+};
+
+using KernelEvent = std::variant<SockEvent, AcceptErrorEvent>;
+
+// A listening socket, from the inventory.
+struct ListenerInfo {
+    SockId sk = 0;
+    std::uint32_t netns = 0;
+    Endpoint local;
+    std::uint32_t queue = 0;   // sk_ack_backlog
+    std::uint32_t backlog = 0; // sk_max_ack_backlog
+    std::vector<ProcessRef> owners;
+    std::optional<MonoNs> last_accept_ns;
+};
+
+// What the daemon learned about a socket when it crossed the leak threshold.
+struct Enrichment {
+    std::optional<std::uint32_t> recv_q;
+    std::vector<ProcessRef> owners; // every fd in every process
+    bool gone = false;              // no longer in CLOSE_WAIT per the inventory
+};
+
+enum class FindingType {
+    CloseWait,       // entered CLOSE_WAIT
+    CloseWaitLeak,   // still in CLOSE_WAIT after the threshold
+    CloseWaitClosed, // left CLOSE_WAIT
+    AcceptError,
+    Lost,
+};
+const char* finding_type_name(FindingType t);
+
+struct ListenerView {
+    Endpoint local;
+    std::optional<ProcessRef> owner;
+    std::optional<std::uint32_t> queue;
+    std::optional<std::uint32_t> backlog;
+};
+
+struct Finding {
+    FindingType type = FindingType::CloseWait;
+    MonoNs ts_ns = 0;
+    SockId sk = 0;
+    OwnerKind owner = OwnerKind::Unknown;
+    std::vector<ProcessRef> processes; // first is the primary owner
+    std::optional<ListenerView> listener;
+    Tuple tuple;
+    std::uint32_t netns = 0;
+    std::optional<double> age_s;   // time in CLOSE_WAIT; none if it predates the tool
+    std::optional<double> min_age_s; // lower bound when age_s is unknown
+    std::optional<std::uint32_t> recv_q;
+    bool preexisting = false;
+    bool was_leak = false;         // CloseWaitClosed: reported as a leak before
+    std::string closed_by;         // CloseWaitClosed: "application" | "listener_closed" | "reset"
+    std::uint64_t count = 0;       // Lost / AcceptError
+    // AcceptError
+    std::string errno_name;
+    std::string syscall;
+    std::optional<std::uint64_t> nofile_soft;
+    std::optional<std::uint64_t> nofile_hard;
+    std::string detail;
+};
+
+struct ProcessSummary {
+    ProcessRef process; // fd unused
+    std::size_t open_close_waits = 0;
+    double oldest_age_s = 0;
+    bool oldest_predates_start = false;
+    std::vector<std::int32_t> fds;
+};
+
+struct ListenerSummary {
+    ListenerView listener;
+    std::uint32_t netns = 0;
+    std::size_t queued_close_waits = 0;
+    double oldest_age_s = 0;
+    bool oldest_predates_start = false;
+};
+
+struct Summary {
+    MonoNs ts_ns = 0;
+    std::vector<ProcessSummary> processes;
+    std::vector<ListenerSummary> listeners;
+    std::size_t unknown_owner = 0;
+    std::size_t open_close_waits = 0;
+    std::uint64_t leaks_reported = 0;
+    std::uint64_t lost_events = 0;
+};
+
+} // namespace cwt

@@ -1,0 +1,64 @@
+#include "procfs.hpp"
+
+#include <dirent.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <string>
+
+namespace cwt {
+
+std::string kernel_release()
+{
+    utsname u{};
+    if (uname(&u) != 0)
+        return "unknown";
+    return u.release;
+}
+
+bool pid_exists(std::uint32_t pid)
+{
+    if (pid == 0)
+        return false;
+    return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+std::optional<std::size_t> count_open_fds(std::uint32_t pid)
+{
+    std::string path = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = opendir(path.c_str());
+    if (!d)
+        return std::nullopt;
+    std::size_t n = 0;
+    while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.')
+            ++n;
+    closedir(d);
+    return n;
+}
+
+std::optional<NofileLimit> nofile_limit(std::uint32_t pid)
+{
+    rlimit r{};
+    if (prlimit(static_cast<pid_t>(pid), RLIMIT_NOFILE, nullptr, &r) != 0)
+        return std::nullopt;
+    return NofileLimit{static_cast<std::uint64_t>(r.rlim_cur), static_cast<std::uint64_t>(r.rlim_max)};
+}
+
+bool has_bpf_privileges()
+{
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return geteuid() == 0;
+    auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1U; };
+    constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
+    return has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon));
+}
+
+} // namespace cwt

@@ -1,0 +1,24 @@
+// Small facts about processes and the kernel that only /proc and syscalls know.
+// Used off the hot path: at startup, and when a rare finding needs context.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace cwt {
+
+std::string kernel_release();
+bool pid_exists(std::uint32_t pid);
+std::optional<std::size_t> count_open_fds(std::uint32_t pid);
+struct NofileLimit {
+    std::uint64_t soft = 0;
+    std::uint64_t hard = 0;
+};
+std::optional<NofileLimit> nofile_limit(std::uint32_t pid);
+
+// Whether this process may load BPF tracing programs (root, or CAP_BPF with
+// CAP_PERFMON, or CAP_SYS_ADMIN).
+bool has_bpf_privileges();
+
+} // namespace cwt
