@@ -15,6 +15,7 @@
 #include "inventory.hpp"
 #include "procfs.hpp"
 #include "report.hpp"
+#include "snapshot.hpp"
 #include "tracker.hpp"
 
 namespace cwt {
@@ -83,14 +84,22 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
 {
     Preexisting pre;
     auto socks = inv.tcp_sockets(false);
-    auto fds = inv.socket_fds(o.pid, false);
+    // Every process's fds, even under -p: a socket held by another process
+    // must not be mistaken for one that no process holds.
+    auto fds = inv.socket_fds(0, false);
     std::unordered_map<SockId, std::vector<ProcessRef>> owners;
     for (const auto& f : fds)
         owners[f.sk].push_back(decode_process(f.tgid, f.comm, f.fd));
+    auto is_target = [&](const std::vector<ProcessRef>& list) {
+        return !o.pid || std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == o.pid; });
+    };
 
     for (const auto& s : socks) {
         auto it = owners.find(s.sk);
-        bool target_owned = it != owners.end();
+        bool owned = it != owners.end();
+        if (owned && !is_target(it->second))
+            continue;
+        bool target_owned = owned;
         if (s.state != CWT_TCP_CLOSE_WAIT) {
             // Remember owners of live sockets: when one later enters
             // CLOSE_WAIT, the kernel already knows who holds it.
@@ -301,9 +310,25 @@ int run_live(const Options& o)
     return 0;
 }
 
-int run_snapshot(const Options&)
+int run_snapshot(const Options& o)
 {
-    throw UserError("--snapshot is not implemented yet", "run without --snapshot for live tracing");
+    WallClock clock;
+    BpfSession session(loader_options(o, false));
+    Inventory inv(session);
+    MonoNs now = mono_now_ns();
+    // Every process's fds, even under -p: a socket held by another process
+    // must not look like one that no process holds.
+    Snapshot snap = classify_snapshot(inv.tcp_sockets(false), inv.socket_fds(0, false), o.pid, now);
+    for (auto& p : snap.processes) {
+        p.open_fds = count_open_fds(p.pid);
+        if (auto lim = nofile_limit(p.pid)) {
+            p.nofile_soft = lim->soft;
+            p.nofile_hard = lim->hard;
+        }
+    }
+    print_snapshot(snap, o.json, stdout, clock, now);
+    std::fflush(stdout);
+    return snap.has_findings() ? 1 : 0;
 }
 
 int run_features(const Options& o)

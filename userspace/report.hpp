@@ -10,6 +10,7 @@
 
 #include "format.hpp"
 #include "model.hpp"
+#include "snapshot.hpp"
 
 namespace cwt {
 
@@ -43,6 +44,11 @@ nlohmann::json start_json(const StartInfo& s, const WallClock& clock, MonoNs now
 std::string human_line(const Finding& f, const WallClock& clock);
 std::string human_header();
 constexpr std::size_t kMaxLineWidth = 119;
+
+// The one-shot audit: JSON lines (close_wait, listener, process, summary) or tables.
+nlohmann::json listener_row_json(const SnapshotListener& l, const WallClock& clock, MonoNs now);
+nlohmann::json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now);
+void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallClock& clock, MonoNs now);
 
 std::unique_ptr<Reporter> make_json_reporter(std::FILE* out, WallClock clock);
 std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock);

@@ -92,6 +92,10 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
         l = find_listener(t.info.netns, t.info.tuple.local);
     else if (t.info.accepted && t.info.accepted->listener_sk)
         l = listener_by_sk(t.info.accepted->listener_sk);
+    if (!l && t.info.owner == OwnerKind::Process && !(t.info.accepted && t.info.accepted->listener_sk))
+        // Accept not seen (it predates us): an accepted child shares its
+        // listener's local address, so match on that.
+        l = find_listener(t.info.netns, t.info.tuple.local);
     if (l) {
         ListenerView v;
         v.local = l->local;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages closewait-trace needs to build, run and test.
+# Debian packages only; nothing is downloaded from anywhere else.
+set -euo pipefail
+
+build_pkgs=(cmake ninja-build g++ clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+            libcli11-dev nlohmann-json3-dev)
+test_pkgs=(googletest libgtest-dev libbenchmark-dev iproute2 python3 nodejs
+           qemu-system-x86 busybox-static cpio bpftrace)
+
+want=("${build_pkgs[@]}")
+[[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    echo "deps: all ${#want[@]} packages present"
+    exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: error: missing packages (${missing[*]}) and not root; run: sudo $0 $*" >&2
+    exit 2
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
