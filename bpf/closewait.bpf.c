@@ -34,6 +34,9 @@ const volatile __u16 filter_port = 0;     /* --port: local or remote, 0 = any */
 const volatile bool emit_every_close_wait = false; /* -v */
 const volatile __u64 leak_threshold_ns = 30ULL * 1000000000ULL;
 
+/* Last EMFILE/ENFILE anywhere: lets healthy closes skip the shedding check. */
+__u64 last_accept_error_ns = 0;
+
 /* Iterator filters, set by userspace before each iteration. */
 __u32 iter_tgid = 0;          /* iter/task_file: 0 = every process */
 bool iter_only_wanted = false; /* emit only sockets present in `wanted` */
@@ -180,6 +183,7 @@ static __always_inline void on_enter_close_wait(const struct sock *sk, __u64 key
     cw.netns = sock_netns(sk);
     cw.recv_q = tcp_recv_q(sk);
     cw.owner.fd = -1;
+    cw.owner.listen_fd = -1;
     read_tuple(sk, &cw.tuple);
 
     /* The ownership verdict, from the socket: a child still in a listener's
@@ -219,12 +223,36 @@ static __always_inline void on_leave_close_wait(__u64 key, int newstate, __u64 n
     bpf_map_delete_elem(&close_waits, &key);
 }
 
+/* The application closed a socket it had just accepted while its accepts were
+ * failing: count it as shed against that (process, listener). */
+static __always_inline void check_shed(__u64 key, __u64 now)
+{
+    struct cwt_owner *owner = bpf_map_lookup_elem(&owners, &key);
+    if (!owner || !(owner->flags & CWT_OWNER_F_AFTER_ACCEPT_ERROR) ||
+        now - owner->accept_ns > CWT_SHED_WINDOW_NS)
+        return;
+    struct cwt_accept_error_key k = {.tgid = owner->tgid, .listen_fd = owner->listen_fd};
+    struct cwt_accept_error_value *agg = bpf_map_lookup_elem(&accept_errors, &k);
+    if (agg)
+        __sync_fetch_and_add(&agg->shed, 1);
+}
+
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
     __u64 key = (__u64)sk;
 
     if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
         return 0;
+
+    /* Application-initiated close. Only looked at while some accept failed
+     * in the last 10 s, so healthy traffic pays one global read. */
+    if (last_accept_error_ns &&
+        ((oldstate == CWT_TCP_ESTABLISHED && newstate == CWT_TCP_FIN_WAIT1) ||
+         (oldstate == CWT_TCP_CLOSE_WAIT && newstate == CWT_TCP_LAST_ACK))) {
+        __u64 now = bpf_ktime_get_ns();
+        if (now - last_accept_error_ns < 10ULL * 1000000000ULL)
+            check_shed(key, now);
+    }
 
     if (newstate == CWT_TCP_CLOSE_WAIT) {
         if (port_matches(sk))
@@ -305,6 +333,7 @@ static __always_inline void record_accept_error(__u32 tgid, __s32 listen_fd, str
     struct cwt_accept_error_key k = {.tgid = tgid, .listen_fd = listen_fd};
     struct cwt_accept_error_value *agg = bpf_map_lookup_elem(&accept_errors, &k);
 
+    last_accept_error_ns = now;
     if (agg) {
         /* Not the first failure: aggregate only; userspace reports deltas. */
         if (err == EMFILE)
@@ -391,7 +420,14 @@ static __always_inline void on_accept_exit(long ret, __u32 nr)
     owner.fd = (__s32)ret;
     owner.accept_ns = now;
     owner.listener_sk = (__u64)lsk;
+    owner.listen_fd = listen_fd;
     bpf_get_current_comm(&owner.comm, sizeof(owner.comm));
+    if (last_accept_error_ns && now - last_accept_error_ns < 1000000000ULL) {
+        struct cwt_accept_error_key ek = {.tgid = tgid, .listen_fd = listen_fd};
+        struct cwt_accept_error_value *agg = bpf_map_lookup_elem(&accept_errors, &ek);
+        if (agg && now - agg->last_ns < 1000000000ULL)
+            owner.flags |= CWT_OWNER_F_AFTER_ACCEPT_ERROR;
+    }
     if (bpf_map_update_elem(&owners, &key, &owner, BPF_ANY))
         count(CWT_CNT_OWNER_MAP_FULL);
 

@@ -24,6 +24,10 @@ int parse_options(int argc, char** argv, Options& o)
                    "Seconds in CLOSE_WAIT before a socket is reported as a leak")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
+    app.add_option("--stall", o.stall_s,
+                   "Seconds a listener may hold queued connections without accept() before it is reported")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
     app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
         ->check(CLI::Range(0.1, 31536000.0));
     app.add_flag("-j,--json", o.json, "JSON lines instead of columns");

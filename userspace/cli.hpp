@@ -12,6 +12,7 @@ struct Options {
     std::uint32_t pid = 0;
     std::uint16_t port = 0;
     double threshold_s = 30.0;
+    double stall_s = 5.0;
     double duration_s = 0; // 0 = until SIGINT/SIGTERM
     bool json = false;
     bool verbose = false;

@@ -1,5 +1,6 @@
 #include "daemon.hpp"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <time.h>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "accept_watch.hpp"
 #include "closewait.skel.h"
 #include "decoder.hpp"
 #include "error.hpp"
@@ -108,6 +110,7 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
                 cwt_owner ow{};
                 ow.tgid = p.pid;
                 ow.fd = p.fd;
+                ow.listen_fd = -1;
                 std::snprintf(ow.comm, sizeof(ow.comm), "%s", p.comm.c_str());
                 inv.seed_owner(s.sk, ow);
             }
@@ -120,6 +123,7 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
         e.preexisting = 1;
         e.tuple = s.tuple;
         e.owner.fd = -1;
+        e.owner.listen_fd = -1;
         if (!s.has_socket) {
             e.owner_kind = CWT_OWNER_ACCEPT_QUEUE;
         } else if (target_owned) {
@@ -148,12 +152,14 @@ public:
         : o_(o), inv_(session), reporter_(reporter),
           tracker_(TrackerConfig{static_cast<MonoNs>(o.threshold_s * 1e9), o.verbose, o.pid, started}),
           scan_period_ns_(std::clamp<MonoNs>(static_cast<MonoNs>(o.threshold_s * 1e9 / 10), 100 * kNsPerMs,
-                                             1000 * kNsPerMs))
+                                             1000 * kNsPerMs)),
+          accept_watch_(AcceptWatchConfig{1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9), o.pid, started})
     {
         ring_buffer* rb = ring_buffer__new(session.map_fd("events"), on_ring_record, &batch_, nullptr);
         if (!rb)
             throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
         rb_.reset(rb);
+        session_map_fd_listeners_ = session.map_fd("listeners");
     }
 
     void start(Preexisting pre)
@@ -175,6 +181,10 @@ public:
                 scan(now);
                 next_scan = now + scan_period_ns_;
             }
+            if (now >= next_listener_check_) {
+                check_listeners(now);
+                next_listener_check_ = now + kListenerCheckNs;
+            }
             reporter_.flush();
             timespec ts{0, static_cast<long>(kDrainPeriodNs)};
             nanosleep(&ts, nullptr);
@@ -183,7 +193,13 @@ public:
         reporter_.flush();
     }
 
-    Summary summary() { return tracker_.summary(mono_now_ns()); }
+    Summary summary()
+    {
+        Summary s = tracker_.summary(mono_now_ns());
+        s.accept_errors = accept_watch_.error_summary();
+        s.listen_overflows = accept_watch_.overflows_reported();
+        return s;
+    }
 
 private:
     void drain(MonoNs now)
@@ -193,9 +209,10 @@ private:
         bool need_listeners = false;
         for (const auto& ev : batch_.events)
             if (auto* se = std::get_if<SockEvent>(&ev))
-                if (se->info.owner == OwnerKind::AcceptQueue &&
-                    !tracker_.find_listener(se->info.netns, se->info.tuple.local))
-                    need_listeners = true;
+                if (se->info.owner == OwnerKind::AcceptQueue) {
+                    const ListenerInfo* l = tracker_.find_listener(se->info.netns, se->info.tuple.local);
+                    need_listeners |= !l || l->owners.empty();
+                }
         if (need_listeners)
             refresh_listeners(now, false);
         Findings out;
@@ -204,6 +221,59 @@ private:
                 tracker_.on_event(*se, out);
         }
         tracker_.on_lost(inv_.lost_total() + batch_.malformed, now, out);
+        // The kernel aggregates accept failures; a small map, empty when healthy.
+        auto errors = inv_.accept_errors();
+        if (!errors.empty()) {
+            if (std::any_of(errors.begin(), errors.end(),
+                            [&](const AcceptErrorSample& e) { return !tracker_.listener_by_sk(e.listener_sk); }))
+                refresh_listeners(now, false);
+            accept_watch_.on_errors(
+                now, errors, [&](std::uint32_t pid) { return inv_.fd_context(pid); },
+                [&](SockId sk) { return tracker_.listener_by_sk(sk); }, out);
+        }
+        for (const auto& f : out)
+            reporter_.finding(f);
+    }
+
+    // Queue depths of every listener, for overflow and stall findings. Owners
+    // come from a cache; the fd-table walk runs only when a listener is new.
+    void check_listeners(MonoNs now)
+    {
+        inv_.set_wanted({});
+        std::vector<ListenerInfo> ls;
+        bool need_owners = false;
+        int lfd = session_map_fd_listeners_;
+        for (const auto& rec : inv_.tcp_sockets(true)) {
+            if (rec.state != CWT_TCP_LISTEN)
+                continue;
+            ListenerInfo l;
+            l.sk = rec.sk;
+            l.netns = rec.netns;
+            l.local = decode_tuple(rec.tuple).local;
+            l.queue = rec.recv_q;
+            l.backlog = rec.send_q;
+            auto c = owner_cache_.find(rec.sk);
+            if (c != owner_cache_.end())
+                l.owners = c->second;
+            else
+                need_owners = true; // a listener we have not seen: who owns it?
+            cwt_listener_entry le{};
+            if (bpf_map_lookup_elem(lfd, &l.sk, &le) == 0)
+                l.last_accept_ns = le.last_accept_ns;
+            ls.push_back(std::move(l));
+        }
+        if (need_owners) {
+            auto r = inv_.refresh({});
+            for (const auto& l : r.listeners)
+                owner_cache_[l.sk] = l.owners;
+            for (auto& l : ls)
+                l.owners = owner_cache_[l.sk];
+        }
+        tracker_.update_listeners(ls);
+        last_listener_refresh_ = now;
+        Findings out;
+        accept_watch_.on_listeners(now, ls, listen_overflows().value_or(0),
+                                   [&](const ListenerInfo& l) { return tracker_.queued_close_waits(l); }, out);
         for (const auto& f : out)
             reporter_.finding(f);
     }
@@ -212,7 +282,10 @@ private:
     {
         if (!force && now - last_listener_refresh_ < 200 * kNsPerMs)
             return;
-        tracker_.update_listeners(inv_.refresh({}).listeners);
+        auto ls = inv_.refresh({}).listeners;
+        for (const auto& l : ls)
+            owner_cache_[l.sk] = l.owners;
+        tracker_.update_listeners(std::move(ls));
         last_listener_refresh_ = now;
     }
 
@@ -267,6 +340,11 @@ private:
     std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
     MonoNs last_listener_refresh_ = 0;
     std::unordered_map<SockId, Enrichment> preexisting_;
+    AcceptWatch accept_watch_;
+    static constexpr MonoNs kListenerCheckNs = 1000 * kNsPerMs;
+    MonoNs next_listener_check_ = 0;
+    std::unordered_map<SockId, std::vector<ProcessRef>> owner_cache_;
+    int session_map_fd_listeners_ = -1;
 };
 
 std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)

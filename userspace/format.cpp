@@ -99,6 +99,8 @@ const char* finding_type_name(FindingType t)
     case FindingType::CloseWaitClosed: return "close_wait_closed";
     case FindingType::AcceptError: return "accept_error";
     case FindingType::Lost: return "lost";
+    case FindingType::ListenOverflow: return "listen_overflow";
+    case FindingType::AcceptStall: return "accept_stall";
     }
     return "unknown";
 }

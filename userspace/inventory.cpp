@@ -10,6 +10,7 @@
 #include "closewait.skel.h"
 #include "decoder.hpp"
 #include "error.hpp"
+#include "procfs.hpp"
 
 namespace cwt {
 
@@ -130,6 +131,55 @@ std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
         prev = &key;
     }
     return out;
+}
+
+std::vector<AcceptErrorSample> Inventory::accept_errors()
+{
+    int fd = s_.map_fd("accept_errors");
+    std::vector<AcceptErrorSample> out;
+    cwt_accept_error_key key{}, next{};
+    const void* prev = nullptr;
+    cwt_accept_error_value v{};
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+            AcceptErrorSample a;
+            a.pid = next.tgid;
+            a.listen_fd = next.listen_fd;
+            a.comm = decode_process(next.tgid, v.comm, -1).comm;
+            a.listener_sk = v.listener_sk;
+            a.syscall_nr = v.syscall_nr;
+            a.emfile = v.emfile;
+            a.enfile = v.enfile;
+            a.shed = v.shed;
+            out.push_back(std::move(a));
+        }
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
+FdContext Inventory::fd_context(std::uint32_t pid)
+{
+    FdContext c;
+    c.open_fds = count_open_fds(pid);
+    if (auto lim = nofile_limit(pid)) {
+        c.nofile_soft = lim->soft;
+        c.nofile_hard = lim->hard;
+    }
+    std::unordered_map<SockId, int> mine;
+    for (const auto& f : socket_fds(pid, false)) {
+        mine[f.sk]++;
+        ++c.socket_fds;
+    }
+    if (mine.empty())
+        return c;
+    for (const auto& s : tcp_sockets(false)) {
+        auto it = mine.find(s.sk);
+        if (it != mine.end() && s.state == CWT_TCP_CLOSE_WAIT)
+            c.close_wait_fds += static_cast<std::size_t>(it->second);
+    }
+    return c;
 }
 
 std::uint64_t Inventory::counter(cwt_counter idx)

@@ -34,6 +34,9 @@ public:
     Refresh refresh(const std::vector<SockId>& sks, std::uint32_t tgid = 0);
 
     std::vector<std::pair<SockId, CloseWaitInfo>> scan_close_waits();
+    std::vector<AcceptErrorSample> accept_errors();
+    // Open fds of a process and how many are TCP sockets / in CLOSE_WAIT.
+    FdContext fd_context(std::uint32_t pid);
     // Sum over CPUs of each loss counter.
     std::uint64_t lost_total();
     std::uint64_t counter(cwt_counter idx);

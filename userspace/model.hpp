@@ -111,6 +111,8 @@ enum class FindingType {
     CloseWaitClosed, // left CLOSE_WAIT
     AcceptError,
     Lost,
+    ListenOverflow,
+    AcceptStall,
 };
 const char* finding_type_name(FindingType t);
 
@@ -142,7 +144,42 @@ struct Finding {
     std::string syscall;
     std::optional<std::uint64_t> nofile_soft;
     std::optional<std::uint64_t> nofile_hard;
+    std::uint64_t shed = 0; // AcceptError: accepted and closed at once
+    // AcceptError: what the process's fds are
+    std::optional<std::size_t> open_fds;
+    std::optional<std::size_t> socket_fds;
+    std::optional<std::size_t> close_wait_fds;
+    // AcceptStall
+    std::optional<double> since_last_accept_s;
+    std::size_t queued_close_wait = 0;
     std::string detail;
+};
+
+// The fds of a process, gathered when it fails to accept.
+struct FdContext {
+    std::optional<std::size_t> open_fds;
+    std::size_t socket_fds = 0;
+    std::size_t close_wait_fds = 0;
+    std::optional<std::uint64_t> nofile_soft;
+    std::optional<std::uint64_t> nofile_hard;
+};
+
+// One entry of the kernel's accept-error aggregate.
+struct AcceptErrorSample {
+    std::uint32_t pid = 0;
+    std::int32_t listen_fd = -1;
+    std::string comm;
+    SockId listener_sk = 0;
+    std::uint32_t syscall_nr = 0;
+    std::uint64_t emfile = 0;
+    std::uint64_t enfile = 0;
+    std::uint64_t shed = 0;
+};
+
+struct AcceptErrorSummary {
+    AcceptErrorSample totals;
+    FdContext fds;
+    std::optional<Endpoint> listener;
 };
 
 struct ProcessSummary {
@@ -169,6 +206,8 @@ struct Summary {
     std::size_t open_close_waits = 0;
     std::uint64_t leaks_reported = 0;
     std::uint64_t lost_events = 0;
+    std::vector<AcceptErrorSummary> accept_errors;
+    std::uint64_t listen_overflows = 0;
 };
 
 } // namespace cwt

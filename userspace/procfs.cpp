@@ -9,6 +9,9 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
 #include <string>
 
 namespace cwt {
@@ -48,6 +51,26 @@ std::optional<NofileLimit> nofile_limit(std::uint32_t pid)
     if (prlimit(static_cast<pid_t>(pid), RLIMIT_NOFILE, nullptr, &r) != 0)
         return std::nullopt;
     return NofileLimit{static_cast<std::uint64_t>(r.rlim_cur), static_cast<std::uint64_t>(r.rlim_max)};
+}
+
+std::optional<std::uint64_t> listen_overflows()
+{
+    std::FILE* f = std::fopen("/proc/net/netstat", "r");
+    if (!f)
+        return std::nullopt;
+    char names[8192], values[8192];
+    std::optional<std::uint64_t> result;
+    while (std::fgets(names, sizeof(names), f) && std::fgets(values, sizeof(values), f)) {
+        if (std::strncmp(names, "TcpExt:", 7) != 0)
+            continue;
+        std::istringstream n(names), v(values);
+        std::string name, value;
+        while (n >> name && v >> value)
+            if (name == "ListenOverflows")
+                result = std::strtoull(value.c_str(), nullptr, 10);
+    }
+    std::fclose(f);
+    return result;
 }
 
 bool has_bpf_privileges()

@@ -17,6 +17,9 @@ struct NofileLimit {
 };
 std::optional<NofileLimit> nofile_limit(std::uint32_t pid);
 
+// TcpExt ListenOverflows of this process's network namespace (/proc/net/netstat).
+std::optional<std::uint64_t> listen_overflows();
+
 // Whether this process may load BPF tracing programs (root, or CAP_BPF with
 // CAP_PERFMON, or CAP_SYS_ADMIN).
 bool has_bpf_privileges();

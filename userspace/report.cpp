@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "accept_watch.hpp"
+
 namespace cwt {
 
 namespace {
@@ -48,16 +50,36 @@ nlohmann::json finding_json(const Finding& f, const WallClock& clock)
     j["pid"] = primary ? nlohmann::json(primary->pid) : nlohmann::json();
     j["comm"] = primary ? nlohmann::json(primary->comm) : nlohmann::json();
     j["fd"] = primary ? nlohmann::json(primary->fd) : nlohmann::json();
+    auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
     if (f.type == FindingType::AcceptError) {
         j["errno"] = f.errno_name;
         j["syscall"] = f.syscall;
         j["count"] = f.count;
-        if (f.nofile_soft)
-            j["nofile_soft"] = *f.nofile_soft;
-        if (f.nofile_hard)
-            j["nofile_hard"] = *f.nofile_hard;
-        if (f.listener)
-            j["listener"] = listener_json(*f.listener);
+        j["shed"] = f.shed;
+        j["nofile_soft"] = opt(f.nofile_soft);
+        j["nofile_hard"] = opt(f.nofile_hard);
+        j["open_fds"] = opt(f.open_fds);
+        j["socket_fds"] = opt(f.socket_fds);
+        j["close_wait_fds"] = opt(f.close_wait_fds);
+        j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
+        if (!f.detail.empty())
+            j["detail"] = f.detail;
+        return j;
+    }
+    if (f.type == FindingType::ListenOverflow || f.type == FindingType::AcceptStall) {
+        j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
+        j["local"] = f.listener ? nlohmann::json(format_endpoint(f.listener->local)) : nlohmann::json();
+        j["netns"] = f.netns;
+        j["queue"] = f.listener ? opt(f.listener->queue) : nlohmann::json();
+        j["backlog"] = f.listener ? opt(f.listener->backlog) : nlohmann::json();
+        j["queued_close_wait"] = f.queued_close_wait;
+        if (f.type == FindingType::ListenOverflow) {
+            j["drops"] = f.count;
+        } else {
+            j["since_last_accept_s"] = opt(f.since_last_accept_s);
+            if (f.min_age_s)
+                j["min_stall_s"] = *f.min_age_s;
+        }
         if (!f.detail.empty())
             j["detail"] = f.detail;
         return j;
@@ -88,6 +110,32 @@ nlohmann::json finding_json(const Finding& f, const WallClock& clock)
     return j;
 }
 
+std::string accept_error_sentence(const AcceptErrorSummary& e)
+{
+    std::ostringstream o;
+    o << "pid " << e.totals.pid << " (" << e.totals.comm << "): ";
+    bool any = false;
+    if (e.totals.emfile) {
+        o << e.totals.emfile << " EMFILE";
+        any = true;
+    }
+    if (e.totals.enfile)
+        o << (any ? ", " : "") << e.totals.enfile << " ENFILE";
+    o << " on " << syscall_name(e.totals.syscall_nr);
+    if (e.listener)
+        o << " of " << format_endpoint(*e.listener);
+    if (e.totals.shed)
+        o << ", " << e.totals.shed << " connections shed (accepted and closed at once)";
+    if (e.fds.open_fds) {
+        o << "; " << e.fds.close_wait_fds << " of its " << *e.fds.open_fds << " open fds are sockets in CLOSE_WAIT ("
+          << e.fds.socket_fds << " sockets";
+        if (e.fds.nofile_soft)
+            o << ", limit " << *e.fds.nofile_soft;
+        o << ")";
+    }
+    return o.str();
+}
+
 nlohmann::json summary_json(const Summary& s, const WallClock& clock, double elapsed_s)
 {
     nlohmann::json procs = nlohmann::json::array();
@@ -108,8 +156,27 @@ nlohmann::json summary_json(const Summary& s, const WallClock& clock, double ela
         j["oldest_predates_start"] = l.oldest_predates_start;
         lsn.push_back(std::move(j));
     }
+    nlohmann::json errs = nlohmann::json::array();
+    for (const auto& e : s.accept_errors) {
+        auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+        errs.push_back({{"pid", e.totals.pid},
+                        {"comm", e.totals.comm},
+                        {"fd", e.totals.listen_fd},
+                        {"listener", e.listener ? nlohmann::json(format_endpoint(*e.listener)) : nlohmann::json()},
+                        {"syscall", syscall_name(e.totals.syscall_nr)},
+                        {"emfile", e.totals.emfile},
+                        {"enfile", e.totals.enfile},
+                        {"shed", e.totals.shed},
+                        {"open_fds", opt(e.fds.open_fds)},
+                        {"socket_fds", e.fds.socket_fds},
+                        {"close_wait_fds", e.fds.close_wait_fds},
+                        {"nofile_soft", opt(e.fds.nofile_soft)},
+                        {"text", accept_error_sentence(e)}});
+    }
     return {{"type", "summary"},
             {"ts", clock.rfc3339(s.ts_ns)},
+            {"accept_errors", errs},
+            {"listen_overflows", s.listen_overflows},
             {"elapsed_s", elapsed_s},
             {"open_close_wait", s.open_close_waits},
             {"unknown_owner", s.unknown_owner},
@@ -145,6 +212,8 @@ const char* short_event(FindingType t)
     case FindingType::CloseWaitClosed: return "CLOSED";
     case FindingType::AcceptError: return "ACCEPTERR";
     case FindingType::Lost: return "LOST";
+    case FindingType::ListenOverflow: return "OVERFLOW";
+    case FindingType::AcceptStall: return "STALL";
     }
     return "?";
 }
@@ -164,11 +233,23 @@ std::string detail_of(const Finding& f)
             d << ' ';
     };
     if (f.type == FindingType::AcceptError) {
-        d << f.errno_name << " on " << f.syscall << " x" << f.count;
-        if (f.listener)
-            d << " lsn " << format_endpoint(f.listener->local);
-        if (f.nofile_soft)
-            d << " nofile " << *f.nofile_soft;
+        d << f.errno_name << " " << f.syscall << " x" << f.count;
+        if (f.shed)
+            d << " shed " << f.shed;
+        if (f.open_fds)
+            d << " fds " << *f.open_fds << "/" << (f.nofile_soft ? std::to_string(*f.nofile_soft) : "?")
+              << " cw " << f.close_wait_fds.value_or(0);
+    } else if (f.type == FindingType::ListenOverflow || f.type == FindingType::AcceptStall) {
+        if (f.listener && f.listener->queue && f.listener->backlog)
+            d << "q=" << *f.listener->queue << "/" << *f.listener->backlog;
+        if (f.type == FindingType::ListenOverflow)
+            d << " drops " << f.count;
+        if (f.queued_close_wait)
+            d << " cw " << f.queued_close_wait;
+        if (f.since_last_accept_s)
+            d << " last accept " << format_age(*f.since_last_accept_s) << " ago";
+        else if (f.min_age_s)
+            d << " no accept for >" << format_age(*f.min_age_s);
     } else {
         if (f.owner == OwnerKind::AcceptQueue && f.listener) {
             d << "queued";
@@ -233,8 +314,11 @@ std::string human_line(const Finding& f, const WallClock& clock)
     std::string fd = (!f.processes.empty() && f.processes.front().fd >= 0)
                          ? std::to_string(f.processes.front().fd)
                          : "-";
-    std::string local = f.type == FindingType::AcceptError ? "-" : format_endpoint(f.tuple.local);
-    std::string remote = f.type == FindingType::AcceptError ? "-" : format_endpoint(f.tuple.remote);
+    bool listener_event = f.type == FindingType::AcceptError || f.type == FindingType::ListenOverflow ||
+                          f.type == FindingType::AcceptStall;
+    std::string local = listener_event ? (f.listener ? format_endpoint(f.listener->local) : "-")
+                                       : format_endpoint(f.tuple.local);
+    std::string remote = listener_event ? "-" : format_endpoint(f.tuple.remote);
     std::string age = f.age_s ? format_age(*f.age_s) : f.min_age_s ? ">" + format_age(*f.min_age_s) : "-";
     std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s",
                   clock.hms(f.ts_ns).c_str(), short_event(f.type), pid.c_str(), comm.c_str(),
@@ -420,6 +504,11 @@ public:
         }
         if (s.unknown_owner)
             std::fprintf(out_, "%zu CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
+        for (const auto& e : s.accept_errors)
+            std::fprintf(out_, "%s\n", accept_error_sentence(e).c_str());
+        if (s.listen_overflows)
+            std::fprintf(out_, "%llu connections dropped on full accept queues\n",
+                         static_cast<unsigned long long>(s.listen_overflows));
     }
     void flush() override { std::fflush(out_); }
 

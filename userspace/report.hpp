@@ -40,6 +40,9 @@ nlohmann::json finding_json(const Finding& f, const WallClock& clock);
 nlohmann::json summary_json(const Summary& s, const WallClock& clock, double elapsed_s);
 nlohmann::json start_json(const StartInfo& s, const WallClock& clock, MonoNs now);
 
+// "pid 4448: 57 EMFILE on accept4; 8789 of its 8900 open fds are sockets in CLOSE_WAIT (limit 100001)"
+std::string accept_error_sentence(const AcceptErrorSummary& e);
+
 // One line per finding; lines stay under kMaxLineWidth columns.
 std::string human_line(const Finding& f, const WallClock& clock);
 std::string human_header();

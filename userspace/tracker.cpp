@@ -260,6 +260,19 @@ const ListenerInfo* Tracker::listener_by_sk(SockId sk) const
     return nullptr;
 }
 
+std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
+{
+    std::size_t n = 0;
+    for (const auto& [sk, t] : open_) {
+        if (t.info.owner != OwnerKind::AcceptQueue)
+            continue;
+        const ListenerInfo* m = find_listener(t.info.netns, t.info.tuple.local);
+        if (m && m->sk == l.sk)
+            ++n;
+    }
+    return n;
+}
+
 void Tracker::on_lost(std::uint64_t total, MonoNs now, Findings& out)
 {
     if (total <= lost_reported_)

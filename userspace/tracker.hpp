@@ -41,6 +41,9 @@ public:
     void update_listeners(std::vector<ListenerInfo> listeners);
     const ListenerInfo* find_listener(std::uint32_t netns, const Endpoint& local) const;
     const ListenerInfo* listener_by_sk(SockId sk) const;
+    const std::vector<ListenerInfo>& listeners() const { return listeners_; }
+    // Sockets in CLOSE_WAIT still waiting in this listener's accept queue.
+    std::size_t queued_close_waits(const ListenerInfo& l) const;
 
     // Cumulative loss counter from the kernel; emits a Lost finding on growth.
     void on_lost(std::uint64_t total, MonoNs now, Findings& out);

@@ -74,7 +74,15 @@ struct cwt_owner {
     __u64 accept_ns;   /* CLOCK_MONOTONIC of accept(), 0 when unknown */
     __u64 listener_sk; /* listening socket it came from, 0 when unknown */
     char comm[CWT_COMM_LEN];
+    __u32 flags;      /* CWT_OWNER_F_* */
+    __s32 listen_fd;  /* fd of that listener in the owner, -1 when unknown */
 };
+
+/* Accepted while this (process, listener) was failing with EMFILE/ENFILE:
+ * if it is closed at once, the server is shedding (libuv's reserve-fd trick). */
+#define CWT_OWNER_F_AFTER_ACCEPT_ERROR 1u
+/* An accept closed within this long of itself counts as shed. */
+#define CWT_SHED_WINDOW_NS (100ULL * 1000000ULL)
 
 /* Value of the close_waits map: one per socket currently in CLOSE_WAIT. */
 struct cwt_cw_entry {
@@ -144,6 +152,7 @@ struct cwt_accept_error_value {
     __u32 syscall_nr;
     __u32 _pad;
     char comm[CWT_COMM_LEN];
+    __u64 shed; /* connections accepted and closed at once after a failure */
 };
 
 /* iter/tcp output record: one per TCP socket (or per wanted socket). */
