@@ -1,6 +1,6 @@
 // cwt_mapstat: the BPF maps one process holds, with their memory and entry counts.
 //
-//   cwt_mapstat PID [NAME...]
+//   cwt_mapstat PID [--tgid N] [NAME...]
 //
 // Finds the maps through /proc/PID/fdinfo (map_id, memlock), opens each by id
 // and counts its entries with BPF_MAP_GET_NEXT_KEY. Unlike `bpftool map dump
@@ -8,9 +8,17 @@
 // happens to run at the same time. One line per map, then a total:
 //   map name=close_waits id=125 type=1 key=8 value=104 max_entries=131072 memlock=23068880 entries=100000
 //   total maps=10 memlock=51234567
+// Extra fields:
+//   ring_bytes=B      (ring buffer) the producer position: bytes ever submitted,
+//                     8-byte record headers included
+//   counters=a,b,...  (per-CPU u64 array) each index summed over CPUs
+//   tgid_entries=N    (close_waits, owners; with --tgid) entries whose owner is
+//                     process N, decoded with closewait_trace/events.h
 // With NAME arguments, only those maps are printed (the total covers them only).
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <dirent.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +29,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "closewait_trace/events.h"
 
 namespace {
 
@@ -83,6 +93,58 @@ long long count_entries(int fd, const bpf_map_info& info)
     return n;
 }
 
+// Producer position of a BPF ring buffer: the second page of its mapping.
+long long ring_bytes(int fd)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    void* p = mmap(nullptr, static_cast<size_t>(page), PROT_READ, MAP_SHARED, fd, page);
+    if (p == MAP_FAILED)
+        return -1;
+    long long pos = static_cast<long long>(*static_cast<volatile unsigned long*>(p));
+    munmap(p, static_cast<size_t>(page));
+    return pos;
+}
+
+std::string percpu_sums(int fd, const bpf_map_info& info)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0 || info.value_size != 8)
+        return "";
+    std::string out;
+    std::vector<unsigned long long> vals(static_cast<size_t>(ncpu));
+    for (__u32 k = 0; k < info.max_entries; ++k) {
+        unsigned long long sum = 0;
+        if (bpf_map_lookup_elem(fd, &k, vals.data()) == 0)
+            for (auto v : vals)
+                sum += v;
+        out += (k ? "," : "") + std::to_string(sum);
+    }
+    return out;
+}
+
+// Entries of close_waits/owners whose recorded owner is `tgid`.
+long long tgid_entries(int fd, const bpf_map_info& info, unsigned tgid)
+{
+    bool cw = std::strcmp(info.name, "close_waits") == 0 && info.value_size == sizeof(cwt_cw_entry);
+    bool ow = std::strcmp(info.name, "owners") == 0 && info.value_size == sizeof(cwt_owner);
+    if ((!cw && !ow) || info.key_size != 8)
+        return -1;
+    long long n = 0;
+    __u64 key = 0, next = 0;
+    const void* prev = nullptr;
+    std::vector<char> val(info.value_size);
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        if (bpf_map_lookup_elem(fd, &next, val.data()) == 0) {
+            __u32 t = cw ? reinterpret_cast<const cwt_cw_entry*>(val.data())->owner.tgid
+                         : reinterpret_cast<const cwt_owner*>(val.data())->tgid;
+            n += t == tgid;
+        }
+        key = next;
+        prev = &key;
+    }
+    return n;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -92,7 +154,14 @@ int main(int argc, char** argv)
         return 2;
     }
     int pid = std::atoi(argv[1]);
-    std::set<std::string> names(argv + 2, argv + argc);
+    unsigned tgid = 0;
+    std::set<std::string> names;
+    for (int i = 2; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--tgid") == 0 && i + 1 < argc)
+            tgid = static_cast<unsigned>(std::atoi(argv[++i]));
+        else
+            names.insert(argv[i]);
+    }
     auto maps = maps_of(pid);
     if (maps.empty()) {
         std::fprintf(stderr, "cwt_mapstat: process %d holds no BPF maps (or is gone)\n", pid);
@@ -117,9 +186,19 @@ int main(int argc, char** argv)
             continue;
         }
         long long entries = count_entries(fd, info);
-        std::printf("map name=%s id=%u type=%u key=%u value=%u max_entries=%u memlock=%llu entries=%lld\n",
+        std::string extra;
+        if (info.type == BPF_MAP_TYPE_RINGBUF)
+            extra = " ring_bytes=" + std::to_string(ring_bytes(fd));
+        else if (info.type == BPF_MAP_TYPE_PERCPU_ARRAY)
+            extra = " counters=" + percpu_sums(fd, info);
+        else if (tgid) {
+            long long t = tgid_entries(fd, info, tgid);
+            if (t >= 0)
+                extra = " tgid_entries=" + std::to_string(t);
+        }
+        std::printf("map name=%s id=%u type=%u key=%u value=%u max_entries=%u memlock=%llu entries=%lld%s\n",
                     info.name, m.id, info.type, info.key_size, info.value_size, info.max_entries, m.memlock,
-                    entries);
+                    entries, extra.c_str());
         total += m.memlock;
         ++count;
         close(fd);

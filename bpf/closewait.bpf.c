@@ -377,47 +377,34 @@ static __always_inline void record_accept_error(__u32 tgid, __s32 listen_fd, str
     bpf_ringbuf_submit(e, 0); /* rare and urgent: wake the daemon */
 }
 
-/* accept()/accept4() returned: the syscall runs in the owner's own context,
- * so `current` is the owner here (unlike inet_sock_set_state). */
-static __always_inline void on_accept_exit(long ret, __u32 nr)
+/* A socket left a listener's queue for a process. Shared by every tier:
+ * the syscall exit (fd and listening fd known), fexit/kretprobe on
+ * inet_csk_accept (fd not yet installed: -1) and fd_install (fd only). */
+static __always_inline void record_accept(struct sock *sk, struct sock *lsk, __u32 tgid, __s32 fd,
+                                          __s32 listen_fd, __u64 now)
 {
-    __u64 id = bpf_get_current_pid_tgid();
-    __u32 tid = (__u32)id;
-    __u32 tgid = id >> 32;
-    __s32 *listen_fd_p = bpf_map_lookup_elem(&accept_args, &tid);
-    __s32 listen_fd = -1;
-    __u64 now;
-
-    if (listen_fd_p) {
-        listen_fd = *listen_fd_p;
-        bpf_map_delete_elem(&accept_args, &tid);
-    } else if (filter_tgid && tgid != filter_tgid) {
+    if (!port_matches(sk))
+        return;
+    if (filter_tgid && tgid != filter_tgid)
+        return;
+    __u64 key = (__u64)sk;
+    struct cwt_owner *known = bpf_map_lookup_elem(&owners, &key);
+    if (known && known->tgid == tgid) {
+        /* Seen earlier on this accept (fexit, then fd_install, then the
+         * syscall exit): only fill in what is new. */
+        if (fd >= 0)
+            known->fd = fd;
+        if (listen_fd >= 0)
+            known->listen_fd = listen_fd;
+        if (lsk && !known->listener_sk)
+            known->listener_sk = (__u64)lsk;
         return;
     }
-    /* No stash: the accept was already blocked when we attached. The new
-     * socket's owner is still known; only the listener is not. */
-
-    if (ret < 0 && ret != -EMFILE && ret != -ENFILE)
-        return;
-
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct sock *lsk = file_to_tcp_sock(fd_to_file(task, listen_fd));
-    now = bpf_ktime_get_ns();
-    if (ret < 0) {
-        if (lsk && port_matches(lsk))
-            record_accept_error(tgid, listen_fd, lsk, (__s32)-ret, nr, now);
-        return;
-    }
-
-    struct sock *sk = file_to_tcp_sock(fd_to_file(task, (int)ret));
-    if (!sk || !port_matches(sk))
-        return;
     count(CWT_CNT_ACCEPTS);
 
-    __u64 key = (__u64)sk;
     struct cwt_owner owner = {};
     owner.tgid = tgid;
-    owner.fd = (__s32)ret;
+    owner.fd = fd;
     owner.accept_ns = now;
     owner.listener_sk = (__u64)lsk;
     owner.listen_fd = listen_fd;
@@ -455,6 +442,43 @@ static __always_inline void on_accept_exit(long ret, __u32 nr)
     }
 }
 
+/* accept()/accept4() returned: the syscall runs in the owner's own context,
+ * so `current` is the owner here (unlike inet_sock_set_state). */
+static __always_inline void on_accept_exit(long ret, __u32 nr)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    __u32 tid = (__u32)id;
+    __u32 tgid = id >> 32;
+    __s32 *listen_fd_p = bpf_map_lookup_elem(&accept_args, &tid);
+    __s32 listen_fd = -1;
+    __u64 now;
+
+    if (listen_fd_p) {
+        listen_fd = *listen_fd_p;
+        bpf_map_delete_elem(&accept_args, &tid);
+    } else if (filter_tgid && tgid != filter_tgid) {
+        return;
+    }
+    /* No stash: the accept was already blocked when we attached. The new
+     * socket's owner is still known; only the listener is not. */
+
+    if (ret < 0 && ret != -EMFILE && ret != -ENFILE)
+        return;
+
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct sock *lsk = file_to_tcp_sock(fd_to_file(task, listen_fd));
+    now = bpf_ktime_get_ns();
+    if (ret < 0) {
+        if (lsk && port_matches(lsk))
+            record_accept_error(tgid, listen_fd, lsk, (__s32)-ret, nr, now);
+        return;
+    }
+
+    struct sock *sk = file_to_tcp_sock(fd_to_file(task, (int)ret));
+    if (sk)
+        record_accept(sk, lsk, tgid, (__s32)ret, listen_fd, now);
+}
+
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int accept4_enter(struct trace_event_raw_sys_enter *ctx)
 {
@@ -480,6 +504,106 @@ SEC("tracepoint/syscalls/sys_exit_accept")
 int accept_exit(struct trace_event_raw_sys_exit *ctx)
 {
     on_accept_exit(ctx->ret, (__u32)ctx->id);
+    return 0;
+}
+
+/* ---- fentry tier: kernel functions, where the kernel allows it. ---- */
+
+/* inet_csk_accept returns the child. 6.10 changed its arguments, so the
+ * return value sits in ctx[2] (sk, arg) or ctx[4] (sk, flags, err, kern).
+ * The slot is chosen at load time; the two reads must stay separate, or clang
+ * merges them into one variable-offset read the verifier rejects. */
+static __noinline struct sock *accept_ret_new(__u64 *ctx)
+{
+    return (struct sock *)ctx[2];
+}
+
+static __noinline struct sock *accept_ret_old(__u64 *ctx)
+{
+    return (struct sock *)ctx[4];
+}
+
+static __always_inline void on_kernel_accept(struct sock *lsk, struct sock *sk)
+{
+    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+        return;
+    __u64 id = bpf_get_current_pid_tgid();
+    record_accept(sk, lsk, id >> 32, -1, -1, bpf_ktime_get_ns());
+}
+
+SEC("fexit/inet_csk_accept")
+int BPF_PROG(accept_fexit)
+{
+    struct sock *lsk = (struct sock *)ctx[0];
+    struct sock *sk;
+    if (bpf_core_type_exists(struct proto_accept_arg))
+        sk = accept_ret_new(ctx);
+    else
+        sk = accept_ret_old(ctx);
+    on_kernel_accept(lsk, sk);
+    return 0;
+}
+
+/* Every fd that comes to refer to a socket: accept, dup, SCM_RIGHTS receive. */
+static __always_inline void on_fd_install(unsigned int fd, struct file *file)
+{
+    struct sock *sk = file_to_tcp_sock(file);
+    if (!sk)
+        return;
+    __u64 id = bpf_get_current_pid_tgid();
+    __u64 key = (__u64)sk;
+    struct cwt_owner *known = bpf_map_lookup_elem(&owners, &key);
+    if (known) {
+        if (known->tgid == (__u32)(id >> 32) && known->fd < 0)
+            known->fd = (__s32)fd;
+        return;
+    }
+    /* Only sockets that came from a listener are tracked here; outbound ones
+     * are resolved by the iterator when they cross the threshold. */
+}
+
+SEC("fentry/fd_install")
+int BPF_PROG(fd_install_fentry, unsigned int fd, struct file *file)
+{
+    on_fd_install(fd, file);
+    return 0;
+}
+
+/* ---- kprobe tier: the same hooks where fentry is not allowed. ---- */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u32);
+    __type(value, __u64);
+} kaccept_args SEC(".maps");
+
+SEC("kprobe/inet_csk_accept")
+int BPF_KPROBE(accept_kprobe, struct sock *lsk)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u64 v = (__u64)lsk;
+    bpf_map_update_elem(&kaccept_args, &tid, &v, BPF_ANY);
+    return 0;
+}
+
+SEC("kretprobe/inet_csk_accept")
+int BPF_KRETPROBE(accept_kretprobe, struct sock *sk)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u64 *lsk = bpf_map_lookup_elem(&kaccept_args, &tid);
+    if (!lsk)
+        return 0;
+    struct sock *listener = (struct sock *)*lsk;
+    bpf_map_delete_elem(&kaccept_args, &tid);
+    on_kernel_accept(listener, sk);
+    return 0;
+}
+
+SEC("kprobe/fd_install")
+int BPF_KPROBE(fd_install_kprobe, unsigned int fd, struct file *file)
+{
+    on_fd_install(fd, file);
     return 0;
 }
 

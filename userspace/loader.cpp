@@ -103,8 +103,6 @@ BpfSession::BpfSession(const LoaderOptions& opts)
         throw privilege_error();
 
     load_with_fallbacks(opts);
-    if (opts.attach_live)
-        attach_live();
 }
 
 BpfSession::~BpfSession()
@@ -117,86 +115,123 @@ BpfSession::~BpfSession()
     skel_.reset();
 }
 
-void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
+std::vector<bpf_program*> BpfSession::live_programs(const Candidate& c)
 {
-    if (opts.tier == Tier::Fentry || opts.tier == Tier::Kprobe)
-        throw UserError(std::string("probe tier '") + tier_name(opts.tier) + "' is not built into this version",
-                        "use --probes auto or --probes tracepoint");
-
-    // One hook at a time, best first: tp_btf needs no tracefs and reads the
-    // socket through BTF; the classic tracepoint works everywhere else.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        use_btf_set_state_ = attempt == 0;
-        closewait_bpf* raw = closewait_bpf__open();
-        if (!raw)
-            throw UserError(std::string("cannot open the BPF object: ") + std::strerror(errno),
-                            "check that libbpf matches the build (ldd closewait-trace)");
-        skel_.reset(raw);
-        auto& s = *skel_;
-        s.rodata->filter_tgid = opts.filter_pid;
-        s.rodata->filter_port = opts.filter_port;
-        s.rodata->emit_every_close_wait = opts.verbose;
-        s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
-        bpf_map__set_max_entries(s.maps.close_waits, opts.max_sockets);
-        bpf_map__set_max_entries(s.maps.owners, opts.max_sockets);
-
-        bool live = opts.attach_live;
-        bpf_program__set_autoload(s.progs.set_state_btf, live && use_btf_set_state_);
-        bpf_program__set_autoload(s.progs.set_state_tp, live && !use_btf_set_state_);
-        bpf_program__set_autoload(s.progs.accept4_enter, live);
-        bpf_program__set_autoload(s.progs.accept4_exit, live);
-        bpf_program__set_autoload(s.progs.accept_enter, live);
-        bpf_program__set_autoload(s.progs.accept_exit, live);
-
-        g_last_libbpf_error.clear();
-        int err = closewait_bpf__load(&s);
-        if (err == 0) {
-            tier_ = Tier::Tracepoint;
-            ProbeResult set_state{"inet_sock_set_state", use_btf_set_state_ ? "tp_btf" : "tracepoint", true,
-                                  use_btf_set_state_ ? "BTF-typed tracepoint loads" : "tp_btf did not load"};
-            probes_.push_back(set_state);
-            probes_.push_back({"accept", "tracepoint syscalls:sys_{enter,exit}_accept{,4}", true,
-                               "sees EMFILE/ENFILE, which fails before inet_csk_accept"});
-            probes_.push_back({"inventory", "iter/tcp + iter/task_file", true, "BPF iterators load"});
-            tier_reason_ = opts.tier == Tier::Tracepoint
-                               ? "forced by --probes"
-                               : "fentry/kprobe tiers not built in; tracepoint+iterator tier loads";
-            if (!use_btf_set_state_)
-                tier_reason_ += "; inet_sock_set_state via classic tracepoint (tp_btf failed)";
-            return;
-        }
-        if (err == -EPERM || err == -EACCES)
-            throw privilege_error();
-        if (attempt == 0 && live)
-            continue; // try the classic tracepoint
-        throw UserError("cannot load the BPF programs: " + std::string(std::strerror(-err)) +
-                            (g_last_libbpf_error.empty() ? "" : " (" + g_last_libbpf_error + ")"),
-                        "run with --debug for the verifier log and report it with `uname -r`");
+    auto& p = skel_->progs;
+    std::vector<bpf_program*> v = {c.btf_set_state ? p.set_state_btf : p.set_state_tp, p.accept4_enter,
+                                   p.accept4_exit, p.accept_enter, p.accept_exit};
+    if (c.tier == Tier::Fentry) {
+        v.push_back(p.accept_fexit);
+        v.push_back(p.fd_install_fentry);
+    } else if (c.tier == Tier::Kprobe) {
+        v.push_back(p.accept_kprobe);
+        v.push_back(p.accept_kretprobe);
+        v.push_back(p.fd_install_kprobe);
     }
+    return v;
 }
 
-void BpfSession::attach_live()
+std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate& c)
 {
+    links_.clear();
+    skel_.reset();
+    closewait_bpf* raw = closewait_bpf__open();
+    if (!raw)
+        throw UserError(std::string("cannot open the BPF object: ") + std::strerror(errno),
+                        "check that libbpf matches the build (ldd closewait-trace)");
+    skel_.reset(raw);
     auto& s = *skel_;
-    // The syscall tracepoints resolve their ids through tracefs.
-    std::string why = ensure_tracefs();
-    if (!why.empty())
-        throw UserError(why, "mount it: mount -t tracefs nodev /sys/kernel/tracing");
-    bpf_program* progs[] = {use_btf_set_state_ ? s.progs.set_state_btf : s.progs.set_state_tp,
-                            s.progs.accept4_enter, s.progs.accept4_exit, s.progs.accept_enter,
-                            s.progs.accept_exit};
-    for (bpf_program* p : progs) {
+    s.rodata->filter_tgid = opts.filter_pid;
+    s.rodata->filter_port = opts.filter_port;
+    s.rodata->emit_every_close_wait = opts.verbose;
+    s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
+    bpf_map__set_max_entries(s.maps.close_waits, opts.max_sockets);
+    bpf_map__set_max_entries(s.maps.owners, opts.max_sockets);
+
+    // Everything off but the iterators, then exactly this candidate's hooks on.
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, s.obj)
+    {
+        bpf_program__set_autoload(prog, std::strncmp(bpf_program__section_name(prog), "iter/", 5) == 0);
+    }
+    std::vector<bpf_program*> live;
+    if (opts.attach_live) {
+        live = live_programs(c);
+        for (bpf_program* p : live)
+            bpf_program__set_autoload(p, true);
+    }
+
+    g_last_libbpf_error.clear();
+    int err = closewait_bpf__load(&s);
+    if (err) {
+        last_load_detail_ = g_last_libbpf_error;
+        return std::string("load: ") + std::strerror(-err);
+    }
+    if (!live.empty()) {
+        // The syscall tracepoints resolve their ids through tracefs.
+        std::string why = ensure_tracefs();
+        if (!why.empty())
+            throw UserError(why, "mount it: mount -t tracefs nodev /sys/kernel/tracing");
+    }
+    for (bpf_program* p : live) {
         bpf_link* l = bpf_program__attach(p);
         if (!l) {
             int e = errno;
             links_.clear();
-            if (e == EPERM || e == EACCES)
-                throw privilege_error();
-            throw UserError(std::string("cannot attach ") + bpf_program__name(p) + ": " + std::strerror(e),
-                            "run with --debug; check that tracefs is mounted at /sys/kernel/tracing");
+            return std::string("attach ") + bpf_program__name(p) + ": " + std::strerror(e);
         }
         links_.emplace_back(l);
     }
+    return "";
+}
+
+void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
+{
+    // Best first. fentry/fexit see every accept (io_uring and kernel ones
+    // too) and every fd_install (dup, SCM_RIGHTS); kprobes do the same where
+    // fentry is refused; tracepoints + iterators work everywhere.
+    std::vector<Candidate> order;
+    for (const Candidate& c : {Candidate{Tier::Fentry, true}, Candidate{Tier::Kprobe, true},
+                               Candidate{Tier::Tracepoint, true}, Candidate{Tier::Tracepoint, false}})
+        if (opts.tier == Tier::Auto || opts.tier == c.tier)
+            order.push_back(c);
+    if (!opts.attach_live)
+        order = {{Tier::Tracepoint, true}}; // iterators only: no hooks to choose
+
+    std::string failures;
+    for (const auto& c : order) {
+        std::string why = try_candidate(opts, c);
+        if (why.empty()) {
+            tier_ = c.tier;
+            probes_.push_back({"inet_sock_set_state", c.btf_set_state ? "tp_btf" : "tracepoint", true,
+                               c.btf_set_state ? "BTF-typed, no tracefs needed" : "tp_btf did not load"});
+            probes_.push_back({"accept errors", "tracepoint syscalls:sys_{enter,exit}_accept{,4}", true,
+                               "EMFILE/ENFILE fail before inet_csk_accept runs"});
+            if (c.tier == Tier::Fentry)
+                probes_.push_back({"accept + fd install", "fexit/inet_csk_accept, fentry/fd_install", true,
+                                   "sees io_uring and kernel accepts, dup and SCM_RIGHTS"});
+            else if (c.tier == Tier::Kprobe)
+                probes_.push_back({"accept + fd install", "kretprobe/inet_csk_accept, kprobe/fd_install", true,
+                                   "fentry unavailable"});
+            else
+                probes_.push_back({"accept + fd install", "syscall exits only", true,
+                                   "fentry and kprobes unavailable"});
+            probes_.push_back({"inventory", "iter/tcp + iter/task_file", true, "BPF iterators"});
+            tier_reason_ = !opts.attach_live       ? "iterators only"
+                           : opts.tier != Tier::Auto ? "forced by --probes"
+                           : failures.empty()        ? "best tier loads"
+                                                     : failures;
+            return;
+        }
+        if (!failures.empty())
+            failures += "; ";
+        failures += std::string(tier_name(c.tier)) + (c.btf_set_state ? "" : "+classic tracepoint") + ": " + why;
+    }
+    if (!last_load_detail_.empty())
+        failures += " [" + last_load_detail_ + "]";
+    throw UserError("no probe tier could be loaded (" + failures + ")",
+                    opts.tier == Tier::Auto ? "run with --debug for the verifier log and report it with `uname -r`"
+                                            : "try --probes auto");
 }
 
 int BpfSession::map_fd(const char* name) const

@@ -9,6 +9,7 @@
 
 struct closewait_bpf;
 struct bpf_link;
+struct bpf_program;
 
 namespace cwt {
 
@@ -51,8 +52,14 @@ public:
     int iter_link_fd(bool tcp);
 
 private:
+    struct Candidate {
+        Tier tier;
+        bool btf_set_state; // tp_btf vs classic tracepoint for inet_sock_set_state
+    };
     void load_with_fallbacks(const LoaderOptions& opts);
-    void attach_live();
+    // Opens, loads and attaches one candidate; returns "" or why it failed.
+    std::string try_candidate(const LoaderOptions& opts, const Candidate& c);
+    std::vector<bpf_program*> live_programs(const Candidate& c);
 
     struct SkelDeleter {
         void operator()(closewait_bpf* s) const;
@@ -67,7 +74,7 @@ private:
     Tier tier_ = Tier::Tracepoint;
     std::string tier_reason_;
     std::vector<ProbeResult> probes_;
-    bool use_btf_set_state_ = true;
+    std::string last_load_detail_; // libbpf's last warning, for the final error
 };
 
 // Mounts tracefs if no tracing directory is available (classic tracepoints

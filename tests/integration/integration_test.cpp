@@ -223,10 +223,12 @@ protected:
         ASSERT_TRUE(tool->wait_count("close_wait_leak", kConns, kStepTimeout)) << tool->proc().all_output();
         // Let a few more scans run: nothing may be reported twice.
         tool->proc().wait_until([] { return false; }, 0.5);
-        for (const auto& l : tool->proc().lines())
-            if (l.text.find("\"close_wait_leak\"") != std::string::npos)
+        for (const auto& l : tool->proc().lines()) {
+            if (l.text.find("\"close_wait_leak\"") != std::string::npos) {
                 EXPECT_GE(std::chrono::duration<double>(l.at - closed_at).count(), kThreshold - 0.2)
                     << "leak reported before the threshold: " << l.text;
+            }
+        }
 
         auto ss_now = ss_state(ss_port(port), "CLOSE-WAIT");
         ASSERT_EQ(ss_now.size(), static_cast<size_t>(kConns)) << dump_ss(ss_port(port));
@@ -309,9 +311,11 @@ TEST_F(ClosewaitTrace, AcceptQueueCloseWaitsAttributedToListener)
     auto queued = [](const json& j) { return str(j, "owner") == "accept_queue"; };
     ASSERT_TRUE(tool->wait_count("close_wait", kConns, kStepTimeout, queued)) << tool->proc().all_output();
     // "Printed at once": well before the 2 s leak threshold.
-    for (const auto& l : tool->proc().lines())
-        if (l.text.find("\"type\":\"close_wait\"") != std::string::npos)
+    for (const auto& l : tool->proc().lines()) {
+        if (l.text.find("\"type\":\"close_wait\"") != std::string::npos) {
             EXPECT_LT(std::chrono::duration<double>(l.at - closed_at).count(), 1.5) << l.text;
+        }
+    }
     // After the threshold they are leaks too, still without a process.
     ASSERT_TRUE(tool->wait_count("close_wait_leak", kConns, kStepTimeout)) << tool->proc().all_output();
 

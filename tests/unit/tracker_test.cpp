@@ -387,7 +387,7 @@ TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
     EXPECT_FALSE(fs[0].detail.empty());
 }
 
-// BUG: tracker.cpp Tracker::find_listener() (lines ~301-313) takes the LAST
+// BUG: tracker.cpp Tracker::find_listener() (currently lines 241-253) takes the LAST
 // unspecified-address listener on the port, whatever its address family. With
 // an IPv4 0.0.0.0:443 listener (pid 1) and an IPV6_V6ONLY [::]:443 listener
 // (pid 2) in the same netns, a queued IPv6 socket [2001:db8::1]:443 is blamed
