@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "accept_watch.hpp"
@@ -90,8 +91,11 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
     // must not be mistaken for one that no process holds.
     auto fds = inv.socket_fds(0, false);
     std::unordered_map<SockId, std::vector<ProcessRef>> owners;
-    for (const auto& f : fds)
+    std::unordered_map<SockId, const cwt_iter_file*> first_raw; // raw comm, for the kernel maps
+    for (const auto& f : fds) {
         owners[f.sk].push_back(decode_process(f.tgid, f.comm, f.fd));
+        first_raw.emplace(f.sk, &f);
+    }
     auto is_target = [&](const std::vector<ProcessRef>& list) {
         return !o.pid || std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == o.pid; });
     };
@@ -106,12 +110,12 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
             // Remember owners of live sockets: when one later enters
             // CLOSE_WAIT, the kernel already knows who holds it.
             if (target_owned && s.state == CWT_TCP_ESTABLISHED) {
-                const auto& p = it->second.front();
+                const cwt_iter_file* raw = first_raw[s.sk];
                 cwt_owner ow{};
-                ow.tgid = p.pid;
-                ow.fd = p.fd;
+                ow.tgid = raw->tgid;
+                ow.fd = raw->fd;
                 ow.listen_fd = -1;
-                std::snprintf(ow.comm, sizeof(ow.comm), "%s", p.comm.c_str());
+                std::memcpy(ow.comm, raw->comm, sizeof(ow.comm));
                 inv.seed_owner(s.sk, ow);
             }
             continue;
@@ -128,10 +132,10 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
             e.owner_kind = CWT_OWNER_ACCEPT_QUEUE;
         } else if (target_owned) {
             e.owner_kind = CWT_OWNER_PROCESS;
-            const auto& p = it->second.front();
-            e.owner.tgid = p.pid;
-            e.owner.fd = p.fd;
-            std::snprintf(e.owner.comm, sizeof(e.owner.comm), "%s", p.comm.c_str());
+            const cwt_iter_file* raw = first_raw[s.sk];
+            e.owner.tgid = raw->tgid;
+            e.owner.fd = raw->fd;
+            std::memcpy(e.owner.comm, raw->comm, sizeof(e.owner.comm));
         } else {
             e.owner_kind = CWT_OWNER_UNKNOWN;
         }

@@ -225,6 +225,25 @@ std::string fit(const std::string& s, std::size_t width)
     return s.substr(0, width - 1) + "+";
 }
 
+// Breaks text at spaces so no line exceeds `width`; continuation lines indented.
+std::string wrap(const std::string& text, std::size_t width, std::size_t indent)
+{
+    std::string out, line;
+    std::istringstream words(text);
+    std::string w;
+    while (words >> w) {
+        std::size_t limit = out.empty() ? width : width - indent;
+        if (!line.empty() && line.size() + 1 + w.size() > limit) {
+            out += (out.empty() ? "" : "\n" + std::string(indent, ' ')) + line;
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + w.substr(0, limit);
+    }
+    if (!line.empty())
+        out += (out.empty() ? "" : "\n" + std::string(indent, ' ')) + line;
+    return out;
+}
+
 std::string detail_of(const Finding& f)
 {
     std::ostringstream d;
@@ -257,9 +276,11 @@ std::string detail_of(const Finding& f)
                 d << " q=" << *f.listener->queue << "/" << *f.listener->backlog;
             if (!(f.listener->local == f.tuple.local))
                 d << " on " << format_endpoint(f.listener->local);
-        } else if (f.listener) {
+        } else if (f.listener && !(f.listener->local == f.tuple.local)) {
+            // The usual case, listener address == local address, says nothing new.
             sep();
             d << "lsn " << format_endpoint(f.listener->local);
+        } else if (f.listener) {
         } else if (f.owner != OwnerKind::Process) {
             d << owner_kind_name(f.owner);
         }
@@ -505,7 +526,7 @@ public:
         if (s.unknown_owner)
             std::fprintf(out_, "%zu CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
         for (const auto& e : s.accept_errors)
-            std::fprintf(out_, "%s\n", accept_error_sentence(e).c_str());
+            std::fprintf(out_, "%s\n", wrap(accept_error_sentence(e), kMaxLineWidth, 4).c_str());
         if (s.listen_overflows)
             std::fprintf(out_, "%llu connections dropped on full accept queues\n",
                          static_cast<unsigned long long>(s.listen_overflows));

@@ -240,16 +240,24 @@ void Tracker::update_listeners(std::vector<ListenerInfo> listeners)
 
 const ListenerInfo* Tracker::find_listener(std::uint32_t netns, const Endpoint& local) const
 {
-    const ListenerInfo* wildcard = nullptr;
+    // Exact address first; then the wildcard of the same family (0.0.0.0
+    // for IPv4); an IPv4 child may also come from a dual-stack [::] listener,
+    // but an IPv6 child never from 0.0.0.0.
+    const ListenerInfo* same_family = nullptr;
+    const ListenerInfo* dual_stack = nullptr;
     for (const auto& l : listeners_) {
         if (l.netns != netns || l.local.port != local.port)
             continue;
         if (l.local.addr == local.addr)
             return &l;
-        if (l.local.is_unspecified())
-            wildcard = &l;
+        if (!l.local.is_unspecified())
+            continue;
+        if (l.local.is_v4_mapped() == local.is_v4_mapped())
+            same_family = same_family ? same_family : &l;
+        else if (local.is_v4_mapped())
+            dual_stack = dual_stack ? dual_stack : &l;
     }
-    return wildcard;
+    return same_family ? same_family : dual_stack;
 }
 
 const ListenerInfo* Tracker::listener_by_sk(SockId sk) const

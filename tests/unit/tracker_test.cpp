@@ -387,16 +387,12 @@ TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
     EXPECT_FALSE(fs[0].detail.empty());
 }
 
-// BUG: tracker.cpp Tracker::find_listener() (currently lines 241-253) takes the LAST
-// unspecified-address listener on the port, whatever its address family. With
-// an IPv4 0.0.0.0:443 listener (pid 1) and an IPV6_V6ONLY [::]:443 listener
-// (pid 2) in the same netns, a queued IPv6 socket [2001:db8::1]:443 is blamed
-// on the IPv4 listener when it comes last in the inventory, and an AF_INET
-// socket on the IPv6 listener in the opposite order. An IPv4 listener cannot
-// have IPv6 children, and an AF_INET child only comes from an AF_INET listener.
+// Regression: find_listener() once took the last wildcard listener of any
+// address family, blaming an IPv6 child on an IPv4-only 0.0.0.0 listener.
+// An IPv4 listener cannot have IPv6 children, and an AF_INET child goes to
+// the AF_INET listener when both exist.
 TEST(TrackerAcceptQueue, WildcardListenerMatchRespectsAddressFamily)
 {
-    GTEST_SKIP() << "BUG: find_listener ignores the address family of wildcard listeners";
     Tracker t(config());
     const auto l4 = listener(0x400, v4("0.0.0.0", 443), proc(1, "v4srv", 3));
     const auto l6 = listener(0x600, v6("::", 443), proc(2, "v6srv", 4));

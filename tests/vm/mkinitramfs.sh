@@ -4,8 +4,11 @@
 #
 # Usage: mkinitramfs.sh OUT.cpio.gz PAYLOAD_DIR
 # The payload is copied whole to /payload. The guest has only busybox, so
-# binaries must be statically linked and scripts must use /bin/sh.
-# Env: BUSYBOX  static busybox binary (default: busybox from PATH)
+# binaries must be statically linked (or their libraries given in EXTRA_ROOT)
+# and scripts must use /bin/sh.
+# Env: BUSYBOX     static busybox binary (default: busybox from PATH)
+#      EXTRA_ROOT  a directory laid over / (e.g. shared libraries at their
+#                  absolute paths, so dynamically linked payloads run)
 set -euo pipefail
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
@@ -31,6 +34,10 @@ cp "$busybox" "$root/bin/busybox"
     [[ -e $root/$applet ]] || ln -s /bin/busybox "$root/$applet"
 done
 cp -a "$payload" "$root/payload"
+if [[ -n ${EXTRA_ROOT:-} ]]; then
+    [[ -d $EXTRA_ROOT ]] || die "EXTRA_ROOT=$EXTRA_ROOT is not a directory"
+    cp -a "$EXTRA_ROOT"/. "$root"/
+fi
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 
