@@ -66,7 +66,9 @@ void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& sa
         }
         if (!d_emfile && !d_enfile && !d_shed)
             continue;
-        r.fds = fds(s.pid);
+        FdContext now_fds = fds(s.pid);
+        if (now_fds.open_fds || !r.fds.open_fds)
+            r.fds = now_fds; // keep the last known when the process has exited
         const ListenerInfo* l = listener(s.listener_sk);
         if (l)
             r.listener = l->local;
