@@ -86,6 +86,7 @@ struct Preexisting {
 Preexisting take_inventory(Inventory& inv, const Options& o)
 {
     Preexisting pre;
+    std::vector<SockId> seeded_cw, seeded_owner;
     auto socks = inv.tcp_sockets(false);
     // Every process's fds, even under -p: a socket held by another process
     // must not be mistaken for one that no process holds.
@@ -117,6 +118,7 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
                 ow.listen_fd = -1;
                 std::memcpy(ow.comm, raw->comm, sizeof(ow.comm));
                 inv.seed_owner(s.sk, ow);
+                seeded_owner.push_back(s.sk);
             }
             continue;
         }
@@ -140,13 +142,31 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
             e.owner_kind = CWT_OWNER_UNKNOWN;
         }
         inv.seed_close_wait(s.sk, e);
+        seeded_cw.push_back(s.sk);
         Enrichment en;
         en.recv_q = s.recv_q;
         if (target_owned)
             en.owners = it->second;
         pre.enrich.emplace(s.sk, std::move(en));
-        ++pre.close_waits;
     }
+
+    // A socket may have moved on between the walk and its seed; the probes
+    // saw that transition before the seed existed. A second walk finds those
+    // and removes their seeds, so every socket ends in its true state.
+    std::unordered_map<SockId, std::uint8_t> now_state;
+    for (const auto& s : inv.tcp_sockets(false))
+        now_state.emplace(s.sk, s.state);
+    for (SockId sk : seeded_cw) {
+        auto it = now_state.find(sk);
+        if (it == now_state.end() || it->second != CWT_TCP_CLOSE_WAIT) {
+            inv.unseed_close_wait(sk);
+            pre.enrich.erase(sk);
+        }
+    }
+    for (SockId sk : seeded_owner)
+        if (!now_state.count(sk))
+            inv.unseed_owner(sk);
+    pre.close_waits = pre.enrich.size();
     return pre;
 }
 

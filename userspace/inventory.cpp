@@ -209,6 +209,22 @@ void Inventory::seed_close_wait(SockId sk, const cwt_cw_entry& e)
     bpf_map_update_elem(s_.map_fd("close_waits"), &sk, &e, BPF_NOEXIST);
 }
 
+void Inventory::unseed_close_wait(SockId sk)
+{
+    int fd = s_.map_fd("close_waits");
+    cwt_cw_entry e{};
+    if (bpf_map_lookup_elem(fd, &sk, &e) == 0 && e.preexisting)
+        bpf_map_delete_elem(fd, &sk);
+}
+
+void Inventory::unseed_owner(SockId sk)
+{
+    int fd = s_.map_fd("owners");
+    cwt_owner o{};
+    if (bpf_map_lookup_elem(fd, &sk, &o) == 0 && o.accept_ns == 0)
+        bpf_map_delete_elem(fd, &sk);
+}
+
 void Inventory::seed_owner(SockId sk, const cwt_owner& o)
 {
     bpf_map_update_elem(s_.map_fd("owners"), &sk, &o, BPF_NOEXIST);

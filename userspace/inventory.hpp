@@ -44,6 +44,10 @@ public:
     // Tell the kernel about sockets that predate the tool.
     void seed_close_wait(SockId sk, const cwt_cw_entry& e);
     void seed_owner(SockId sk, const cwt_owner& o);
+    // Undo a seed that turned out stale (the socket moved on meanwhile);
+    // entries the probes have written since are left alone.
+    void unseed_close_wait(SockId sk);
+    void unseed_owner(SockId sk);
 
 private:
     std::vector<char> run_iter(bool tcp);
