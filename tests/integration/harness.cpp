@@ -1,5 +1,6 @@
 #include "harness.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -330,15 +332,23 @@ Tool::Tool(std::vector<std::string> args)
     proc_ = std::make_unique<Proc>(std::move(args));
 }
 
-std::vector<json> Tool::events()
+std::vector<std::pair<json, Clock::time_point>> Tool::timed_events()
 {
-    std::vector<json> out;
+    std::vector<std::pair<json, Clock::time_point>> out;
     for (const auto& l : proc_->lines()) {
         json j = json::parse(l.text, nullptr, false);
         if (j.is_discarded() || !j.is_object())
             j = json{{"type", "<unparsable>"}, {"raw", l.text}};
-        out.push_back(std::move(j));
+        out.emplace_back(std::move(j), l.at);
     }
+    return out;
+}
+
+std::vector<json> Tool::events()
+{
+    std::vector<json> out;
+    for (auto& [j, at] : timed_events())
+        out.push_back(std::move(j));
     return out;
 }
 
@@ -441,28 +451,61 @@ std::vector<SsSock> ss_state(const std::vector<SsSock>& all, const std::string& 
     return out;
 }
 
-int free_port(bool v6)
+namespace {
+
+// Binds a loopback socket to `port` (0: any); returns the bound port or -1.
+int try_bind(bool v6, int port)
 {
     int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
     sockaddr_storage ss{};
     socklen_t len;
     if (v6) {
         auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
         a->sin6_family = AF_INET6;
         a->sin6_addr = in6addr_loopback;
+        a->sin6_port = htons(static_cast<uint16_t>(port));
         len = sizeof(*a);
     } else {
         auto* a = reinterpret_cast<sockaddr_in*>(&ss);
         a->sin_family = AF_INET;
         a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = htons(static_cast<uint16_t>(port));
         len = sizeof(*a);
     }
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
-        throw std::runtime_error("free_port: bind failed");
-    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    int got = -1;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+        got = v6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                 : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     close(fd);
-    return v6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-              : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    return got;
+}
+
+} // namespace
+
+int free_port(bool v6)
+{
+    int low = 32768;
+    if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+        int hi;
+        if (std::fscanf(f, "%d %d", &low, &hi) != 2)
+            low = 32768;
+        std::fclose(f);
+    }
+    // Below the ephemeral range, and not in any ss output on either family.
+    static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u;
+    for (int attempt = 0; low > 11000 && attempt < 200; ++attempt) {
+        seed = seed * 1103515245u + 12345u;
+        int port = 10000 + static_cast<int>((seed >> 8) % static_cast<unsigned>(low - 1 - 10000));
+        if (try_bind(v6, port) == port && try_bind(!v6, port) == port && ss_port(port).empty())
+            return port;
+    }
+    int port = try_bind(v6, 0);
+    if (port <= 0)
+        throw std::runtime_error("free_port: no free loopback port");
+    return port;
 }
 
 pid_t dead_pid()
@@ -481,16 +524,38 @@ pid_t dead_pid()
 
 BpfObjects closewait_bpf_objects()
 {
-    static const std::set<std::string> names = {"set_state_btf", "set_state_tp", "accept4_enter", "accept4_exit",
-                                                "accept_enter",  "accept_exit",  "iter_tcp",      "iter_task_file"};
+    // Programs are recognised by name, or by using one of the tool's maps
+    // (its own map names, or libbpf's "closewai.rodata"/".bss"), so renamed or
+    // new programs are caught too.
+    static const std::set<std::string> prog_names = {
+        "set_state_btf", "set_state_tp",     "accept4_enter",   "accept4_exit",    "accept_enter",
+        "accept_exit",   "accept_fexit",     "accept_kprobe",   "accept_kretprobe", "fd_install_fentry",
+        "fd_install_kprobe", "iter_tcp",     "iter_task_file"};
+    auto is_tool_map = [](const std::string& n) {
+        return n == "close_waits" || n == "accept_errors" || n == "accept_args" || n.rfind("closewai.", 0) == 0;
+    };
     BpfObjects o;
+    json maps = json::parse(run_capture("bpftool -j map list 2>/dev/null"), nullptr, false);
+    if (maps.is_array())
+        for (const auto& m : maps)
+            if (m.is_object() && is_tool_map(m.value("name", ""))) {
+                o.maps.insert(m.value("id", 0ULL));
+                o.describe += "map " + std::to_string(m.value("id", 0ULL)) + " " + m.value("name", "") + "\n";
+            }
     json progs = json::parse(run_capture("bpftool -j prog list 2>/dev/null"), nullptr, false);
     if (progs.is_array())
-        for (const auto& p : progs)
-            if (p.is_object() && names.count(p.value("name", ""))) {
+        for (const auto& p : progs) {
+            if (!p.is_object())
+                continue;
+            bool ours = prog_names.count(p.value("name", "")) > 0;
+            if (p.contains("map_ids") && p.at("map_ids").is_array())
+                for (const auto& id : p.at("map_ids"))
+                    ours |= id.is_number() && o.maps.count(id.get<std::uint64_t>()) > 0;
+            if (ours) {
                 o.progs.insert(p.value("id", 0ULL));
                 o.describe += "prog " + std::to_string(p.value("id", 0ULL)) + " " + p.value("name", "") + "\n";
             }
+        }
     json links = json::parse(run_capture("bpftool -j link list 2>/dev/null"), nullptr, false);
     if (links.is_array())
         for (const auto& l : links)
@@ -500,6 +565,66 @@ BpfObjects closewait_bpf_objects()
                               std::to_string(l.value("prog_id", 0ULL)) + "\n";
             }
     return o;
+}
+
+HeldBpf bpf_objects_held_by_processes()
+{
+    HeldBpf h;
+    DIR* proc = opendir("/proc");
+    if (!proc)
+        return h;
+    while (dirent* pe = readdir(proc)) {
+        if (pe->d_name[0] < '0' || pe->d_name[0] > '9')
+            continue;
+        std::string pid = pe->d_name;
+        std::string fd_dir = "/proc/" + pid + "/fd";
+        DIR* fds = opendir(fd_dir.c_str());
+        if (!fds)
+            continue;
+        while (dirent* fe = readdir(fds)) {
+            if (fe->d_name[0] == '.')
+                continue;
+            char target[64] = {};
+            std::string fd_path = fd_dir + "/" + fe->d_name;
+            if (readlink(fd_path.c_str(), target, sizeof(target) - 1) <= 0)
+                continue;
+            if (std::strncmp(target, "anon_inode:bpf", 14) != 0)
+                continue;
+            std::ifstream info("/proc/" + pid + "/fdinfo/" + fe->d_name);
+            std::string key;
+            std::uint64_t id;
+            std::string line;
+            while (std::getline(info, line)) {
+                std::istringstream ls(line);
+                if (!(ls >> key >> id))
+                    continue;
+                if (key == "prog_id:" || key == "map_id:" || key == "link_id:") {
+                    h.ids.insert(id);
+                    h.holder[id] = "pid " + pid;
+                }
+            }
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    // Programs of held links, maps of held programs.
+    json links = json::parse(run_capture("bpftool -j link list 2>/dev/null"), nullptr, false);
+    if (links.is_array())
+        for (const auto& l : links)
+            if (l.is_object() && h.ids.count(l.value("id", 0ULL))) {
+                h.ids.insert(l.value("prog_id", 0ULL));
+                h.holder[l.value("prog_id", 0ULL)] = "a held link";
+            }
+    json progs = json::parse(run_capture("bpftool -j prog list 2>/dev/null"), nullptr, false);
+    if (progs.is_array())
+        for (const auto& p : progs)
+            if (p.is_object() && h.ids.count(p.value("id", 0ULL)) && p.contains("map_ids"))
+                for (const auto& m : p.at("map_ids"))
+                    if (m.is_number()) {
+                        h.ids.insert(m.get<std::uint64_t>());
+                        h.holder[m.get<std::uint64_t>()] = "a held program";
+                    }
+    return h;
 }
 
 } // namespace itest

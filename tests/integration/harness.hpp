@@ -91,6 +91,8 @@ public:
     // Every JSON object printed so far (a line that does not parse is kept
     // as {"type":"<unparsable>","raw":line}).
     std::vector<json> events();
+    // The same, each with the time its line was read.
+    std::vector<std::pair<json, Clock::time_point>> timed_events();
     std::vector<json> events_of(const std::string& type);
     std::size_t count(const std::string& type, const std::function<bool(const json&)>& pred = nullptr);
     bool wait_count(const std::string& type, std::size_t n, double timeout_s,
@@ -124,19 +126,30 @@ struct SsSock {
 std::vector<SsSock> ss_port(int port);
 std::vector<SsSock> ss_state(const std::vector<SsSock>& all, const std::string& state);
 
-// A loopback TCP port that is free right now (bind to port 0, then close).
+// A loopback TCP port that is free right now, preferably below the ephemeral
+// range (so no outgoing connection takes it before the test binds it).
 int free_port(bool v6 = false);
 
 // A pid that does not exist (a reaped child's).
 pid_t dead_pid();
 
-// Ids of loaded BPF programs and links named like closewait-trace's programs.
+// Ids of loaded BPF maps, programs and links that belong to closewait-trace.
 struct BpfObjects {
+    std::set<std::uint64_t> maps;
     std::set<std::uint64_t> progs;
     std::set<std::uint64_t> links;
     std::string describe;
 };
 BpfObjects closewait_bpf_objects();
+
+// Ids of BPF objects that a live process holds an fd to ("prog_id:",
+// "map_id:", "link_id:" in /proc/*/fdinfo), plus the programs of held links
+// and the maps of held programs; and who holds them.
+struct HeldBpf {
+    std::set<std::uint64_t> ids; // progs, maps and links together (ids of different kinds may collide; fine here)
+    std::map<std::uint64_t, std::string> holder;
+};
+HeldBpf bpf_objects_held_by_processes();
 
 // Polls cond every 50 ms until it holds or timeout_s passes.
 bool poll_until(const std::function<bool()>& cond, double timeout_s);

@@ -3,9 +3,11 @@
 //   --addr A --port P --backlog B   listening address (port 0: kernel picks)
 //   --accept N                      stop calling accept() after N (-1: never stop);
 //                                   later connections stay in the accept queue
+//   --dup 1                         dup() every accepted fd: two fds, one socket
 //   --lifetime S                    exit after S seconds (default 30)
 // Prints: PID, LISTEN, one "ACCEPT fd= local= remote=" per connection, and
-// "STOPPED_ACCEPTING n=" when the --accept budget is used up.
+// "DUP fd= of=" per dup, "STOPPED_ACCEPTING n=" when the --accept budget is
+// used up.
 #include "scenario_common.hpp"
 
 int main(int argc, char** argv)
@@ -13,6 +15,7 @@ int main(int argc, char** argv)
     scn::init(argc, argv);
     int lfd = scn::listen_from_opts(16);
     long budget = scn::opt_int("accept", -1);
+    bool dup_each = scn::opt_int("dup", 0) != 0;
     long n = 0;
     while (budget < 0 || n < budget) {
         int fd = accept(lfd, nullptr, nullptr);
@@ -24,6 +27,12 @@ int main(int argc, char** argv)
         ++n;
         std::printf("ACCEPT fd=%d local=%s remote=%s\n", fd, scn::local_of(fd).c_str(),
                     scn::remote_of(fd).c_str());
+        if (dup_each) {
+            int d = dup(fd);
+            if (d < 0)
+                scn::die("dup");
+            std::printf("DUP fd=%d of=%d\n", d, fd);
+        }
     }
     std::printf("STOPPED_ACCEPTING n=%ld\n", n);
     scn::idle_forever();

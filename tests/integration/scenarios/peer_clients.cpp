@@ -1,6 +1,8 @@
 // cwt_peer_cli: opens --count connections to --addr:--port, optionally writes
 // --send bytes on each, then waits for commands on stdin:
 //   "close"  closes every connection (prints "CLOSED n=")
+// With --close-after-ms N it closes every connection by itself N ms after the
+// last one connected, without waiting for a command.
 // It exits on stdin EOF or after --lifetime seconds.
 // Prints: PID, one "CONNECT fd= local= remote=" per connection, "CONNECTED n=".
 #include <string>
@@ -23,6 +25,14 @@ int main(int argc, char** argv)
                     scn::remote_of(fd).c_str());
     }
     std::printf("CONNECTED n=%zu\n", fds.size());
+    long close_after_ms = scn::opt_int("close-after-ms", -1);
+    if (close_after_ms >= 0) {
+        usleep(static_cast<useconds_t>(close_after_ms) * 1000);
+        for (int fd : fds)
+            close(fd);
+        std::printf("CLOSED n=%zu\n", fds.size());
+        fds.clear();
+    }
     char line[256];
     while (std::fgets(line, sizeof(line), stdin)) {
         if (std::strncmp(line, "close", 5) == 0) {
