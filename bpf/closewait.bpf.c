@@ -154,7 +154,7 @@ static __always_inline __u32 tcp_recv_q(const struct sock *sk)
 }
 
 static __always_inline void emit_sock_event(__u8 kind, __u64 sk, __u8 old_state, __u8 new_state,
-                                            const struct cwt_cw_entry *cw, __u64 now)
+                                            const struct cwt_cw_entry *cw, __u64 now, __u8 shutdown)
 {
     struct cwt_sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
@@ -166,6 +166,7 @@ static __always_inline void emit_sock_event(__u8 kind, __u64 sk, __u8 old_state,
     e->sk = sk;
     e->old_state = old_state;
     e->new_state = new_state;
+    e->sk_shutdown = shutdown;
     __builtin_memcpy(&e->cw, cw, sizeof(*cw));
     /* No wakeup: the daemon drains on a short timer. Per-event wakeups cost the
      * traced workload an IRQ each (kernel-notes.md, "Wakeups"). */
@@ -206,10 +207,10 @@ static __always_inline void on_enter_close_wait(const struct sock *sk, __u64 key
         count(CWT_CNT_CW_MAP_FULL);
 
     if (cw.owner_kind == CWT_OWNER_ACCEPT_QUEUE || emit_every_close_wait)
-        emit_sock_event(CWT_EV_CLOSE_WAIT, key, oldstate, CWT_TCP_CLOSE_WAIT, &cw, now);
+        emit_sock_event(CWT_EV_CLOSE_WAIT, key, oldstate, CWT_TCP_CLOSE_WAIT, &cw, now, 0);
 }
 
-static __always_inline void on_leave_close_wait(__u64 key, int newstate, __u64 now)
+static __always_inline void on_leave_close_wait(const struct sock *sk, __u64 key, int newstate, __u64 now)
 {
     struct cwt_cw_entry *cw = bpf_map_lookup_elem(&close_waits, &key);
     if (!cw)
@@ -219,7 +220,10 @@ static __always_inline void on_leave_close_wait(__u64 key, int newstate, __u64 n
      * leak threshold, pre-existing ones were seeded by the inventory. */
     if (emit_every_close_wait || cw->owner_kind == CWT_OWNER_ACCEPT_QUEUE || cw->preexisting ||
         now - cw->enter_ns >= leak_threshold_ns)
-        emit_sock_event(CWT_EV_CW_CLOSED, key, CWT_TCP_CLOSE_WAIT, newstate, cw, now);
+        /* sk_shutdown tells an application abort (close() with unread
+         * data: SEND_SHUTDOWN already set) from a peer reset (not yet). */
+        emit_sock_event(CWT_EV_CW_CLOSED, key, CWT_TCP_CLOSE_WAIT, newstate, cw, now,
+                        (__u8)BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown));
     bpf_map_delete_elem(&close_waits, &key);
 }
 
@@ -260,7 +264,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
         return 0;
     }
     if (oldstate == CWT_TCP_CLOSE_WAIT)
-        on_leave_close_wait(key, newstate, bpf_ktime_get_ns());
+        on_leave_close_wait(sk, key, newstate, bpf_ktime_get_ns());
     if (newstate == CWT_TCP_CLOSE) {
         /* End of the socket's life: drop its state so the maps stay bounded. */
         bpf_map_delete_elem(&owners, &key);
@@ -438,7 +442,7 @@ static __always_inline void record_accept(struct sock *sk, struct sock *lsk, __u
     if (cw) {
         cw->owner_kind = CWT_OWNER_PROCESS;
         __builtin_memcpy(&cw->owner, &owner, sizeof(owner));
-        emit_sock_event(CWT_EV_CW_ACCEPTED, key, CWT_TCP_CLOSE_WAIT, CWT_TCP_CLOSE_WAIT, cw, now);
+        emit_sock_event(CWT_EV_CW_ACCEPTED, key, CWT_TCP_CLOSE_WAIT, CWT_TCP_CLOSE_WAIT, cw, now, 0);
     }
 }
 

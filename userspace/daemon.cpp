@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include "accept_watch.hpp"
 #include "closewait.skel.h"
@@ -101,10 +102,19 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
         return !o.pid || std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == o.pid; });
     };
 
+    // Under -p, queued sockets count only on the target's listeners.
+    std::set<std::pair<std::uint32_t, std::uint16_t>> target_listen_ports;
+    for (const auto& s : socks) {
+        auto it = owners.find(s.sk);
+        if (s.state == CWT_TCP_LISTEN && it != owners.end() && is_target(it->second))
+            target_listen_ports.emplace(s.netns, s.tuple.sport);
+    }
     for (const auto& s : socks) {
         auto it = owners.find(s.sk);
         bool owned = it != owners.end();
         if (owned && !is_target(it->second))
+            continue;
+        if (o.pid && !s.has_socket && !target_listen_ports.count({s.netns, s.tuple.sport}))
             continue;
         bool target_owned = owned;
         if (s.state != CWT_TCP_CLOSE_WAIT) {
@@ -230,15 +240,20 @@ private:
     {
         batch_.events.clear();
         ring_buffer__consume(rb_.get());
-        bool need_listeners = false;
+        // A queued CLOSE_WAIT is reported with its listener's queue as it is
+        // now: one listener walk per drain that has any (they are rare).
+        bool any_queued = false, need_owners = false;
         for (const auto& ev : batch_.events)
             if (auto* se = std::get_if<SockEvent>(&ev))
                 if (se->info.owner == OwnerKind::AcceptQueue) {
+                    any_queued = true;
                     const ListenerInfo* l = tracker_.find_listener(se->info.netns, se->info.tuple.local);
-                    need_listeners |= !l || l->owners.empty();
+                    need_owners |= !l || l->owners.empty();
                 }
-        if (need_listeners)
+        if (need_owners)
             refresh_listeners(now, false);
+        else if (any_queued)
+            read_listeners(now);
         Findings out;
         for (const auto& ev : batch_.events) {
             if (auto* se = std::get_if<SockEvent>(&ev))
@@ -262,6 +277,16 @@ private:
     // Queue depths of every listener, for overflow and stall findings. Owners
     // come from a cache; the fd-table walk runs only when a listener is new.
     void check_listeners(MonoNs now)
+    {
+        std::vector<ListenerInfo> ls = read_listeners(now);
+        Findings out;
+        accept_watch_.on_listeners(now, ls, listen_overflows().value_or(0),
+                                   [&](const ListenerInfo& l) { return tracker_.queued_close_waits(l); }, out);
+        for (const auto& f : out)
+            reporter_.finding(f);
+    }
+
+    std::vector<ListenerInfo> read_listeners(MonoNs now)
     {
         inv_.set_wanted({});
         std::vector<ListenerInfo> ls;
@@ -295,11 +320,7 @@ private:
         }
         tracker_.update_listeners(ls);
         last_listener_refresh_ = now;
-        Findings out;
-        accept_watch_.on_listeners(now, ls, listen_overflows().value_or(0),
-                                   [&](const ListenerInfo& l) { return tracker_.queued_close_waits(l); }, out);
-        for (const auto& f : out)
-            reporter_.finding(f);
+        return ls;
     }
 
     void refresh_listeners(MonoNs now, bool force)

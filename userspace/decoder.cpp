@@ -77,6 +77,7 @@ std::optional<KernelEvent> decode_event(const void* data, std::size_t size)
         ev.sk = raw.sk;
         ev.old_state = raw.old_state;
         ev.new_state = raw.new_state;
+        ev.local_shutdown = (raw.sk_shutdown & 2) != 0; // SEND_SHUTDOWN
         ev.info = decode_close_wait(raw.cw);
         return ev;
     }

@@ -72,6 +72,7 @@ struct SockEvent {
     SockId sk = 0;
     std::uint8_t old_state = 0;
     std::uint8_t new_state = 0;
+    bool local_shutdown = false; // LeftCloseWait: our side had shut down sending
     CloseWaitInfo info;
 };
 

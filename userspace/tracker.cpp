@@ -159,8 +159,12 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
             t.leak_reported = true;
         }
         f.was_leak = t.leak_reported;
-        f.closed_by = ev.new_state == 9 /* LAST_ACK */ ? "application"
+        // LAST_ACK: an orderly close(). Straight to CLOSE: the listener went
+        // away under a queued socket, close() aborted a socket with unread
+        // data (we had shut down sending), or the peer reset it.
+        f.closed_by = ev.new_state == 9 /* LAST_ACK */            ? "application"
                       : t.info.owner == OwnerKind::AcceptQueue ? "listener_closed"
+                      : ev.local_shutdown                      ? "application"
                                                                : "reset";
         if (cfg_.verbose || f.was_leak || t.info.preexisting)
             out.push_back(std::move(f));
@@ -338,7 +342,12 @@ Summary Tracker::summary(MonoNs now) const
             continue;
         }
         if (t.owners.empty()) {
-            ++s.unknown_owner;
+            // Under -p an unresolved socket is most likely someone else's:
+            // count it only once its owner is known.
+            if (cfg_.filter_pid)
+                --s.open_close_waits;
+            else
+                ++s.unknown_owner;
             continue;
         }
         // Attributed to every process holding it (fork, dup, SCM_RIGHTS).

@@ -118,7 +118,8 @@ struct cwt_sock_event {
     __u64 sk;
     __u8 old_state;
     __u8 new_state;
-    __u8 _pad[6];
+    __u8 sk_shutdown; /* at the transition: SEND_SHUTDOWN (2) set = we closed */
+    __u8 _pad[5];
     struct cwt_cw_entry cw;
 };
 

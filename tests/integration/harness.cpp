@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -328,6 +330,13 @@ std::string scenario(const std::string& name) { return std::string(CWT_SCENARIO_
 
 Tool::Tool(std::vector<std::string> args)
 {
+    // The kernel matrix (tests/vm/matrix.sh) runs the same tests once per
+    // probe tier; a test that picks its own tier keeps it.
+    const char* tier = std::getenv("CWT_TEST_PROBES");
+    if (tier && *tier && std::find(args.begin(), args.end(), "--probes") == args.end()) {
+        args.insert(args.begin(), tier);
+        args.insert(args.begin(), "--probes");
+    }
     args.insert(args.begin(), CWT_BINARY);
     proc_ = std::make_unique<Proc>(std::move(args));
 }

@@ -76,14 +76,6 @@ std::map<std::string, json> index_by_tuple(const std::vector<json>& findings, co
     return m;
 }
 
-// Tests of known tool bugs skip themselves (see the BUG: comments) unless
-// CWT_ITEST_RUN_KNOWN_BUGS=1, which runs them to check a fix.
-bool run_known_bugs()
-{
-    const char* v = std::getenv("CWT_ITEST_RUN_KNOWN_BUGS");
-    return v && std::string(v) == "1";
-}
-
 std::unique_ptr<Proc> spawn(const std::string& name, std::vector<std::string> args)
 {
     args.insert(args.begin(), scenario(name));
@@ -421,14 +413,12 @@ void AcceptQueue::run(const std::string& listen_addr)
 // length is at least 1 (here: all 8 connections, none ever accepted).
 TEST_F(ClosewaitTrace, QueuedCloseWaitShowsCurrentListenerQueue)
 {
-    // BUG: the close_wait line of a queued socket carries the listener's queue
+    // Regression (was a bug): the close_wait line of a queued socket carries the listener's queue
     // length from the tool's cached listener inventory (taken at start, then
     // refreshed about once a second), not the current one: with a listener
     // that existed before the tool started and clients that connect and close
     // within a second, it prints "queue":0 while ss shows Recv-Q 8 and the
-    // reported socket is itself in that queue. Remove this skip once fixed.
-    if (!run_known_bugs())
-        GTEST_SKIP() << "BUG: close_wait for a queued socket shows a stale listener queue (0 instead of 8)";
+    // reported socket is itself in that queue.
 
     const int kConns = 8;
     auto srv = spawn("cwt_stuck_lsn", {"--backlog", "16"});
@@ -779,14 +769,12 @@ TEST_F(ClosewaitTrace, PidFilterShowsOnlyThatProcess)
 // process's CLOSE_WAITs younger than the threshold are not A's either.
 TEST_F(ClosewaitTrace, PidFilterSummaryExcludesOtherProcesses)
 {
-    // BUG: with -p PID, CLOSE_WAITs of other processes that have not reached
+    // Regression (was a bug): with -p PID, CLOSE_WAITs of other processes that have not reached
     // the threshold yet (so their owner was never resolved) are counted in the
     // summary's open_close_wait and unknown_owner: here B's 2 sockets give
     // "open_close_wait":2,"unknown_owner":2 for a process A that has none.
     // The tracker keeps unresolved sockets "until the threshold decides" and
-    // the summary does not resolve (or drop) them. Remove this skip once fixed.
-    if (!run_known_bugs())
-        GTEST_SKIP() << "BUG: -p summary counts other processes' young CLOSE_WAITs as unknown_owner";
+    // the summary does not resolve (or drop) them.
 
     auto a = spawn("cwt_leak_srv", {});
     auto b = spawn("cwt_leak_srv", {});
@@ -816,13 +804,11 @@ TEST_F(ClosewaitTrace, PidFilterSummaryExcludesOtherProcesses)
 // of that process (owned, or queued on its listeners), like the findings.
 TEST_F(ClosewaitTrace, PidFilterCountsOnlyThatProcessAtStart)
 {
-    // BUG: with -p PID, preexisting_close_wait also counts CLOSE_WAITs queued
+    // Regression (was a bug): with -p PID, preexisting_close_wait also counts CLOSE_WAITs queued
     // on other processes' listeners (never accepted, so owned by no process):
     // here 2 (A's) + 3 (queued on C's listener) = 5, while only A's 2 are
     // reported. take_inventory() skips other processes' owned sockets but not
-    // unowned queued ones. Remove this skip once fixed.
-    if (!run_known_bugs())
-        GTEST_SKIP() << "BUG: -p start line counts other processes' queued CLOSE_WAITs";
+    // unowned queued ones.
 
     auto a = spawn("cwt_leak_srv", {});
     auto c = spawn("cwt_stuck_lsn", {});
@@ -916,13 +902,11 @@ TEST_F(ClosewaitTrace, DupedSocketListsEveryOwnerFd)
 // was the application that closed it.
 TEST_F(ClosewaitTrace, LeakWithUnreadDataClosedByApplication)
 {
-    // BUG: closed_by is "reset" here. The tool derives closed_by only from the
+    // Regression (was a bug): closed_by is "reset" here. The tool derives closed_by only from the
     // new state (LAST_ACK -> "application", otherwise "reset"), but close() of
     // a socket with unread data goes CLOSE_WAIT -> CLOSE (tcp_close aborts it
     // with a RST), so an application close is reported as "reset", the same as
-    // a RST from the peer. Remove this skip once fixed.
-    if (!run_known_bugs())
-        GTEST_SKIP() << "BUG: application close of a leaked socket with unread data is reported as closed_by=reset";
+    // a RST from the peer.
 
     const int kConns = 2;
     auto srv = spawn("cwt_leak_srv", {});
