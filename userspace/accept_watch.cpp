@@ -182,6 +182,15 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
     stalls_ = std::move(next);
 }
 
+bool AcceptWatch::changed(const AcceptErrorSample& s) const
+{
+    auto it = errors_.find({s.pid, s.listen_fd});
+    if (it == errors_.end())
+        return true;
+    const AcceptErrorSample& seen = it->second.seen;
+    return s.emfile != seen.emfile || s.enfile != seen.enfile || s.shed != seen.shed;
+}
+
 std::vector<AcceptErrorSummary> AcceptWatch::error_summary() const
 {
     std::vector<AcceptErrorSummary> out;

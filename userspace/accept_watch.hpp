@@ -38,6 +38,9 @@ public:
     void on_listeners(MonoNs now, const std::vector<ListenerInfo>& listeners, std::uint64_t listen_overflows,
                       const QueuedCloseWaitFn& queued_cw, std::vector<Finding>& out);
 
+    // Whether this sample has failures or sheds not seen before.
+    bool changed(const AcceptErrorSample& s) const;
+
     std::vector<AcceptErrorSummary> error_summary() const;
     std::uint64_t overflows_reported() const { return overflow_reported_; }
 

@@ -263,9 +263,11 @@ private:
         // The kernel aggregates accept failures; a small map, empty when healthy.
         auto errors = inv_.accept_errors();
         if (!errors.empty()) {
-            if (std::any_of(errors.begin(), errors.end(),
-                            [&](const AcceptErrorSample& e) { return !tracker_.listener_by_sk(e.listener_sk); }))
-                refresh_listeners(now, false);
+            // Name the listener of a new failure even if it appeared this instant.
+            if (std::any_of(errors.begin(), errors.end(), [&](const AcceptErrorSample& e) {
+                    return accept_watch_.changed(e) && !tracker_.listener_by_sk(e.listener_sk);
+                }))
+                refresh_listeners(now, true);
             accept_watch_.on_errors(
                 now, errors, [&](std::uint32_t pid) { return inv_.fd_context(pid); },
                 [&](SockId sk) { return tracker_.listener_by_sk(sk); }, out);
