@@ -3,7 +3,8 @@
 # into a cache, without installing them.
 #
 # Usage: fetch-kernels.sh [CACHE_DIR]
-# Result: CACHE_DIR/<suite>/vmlinuz, .../version (uname -r), .../package.
+# Result: CACHE_DIR/<suite>/vmlinuz, .../version (uname -r), .../package,
+# .../modules/{inet_diag,tcp_diag}.ko (for ss inside the guest).
 # Env:    KERNEL_SUITES  suites to fetch (default "bullseye bookworm trixie")
 #         KERNEL_MIRROR  archive URI (default: taken from the system's apt sources)
 #         KERNEL_KEYRING keyring for Signed-By (default: the system source's,
@@ -117,6 +118,20 @@ fetch() {
     done
     [[ -n $kimg ]] || { echo "fetch-kernels: $suite: no boot/vmlinuz-* in $pkg{,-unsigned}" >&2; return 1; }
 
+    # ss needs the sock_diag modules for listener backlogs and socket owners;
+    # the cloud kernels build them as modules, so ship them (uncompressed, for
+    # busybox insmod) beside the kernel.
+    mkdir -p "$out/modules.tmp" || return 1
+    local ko
+    while IFS= read -r ko; do
+        case $ko in
+        *.xz) xz -dc "$ko" >"$out/modules.tmp/$(basename "${ko%.xz}")" ;;
+        *.zst) zstd -qdc "$ko" >"$out/modules.tmp/$(basename "${ko%.zst}")" ;;
+        *) cp "$ko" "$out/modules.tmp/" ;;
+        esac || return 1
+    done < <(find "$st/x" "$st/x/usr" -path '*/lib/modules/*' \( -name 'inet_diag.ko*' -o -name 'tcp_diag.ko*' \) 2>/dev/null | sort -u)
+    rm -rf "$out/modules" && mv "$out/modules.tmp" "$out/modules" || return 1
+
     # Metadata first, vmlinuz last: its presence is what marks the suite cached.
     mkdir -p "$out" &&
         echo "${kimg##*/vmlinuz-}" >"$out/version" &&
@@ -128,7 +143,7 @@ fetch() {
 
 rc=0
 for suite in $suites; do
-    if [[ -s $cache/$suite/vmlinuz ]]; then
+    if [[ -s $cache/$suite/vmlinuz && -d $cache/$suite/modules ]]; then
         echo "fetch-kernels: $suite: cached $(cat "$cache/$suite/version" 2>/dev/null)"
         continue
     fi

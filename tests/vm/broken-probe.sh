@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Proves the matrix can fail: builds a copy of the tool whose fexit program
+# reads inet_csk_accept's return value from the wrong slot (the 6.10 signature
+# change, kernel-notes.md), runs the matrix on a kernel where fentry works, and
+# succeeds only if the matrix goes red.
+#
+# Usage: broken-probe.sh        Env: BROKEN_SUITE (default trixie)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+suite=${BROKEN_SUITE:-trixie}
+[[ $(id -u) -eq 0 ]] || { echo "SKIPPED: broken-probe: needs root"; exit 0; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git -C "$repo" ls-files -z | (cd "$repo" && xargs -0 cp --parents -t "$work")
+bpf=$work/bpf/closewait.bpf.c
+# Swap the two slots: each kernel now reads the other signature's slot.
+grep -q 'return (struct sock \*)ctx\[2\];' "$bpf" || { echo "broken-probe: slot read not found in $bpf" >&2; exit 2; }
+sed -i 's/return (struct sock \*)ctx\[2\];/return (struct sock *)ctx[@OLD@];/; s/return (struct sock \*)ctx\[4\];/return (struct sock *)ctx[2];/; s/@OLD@/4/' "$bpf"
+
+cmake -S "$work" -B "$work/build" -G Ninja -DCWT_BUILD_BENCH=OFF >/dev/null
+cmake --build "$work/build" >/dev/null
+set +e
+MATRIX_SUITES=$suite "$work/tests/vm/matrix.sh" "$work/build" >"$work/matrix.log" 2>&1
+rc=$?
+set -e
+grep -E '^(SUITE|host|'"$suite"') ' "$work/matrix.log" || true
+if ((rc == 0)); then
+    echo "broken-probe: FAILED: the matrix stayed green with a broken fexit probe"
+    exit 1
+fi
+echo "broken-probe: ok, the broken fexit probe turned the matrix red (exit $rc)"
