@@ -17,7 +17,7 @@ build=$(cd "${1:-$repo/build}" && pwd)
 suites=${MATRIX_SUITES:-bullseye bookworm trixie}
 # The scenarios of the issue: owned leak, accept-queue CLOSE_WAIT, EMFILE,
 # pre-existing sockets; plus the outbound leak and the duplicated fd.
-filter=${MATRIX_FILTER:-AcceptedLeak.IPv4*:AcceptQueue.LoopbackListener:*PreexistingCloseWaitsReportedAtAttach:*OutboundClientLeak:*EmfileRetryingServerCountsMatchItsLog:*DupedSocketListsEveryOwnerFd}
+filter=${MATRIX_FILTER:-AcceptedLeak.IPv4*:AcceptQueue.LoopbackListener:*PreexistingCloseWaitsReportedAtAttach:*OutboundClientLeak:*EmfileRetryingServerCountsMatchItsLog:*DupedSocketListsEveryOwnerFd:SharedSocket.*}
 timeout=${MATRIX_TIMEOUT:-900}
 cache=${KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/closewait-trace/kernels}
 tiers="fentry kprobe tracepoint"
