@@ -7,7 +7,7 @@
 // name X`, it cannot pick up a same-named map of another closewait-trace that
 // happens to run at the same time. One line per map, then a total:
 //   map name=close_waits id=125 type=1 key=8 value=104 max_entries=131072 memlock=23068880 entries=100000
-//   total maps=10 memlock=51234567
+//   total maps=10 memlock=51234567 sock_record_bytes=144
 // Extra fields:
 //   ring_bytes=B      (ring buffer) the producer position: bytes ever submitted,
 //                     8-byte record headers included
@@ -203,6 +203,8 @@ int main(int argc, char** argv)
         ++count;
         close(fd);
     }
-    std::printf("total maps=%d memlock=%llu\n", count, total);
+    // Bytes one CLOSE_WAIT/close record takes in the ring buffer (8-byte header, 8-aligned).
+    std::printf("total maps=%d memlock=%llu sock_record_bytes=%zu\n", count, total,
+                (sizeof(cwt_sock_event) + 8 + 7) / 8 * 8);
     return 0;
 }

@@ -7,13 +7,16 @@
 // The work is split over several worker processes, because one process may not
 // hold more than its RLIMIT_NOFILE hard limit (20000 here, and it cannot be
 // raised without CAP_SYS_RESOURCE). Each worker raises its soft limit to the
-// hard limit, listens on 0.0.0.0:PORT+w and connects to 127.0.0.{1..K} so that
-// no (destination, port) runs out of ephemeral ports.
+// hard limit, listens on 0.0.0.0:PORT+w (default 5000+w) and connects to it
+// (to 127.0.0.{1..K} with --addrs K) from explicitly bound, never reused source
+// addresses and ports (127.x.y.z:10000-59999), so no ephemeral port runs out and
+// no new connection can collide with an earlier one.
 //
 // Prints one line "ready leaks=.. pairs=.. workers=.. pids=a,b,c seconds=.."
 // on stdout once everything exists, then holds until SIGTERM/SIGINT (or until
-// stdin reaches EOF with --stdin), kills its workers and exits. Workers also die
-// with the parent (PR_SET_PDEATHSIG), so nothing is left behind.
+// stdin reaches EOF with --stdin). Then the workers reset every socket (SO_LINGER
+// 0: no TIME_WAIT left over) and exit. Workers also die with the parent
+// (PR_SET_PDEATHSIG), so nothing is left behind.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,12 +38,15 @@
 
 namespace {
 
+constexpr long kPortsPerAddr = 50000;
+constexpr long kFirstClientPort = 10000;
+
 struct Config {
     long leaks = 0;
     long pairs = 0;
     long fds_per_proc = 16000;
-    int port_base = 31000;
-    int addrs = 16;
+    int port_base = 5000;
+    int addrs = 1;
     int batch = 256;
     bool stdin_control = false;
 };
@@ -65,12 +71,19 @@ void usage()
     std::exit(2);
 }
 
+volatile sig_atomic_t g_worker_stop = 0;
+void on_worker_stop(int) { g_worker_stop = 1; }
+
 // Worker: creates its share, reports on `status_fd`, then holds forever.
 [[noreturn]] void worker(const Config& c, int w, long leaks, long pairs, int status_fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(1);
+    struct sigaction sa {};
+    sa.sa_handler = on_worker_stop;
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGINT, SIG_IGN);
 
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -101,16 +114,30 @@ void usage()
     std::vector<int> clients;
     clients.reserve(static_cast<size_t>(c.batch));
     long made_leaks = 0, made_pairs = 0, seq = 0;
+    // Every client gets its own source (address, port), bound explicitly: the
+    // kernel's ephemeral-port choice could otherwise hand a new connection the
+    // 4-tuple of an earlier leak whose orphaned client end has expired, and the
+    // new SYN would reset that leaked CLOSE_WAIT. Worker w uses 127.<1+w/250>.<w%250>.<1+k/50000>,
+    // ports 10000-59999, so each worker has room for 12.7M connections.
     auto make_batch = [&](long n, bool leak) {
         clients.clear();
         for (long i = 0; i < n; ++i) {
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (fd < 0)
                 die("socket (client)");
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            sockaddr_in sa{};
+            sa.sin_family = AF_INET;
+            sa.sin_addr.s_addr = htonl((127u << 24) | (static_cast<uint32_t>(1 + w / 250) << 16) |
+                                       (static_cast<uint32_t>(w % 250) << 8) |
+                                       static_cast<uint32_t>(1 + seq / kPortsPerAddr));
+            sa.sin_port = htons(static_cast<uint16_t>(kFirstClientPort + seq % kPortsPerAddr));
+            if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+                die("bind (client)");
+            ++seq;
             sockaddr_in da{};
             da.sin_family = AF_INET;
-            // 127.0.0.1 .. 127.0.0.K: each destination has its own ephemeral port space.
-            da.sin_addr.s_addr = htonl(0x7f000001u + static_cast<uint32_t>((seq++ + w) % c.addrs));
+            da.sin_addr.s_addr = htonl(0x7f000001u + static_cast<uint32_t>(seq % c.addrs));
             da.sin_port = la.sin_port;
             if (connect(fd, reinterpret_cast<sockaddr*>(&da), sizeof(da)) != 0)
                 die("connect");
@@ -140,8 +167,14 @@ void usage()
     if (write(status_fd, line, static_cast<size_t>(len)) != len)
         _exit(1);
     close(status_fd);
-    for (;;)
+    while (!g_worker_stop)
         pause();
+    // Abortive close (RST): no TIME_WAIT left behind to skew the next measurement.
+    linger lg{1, 0};
+    int maxfd = static_cast<int>(rl.rlim_cur);
+    for (int fd = 3; fd < maxfd; ++fd)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    _exit(0);
 }
 
 volatile sig_atomic_t g_stop = 0;
@@ -260,9 +293,24 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "cwt_sockfarm: only %d of %d workers finished\n", ok, workers);
         rc = 1;
     }
+    // SIGTERM: each worker resets its sockets (no TIME_WAIT) and exits; SIGKILL
+    // whatever is still there after 10 s.
     for (pid_t p : pids)
-        kill(p, SIGKILL);
-    for (pid_t p : pids)
-        waitpid(p, nullptr, 0);
+        kill(p, SIGTERM);
+    double deadline = now_s() + 10;
+    size_t left = pids.size();
+    while (left > 0 && now_s() < deadline) {
+        pid_t r = waitpid(-1, nullptr, WNOHANG);
+        if (r > 0)
+            --left;
+        else
+            usleep(20000);
+    }
+    if (left > 0) {
+        for (pid_t p : pids)
+            kill(p, SIGKILL);
+        while (waitpid(-1, nullptr, 0) > 0) {
+        }
+    }
     return rc;
 }

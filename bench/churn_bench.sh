@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Churn benchmark: loopback connections/s under each tracer, interleaved.
+#
+#   bench/churn_bench.sh
+#
+# Configurations (CWT_CHURN_CONFIGS, default all, in this order):
+#   none          no tracer
+#   tool          closewait-trace --json (defaults; output to a file for the summary)
+#   tool_pid      closewait-trace --json -p <churn server pid>
+#   tool_verbose  closewait-trace --json -v (every CLOSE_WAIT and close crosses the ring buffer)
+#   bt_count      bpftrace bench/floor.bt: same tracepoints, counting in the kernel only
+#   bt_print      bpftrace bench/print.bt: prints every inet_sock_set_state transition
+# Each repetition runs every configuration once, in an order rotated by one per
+# repetition; figures are medians over repetitions, and each ratio is the median
+# of the per-repetition ratios to the no-tracer run of the same repetition.
+#
+# Environment: CWT_CHURN_SECONDS (10) per run, CWT_CHURN_REPS (5),
+# CWT_CHURN_CLIENTS (2) client threads, CWT_CHURN_SERVER_THREADS (2),
+# CWT_CHURN_CLOSE_FIRST (client|server, default client: every accepted socket
+# passes through CLOSE_WAIT). Default total: 6 configs x 5 reps x ~12 s = ~6 min.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+require_root
+ensure_built closewait-trace cwt_churn cwt_mapstat
+command -v bpftrace >/dev/null || die "bpftrace is not installed (apt-get install bpftrace)"
+enter_netns "$@"
+
+DUR=${CWT_CHURN_SECONDS:-10}
+REPS=${CWT_CHURN_REPS:-5}
+CLIENTS=${CWT_CHURN_CLIENTS:-2}
+SRV_THREADS=${CWT_CHURN_SERVER_THREADS:-2}
+CLOSE_FIRST=${CWT_CHURN_CLOSE_FIRST:-client}
+PORT=${CWT_CHURN_PORT:-9400}
+read -r -a CONFIGS <<<"${CWT_CHURN_CONFIGS:-none tool tool_pid tool_verbose bt_count bt_print}"
+TMP=$(mktemp -d /tmp/cwt-churn.XXXXXX)
+finish() {
+    cleanup_pids
+    rm -rf "$TMP"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+log "load: $(loadavg); $(nproc) CPUs; ${DUR}s x $REPS reps x ${#CONFIGS[@]} configs; clients=$CLIENTS server_threads=$SRV_THREADS close_first=$CLOSE_FIRST"
+
+"$CHURN" server --port "$PORT" --threads "$SRV_THREADS" --close-first "$CLOSE_FIRST" >"$TMP/server.out" 2>&1 &
+SERVER_PID=$!
+track_pid "$SERVER_PID"
+wait_for "$TMP/server.out" '^ready' 10 "$SERVER_PID" || die "churn server did not start"
+
+declare -A RATE RATIO CPU LOST RECS ACC TP
+TRACER_PID=
+
+start_tracer() { # cfg out err
+    local cfg=$1 out=$2 err=$3
+    TRACER_PID=
+    case $cfg in
+    none) return 0 ;;
+    tool) "$CWT_BIN" --json >"$out" 2>"$err" & ;;
+    tool_pid) "$CWT_BIN" --json -p "$SERVER_PID" >"$out" 2>"$err" & ;;
+    tool_verbose) "$CWT_BIN" --json -v >"$out" 2>"$err" & ;;
+    bt_count) bpftrace "$BENCH_DIR/floor.bt" >"$out" 2>"$err" & ;;
+    bt_print) bpftrace "$BENCH_DIR/print.bt" >"$out" 2>"$err" & ;;
+    *) die "unknown config $cfg" ;;
+    esac
+    TRACER_PID=$!
+    track_pid "$TRACER_PID"
+    local re='"type":"start"'
+    [[ $cfg == bt_* ]] && re='^READY'
+    wait_for "$out" "$re" 120 "$TRACER_PID" || die "$cfg did not start: $(tail -n3 "$err")"
+    sleep 0.5 # let the daemon settle (first scan, listener refresh)
+}
+
+run_one() { # cfg rep
+    local cfg=$1 rep=$2 out=$TMP/$1.$2.out err=$TMP/$1.$2.err
+    start_tracer "$cfg" "$out" "$err"
+    local ms0="" ms1="" cpu0=0 cpu1=0
+    if [[ $cfg == tool* ]]; then ms0=$("$MAPSTAT" "$TRACER_PID" events counters); fi
+    [[ -n $TRACER_PID ]] && cpu0=$(cpu_s "$TRACER_PID")
+    local res
+    res=$("$CHURN" client --port "$PORT" --threads "$CLIENTS" --duration "$DUR" --close-first "$CLOSE_FIRST")
+    [[ -n $TRACER_PID ]] && cpu1=$(cpu_s "$TRACER_PID")
+    if [[ $cfg == tool* ]]; then ms1=$("$MAPSTAT" "$TRACER_PID" events counters); fi
+    [[ -n $TRACER_PID ]] && stop_pid "$TRACER_PID" 30
+
+    local conns rate
+    conns=$(sed -n 's/.*connections=\([0-9]*\).*/\1/p' <<<"$res")
+    rate=$(sed -n 's/.*conn_per_s=\([0-9]*\).*/\1/p' <<<"$res")
+    RATE[$cfg]+=" $rate"
+    CPU[$cfg]+=" $(awk -v a="$cpu1" -v b="$cpu0" -v d="$DUR" 'BEGIN {printf "%.1f", 100*(a-b)/d}')"
+    local extra=""
+    case $cfg in
+    tool*)
+        local lost rb0 rb1 rec c0 c1
+        lost=$(summary_field "$out" lost_events)
+        LOST[$cfg]+=" $lost"
+        rb0=$(mapstat_field "$ms0" events ring_bytes)
+        rb1=$(mapstat_field "$ms1" events ring_bytes)
+        rec=$(awk '/^total/ {for (i=1;i<=NF;i++) if ($i ~ /^sock_record_bytes=/) {split($i,kv,"="); print kv[2]}}' <<<"$ms1")
+        RECS[$cfg]+=" $(awk -v a="$rb1" -v b="$rb0" -v r="$rec" -v n="$conns" 'BEGIN {printf "%.3f", (a-b)/r/n}')"
+        c0=$(mapstat_field "$ms0" counters counters)
+        c1=$(mapstat_field "$ms1" counters counters)
+        # counters[5] = accepts seen by the kernel side.
+        ACC[$cfg]+=" $(awk -v a="$c1" -v b="$c0" -v n="$conns" 'BEGIN {split(a,x,","); split(b,y,","); printf "%.3f", (x[6]-y[6])/n}')"
+        extra="lost_events=$lost ring_bytes=$((rb1 - rb0))"
+        ;;
+    bt_count)
+        local ss
+        ss=$(awk '/^@set_state:/ {print $2}' "$out")
+        TP[$cfg]+=" $(awk -v a="${ss:-0}" -v n="$conns" 'BEGIN {printf "%.2f", a/n}')"
+        extra="set_state=$ss $({ grep -E '^@accept' "$out" || true; } | tr '\n' ' ')"
+        ;;
+    bt_print)
+        local lines lostbt
+        lines=$(($(wc -l <"$out") - 1))
+        lostbt=$({ grep -hoE 'Lost [0-9]+ events' "$out" "$err" || true; } | awk '{s+=$2} END {print s+0}')
+        TP[$cfg]+=" $(awk -v a="$lines" -v n="$conns" 'BEGIN {printf "%.2f", a/n}')"
+        LOST[$cfg]+=" $lostbt"
+        extra="printed=$lines lost=$lostbt"
+        ;;
+    esac
+    log "rep $rep $(printf '%-12s' "$cfg") $res $extra"
+    rm -f "$out" "$err"
+}
+
+for ((rep = 0; rep < REPS; rep++)); do
+    n=${#CONFIGS[@]}
+    for ((k = 0; k < n; k++)); do
+        cfg=${CONFIGS[$(((k + rep) % n))]}
+        run_one "$cfg" "$rep"
+    done
+    # Ratios are paired within the repetition.
+    if [[ " ${CONFIGS[*]} " == *" none "* ]]; then
+        base=$(awk '{print $NF}' <<<"${RATE[none]}")
+        for cfg in "${CONFIGS[@]}"; do
+            r=$(awk '{print $NF}' <<<"${RATE[$cfg]}")
+            RATIO[$cfg]+=" $(awk -v a="$r" -v b="$base" 'BEGIN {printf "%.3f", a/b}')"
+        done
+    fi
+done
+stop_pid "$SERVER_PID" 5
+
+med() { [[ -n ${1// /} ]] && median $1 || echo "-"; }
+echo
+echo "churn_bench: loopback connect/request/reply/close, ${CLIENTS} client + ${SRV_THREADS} server threads, ${DUR}s runs, median of $REPS (load now: $(loadavg))"
+printf '%-13s %10s %8s %-26s %9s %12s %11s %12s %s\n' config conn_per_s ratio "runs (conn/s)" tracer_cpu lost_events ringbuf/conn accepts/conn tp_hits/conn
+for cfg in "${CONFIGS[@]}"; do
+    printf '%-13s %10s %8s %-26s %8s%% %12s %12s %12s %s\n' "$cfg" "$(med "${RATE[$cfg]}")" "$(med "${RATIO[$cfg]:-}")" \
+        "$(sed 's/^ //' <<<"${RATE[$cfg]}")" "$(med "${CPU[$cfg]}")" "$(sed 's/^ //' <<<"${LOST[$cfg]:--}")" \
+        "$(med "${RECS[$cfg]:-}")" "$(med "${ACC[$cfg]:-}")" "$(med "${TP[$cfg]:-}")"
+done
+cat <<'EOF'
+  ratio        median over repetitions of conn/s divided by the no-tracer run of the same repetition
+  tracer_cpu   CPU time of the tracer process (user+sys) / run length; kernel-side probe cost lands on the workload
+  lost_events  closewait-trace: lost_events of its summary (must be 0); bt_print: bpftrace "Lost N events"
+  ringbuf/conn closewait-trace ring-buffer records per connection (producer position / record size)
+  accepts/conn accepts the tool's kernel side recorded per connection (counters[CWT_CNT_ACCEPTS])
+  tp_hits/conn bt_count: inet_sock_set_state hits per connection; bt_print: lines printed per connection
+EOF
