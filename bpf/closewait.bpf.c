@@ -33,6 +33,9 @@ const volatile __u32 filter_tgid = 0;     /* -p: 0 = every process */
 const volatile __u16 filter_port = 0;     /* --port: local or remote, 0 = any */
 const volatile bool emit_every_close_wait = false; /* -v */
 const volatile __u64 leak_threshold_ns = 30ULL * 1000000000ULL;
+/* Past this much unread data, wake the daemon instead of waiting for its timer
+ * (a mass close of leaked sockets would otherwise overflow the ring). */
+const volatile __u64 ringbuf_wake_bytes = 1 << 21;
 
 /* Last EMFILE/ENFILE anywhere: lets healthy closes skip the shedding check. */
 __u64 last_accept_error_ns = 0;
@@ -43,7 +46,7 @@ bool iter_only_wanted = false; /* emit only sockets present in `wanted` */
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 22);
+    __uint(max_entries, 1 << 23); /* 8 MiB: ~60k records between two drains */
 } events SEC(".maps");
 
 /* Sockets in CLOSE_WAIT right now. Userspace scans it for leaks. */
@@ -170,7 +173,9 @@ static __always_inline void emit_sock_event(__u8 kind, __u64 sk, __u8 old_state,
     __builtin_memcpy(&e->cw, cw, sizeof(*cw));
     /* No wakeup: the daemon drains on a short timer. Per-event wakeups cost the
      * traced workload an IRQ each (kernel-notes.md, "Wakeups"). */
-    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ringbuf_wake_bytes
+                              ? BPF_RB_FORCE_WAKEUP
+                              : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline void on_enter_close_wait(const struct sock *sk, __u64 key, int oldstate,

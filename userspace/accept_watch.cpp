@@ -29,6 +29,10 @@ bool AcceptWatch::owned_by_target(const ListenerInfo& l) const
 }
 
 namespace {
+// `now` is sampled before the kernel's last-accept time is read, so that time
+// can be a little ahead of it: never let the difference wrap.
+MonoNs since(MonoNs now, MonoNs then) { return now > then ? now - then : 0; }
+
 ListenerView view_of(const ListenerInfo& l)
 {
     ListenerView v;
@@ -158,7 +162,7 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
                 st.reported = false;
             }
         }
-        if (!st.reported && now - st.nonempty_since >= cfg_.stall_ns) {
+        if (!st.reported && since(now, st.nonempty_since) >= cfg_.stall_ns) {
             Finding f;
             f.type = FindingType::AcceptStall;
             f.ts_ns = now;
@@ -169,9 +173,9 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             f.netns = l.netns;
             f.queued_close_wait = queued_cw(l);
             if (st.last_accept_ns)
-                f.since_last_accept_s = static_cast<double>(now - *st.last_accept_ns) / 1e9;
+                f.since_last_accept_s = static_cast<double>(since(now, *st.last_accept_ns)) / 1e9;
             else
-                f.min_age_s = static_cast<double>(now - std::min(st.nonempty_since, cfg_.started_ns ? cfg_.started_ns : st.nonempty_since)) / 1e9;
+                f.min_age_s = static_cast<double>(since(now, std::min(st.nonempty_since, cfg_.started_ns ? cfg_.started_ns : st.nonempty_since))) / 1e9;
             if (st.last_accept_ns)
                 f.detail = "no accept() while connections wait";
             out.push_back(std::move(f));

@@ -194,6 +194,9 @@ public:
             throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
         rb_.reset(rb);
         session_map_fd_listeners_ = session.map_fd("listeners");
+        listener_check_period_ns_ = std::max<MonoNs>(1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9 / 2));
+        last_overflows_ = listen_overflows().value_or(0);
+        own_netns_ = own_netns();
     }
 
     void start(Preexisting pre)
@@ -215,15 +218,23 @@ public:
                 scan(now);
                 next_scan = now + scan_period_ns_;
             }
-            if (now >= next_listener_check_) {
-                check_listeners(now);
-                next_listener_check_ = now + kListenerCheckNs;
+            // Listener queues: a walk of every TCP socket, so only every
+            // stall/2 (1 s at least), or at once when the kernel counted an
+            // overflow.
+            std::uint64_t overflows = listen_overflows().value_or(0);
+            if (now >= next_listener_check_ || overflows != last_overflows_) {
+                check_listeners(now, overflows);
+                last_overflows_ = overflows;
+                next_listener_check_ = now + listener_check_period_ns_;
             }
             reporter_.flush();
-            timespec ts{0, static_cast<long>(kDrainPeriodNs)};
-            nanosleep(&ts, nullptr);
+            // Sleeps until the drain period passes, or until the kernel wakes
+            // us because the ring is filling up (records are consumed then).
+            ring_buffer__poll(rb_.get(), static_cast<int>(kDrainPeriodNs / kNsPerMs));
         }
+        // Last records and a last scan, so the summary counts what is still open.
         drain(mono_now_ns());
+        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
         reporter_.flush();
     }
 
@@ -238,7 +249,8 @@ public:
 private:
     void drain(MonoNs now)
     {
-        batch_.events.clear();
+        // Records may already be in the batch: ring_buffer__poll consumes
+        // them when the kernel wakes us.
         ring_buffer__consume(rb_.get());
         // A queued CLOSE_WAIT is reported with its listener's queue as it is
         // now: one listener walk per drain that has any (they are rare).
@@ -253,12 +265,13 @@ private:
         if (need_owners)
             refresh_listeners(now, false);
         else if (any_queued)
-            read_listeners(now);
+            read_listeners(now); // findings are rare: at most once per drain
         Findings out;
         for (const auto& ev : batch_.events) {
             if (auto* se = std::get_if<SockEvent>(&ev))
                 tracker_.on_event(*se, out);
         }
+        batch_.events.clear();
         tracker_.on_lost(inv_.lost_total() + batch_.malformed, now, out);
         // The kernel aggregates accept failures; a small map, empty when healthy.
         auto errors = inv_.accept_errors();
@@ -278,11 +291,11 @@ private:
 
     // Queue depths of every listener, for overflow and stall findings. Owners
     // come from a cache; the fd-table walk runs only when a listener is new.
-    void check_listeners(MonoNs now)
+    void check_listeners(MonoNs now, std::uint64_t overflows)
     {
         std::vector<ListenerInfo> ls = read_listeners(now);
         Findings out;
-        accept_watch_.on_listeners(now, ls, listen_overflows().value_or(0),
+        accept_watch_.on_listeners(now, ls, overflows,
                                    [&](const ListenerInfo& l) { return tracker_.queued_close_waits(l); }, out);
         for (const auto& f : out)
             reporter_.finding(f);
@@ -344,6 +357,10 @@ private:
             return;
         // Only now, for the few sockets past the threshold, ask the kernel who
         // holds them and what they hold unread: healthy traffic costs nothing.
+        // The iterators' `wanted` map is bounded; the rest wait for the next scan.
+        constexpr std::size_t kMaxPerScan = 60000;
+        if (due.size() > kMaxPerScan)
+            due.resize(kMaxPerScan);
         std::vector<SockId> unresolved;
         for (SockId sk : due)
             if (!preexisting_.count(sk))
@@ -363,13 +380,19 @@ private:
                 preexisting_.erase(pre);
             } else {
                 auto s = r.socks.find(sk);
-                if (s == r.socks.end() || s->second.state != CWT_TCP_CLOSE_WAIT) {
-                    e.gone = true;
-                } else {
+                auto ow = r.owners.find(sk);
+                if (s != r.socks.end() && s->second.state == CWT_TCP_CLOSE_WAIT) {
                     e.recv_q = s->second.recv_q;
-                    auto ow = r.owners.find(sk);
                     if (ow != r.owners.end())
                         e.owners = ow->second;
+                } else if (s == r.socks.end() && tracker_.netns_of(sk) != own_netns_) {
+                    // iter/tcp sees only our own netns (a container's sockets
+                    // are invisible to it); fd tables are global, so the owner
+                    // is still known. It is gone when its close arrives.
+                    if (ow != r.owners.end())
+                        e.owners = ow->second;
+                } else {
+                    e.gone = true;
                 }
             }
             tracker_.report_leak(sk, e, now, out);
@@ -388,8 +411,10 @@ private:
     MonoNs last_listener_refresh_ = 0;
     std::unordered_map<SockId, Enrichment> preexisting_;
     AcceptWatch accept_watch_;
-    static constexpr MonoNs kListenerCheckNs = 1000 * kNsPerMs;
+    MonoNs listener_check_period_ns_ = 1000 * kNsPerMs;
     MonoNs next_listener_check_ = 0;
+    std::uint64_t last_overflows_ = 0;
+    std::uint32_t own_netns_ = 0;
     std::unordered_map<SockId, std::vector<ProcessRef>> owner_cache_;
     int session_map_fd_listeners_ = -1;
 };

@@ -117,10 +117,31 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
     return r;
 }
 
-std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
+namespace {
+
+// One syscall per 4096 entries (kernel 5.6+); false if batching is unsupported.
+bool scan_batched(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
 {
-    int fd = s_.map_fd("close_waits");
-    std::vector<std::pair<SockId, CloseWaitInfo>> out;
+    constexpr std::uint32_t kBatch = 4096;
+    std::vector<SockId> keys(kBatch);
+    std::vector<cwt_cw_entry> vals(kBatch);
+    std::uint64_t in_batch = 0, out_batch = 0;
+    for (bool first = true;; first = false) {
+        std::uint32_t count = kBatch;
+        int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), vals.data(),
+                                       &count, nullptr);
+        if (err && errno != ENOENT)
+            return !first; // a later batch failing leaves a partial scan: the next one completes it
+        for (std::uint32_t i = 0; i < count; ++i)
+            out.emplace_back(keys[i], decode_close_wait(vals[i]));
+        if (err)
+            return true; // ENOENT: that was the last batch
+        in_batch = out_batch;
+    }
+}
+
+void scan_one_by_one(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
+{
     SockId key = 0, next = 0;
     const void* prev = nullptr;
     cwt_cw_entry e{};
@@ -129,6 +150,18 @@ std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
             out.emplace_back(next, decode_close_wait(e));
         key = next;
         prev = &key;
+    }
+}
+
+} // namespace
+
+std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
+{
+    int fd = s_.map_fd("close_waits");
+    std::vector<std::pair<SockId, CloseWaitInfo>> out;
+    if (!scan_batched(fd, out)) {
+        out.clear();
+        scan_one_by_one(fd, out);
     }
     return out;
 }

@@ -145,8 +145,18 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     s.rodata->filter_port = opts.filter_port;
     s.rodata->emit_every_close_wait = opts.verbose;
     s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
-    bpf_map__set_max_entries(s.maps.close_waits, opts.max_sockets);
-    bpf_map__set_max_entries(s.maps.owners, opts.max_sockets);
+    s.rodata->ringbuf_wake_bytes = bpf_map__max_entries(s.maps.events) / 4;
+    if (opts.attach_live) {
+        bpf_map__set_max_entries(s.maps.close_waits, opts.max_sockets);
+        bpf_map__set_max_entries(s.maps.owners, opts.max_sockets);
+    } else {
+        // Iterators only: the live maps are never used, so keep them tiny
+        // (hash maps are preallocated in full).
+        for (bpf_map* m : {s.maps.close_waits, s.maps.owners, s.maps.listeners, s.maps.accept_args,
+                           s.maps.accept_errors, s.maps.kaccept_args})
+            bpf_map__set_max_entries(m, 1);
+        bpf_map__set_max_entries(s.maps.events, 4096);
+    }
 
     // Everything off but the iterators, then exactly this candidate's hooks on.
     bpf_program* prog = nullptr;

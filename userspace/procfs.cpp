@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -71,6 +72,14 @@ std::optional<std::uint64_t> listen_overflows()
     }
     std::fclose(f);
     return result;
+}
+
+std::uint32_t own_netns()
+{
+    struct stat st {};
+    if (stat("/proc/self/ns/net", &st) != 0)
+        return 0;
+    return static_cast<std::uint32_t>(st.st_ino);
 }
 
 bool has_bpf_privileges()

@@ -20,6 +20,9 @@ std::optional<NofileLimit> nofile_limit(std::uint32_t pid);
 // TcpExt ListenOverflows of this process's network namespace (/proc/net/netstat).
 std::optional<std::uint64_t> listen_overflows();
 
+// Inode of this process's network namespace (what BPF reads as ns.inum).
+std::uint32_t own_netns();
+
 // Whether this process may load BPF tracing programs (root, or CAP_BPF with
 // CAP_PERFMON, or CAP_SYS_ADMIN).
 bool has_bpf_privileges();

@@ -138,13 +138,20 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
     }
     case SockEventKind::LeftCloseWait: {
         auto it = open_.find(ev.sk);
+        bool reported_before = false;
         if (it == open_.end() || it->second.info.enter_ns != ev.info.enter_ns) {
-            // Never seen (it closed between scans): learn it now to report it.
+            // Not tracked: it closed between scans, or a scan already dropped
+            // it while this close record was still in the ring buffer.
+            auto g = reported_gone_.find(ev.sk);
+            reported_before = g != reported_gone_.end() && g->second.first == ev.info.enter_ns;
+            if (reported_before)
+                reported_gone_.erase(g);
             upsert(ev.sk, ev.info, ev.ts_ns);
             it = open_.find(ev.sk);
         }
         Tracked t = std::move(it->second);
         open_.erase(it);
+        t.leak_reported |= reported_before;
         if (t.filtered_out)
             return;
         Finding f = make_finding(FindingType::CloseWaitClosed, ev.sk, t, ev.ts_ns);
@@ -181,12 +188,18 @@ void Tracker::on_scan(MonoNs now, const std::vector<std::pair<SockId, CloseWaitI
         upsert(sk, info, now);
         present.emplace(sk, info.enter_ns);
     }
+    constexpr MonoNs kTombstoneNs = 10ULL * 1000000000ULL;
+    for (auto g = reported_gone_.begin(); g != reported_gone_.end();)
+        g = now - g->second.second > kTombstoneNs ? reported_gone_.erase(g) : std::next(g);
     for (auto it = open_.begin(); it != open_.end();) {
         auto p = present.find(it->first);
-        if (p == present.end() || p->second != it->second.info.enter_ns)
+        if (p == present.end() || p->second != it->second.info.enter_ns) {
+            if (it->second.leak_reported)
+                reported_gone_[it->first] = {it->second.info.enter_ns, now};
             it = open_.erase(it);
-        else
+        } else {
             ++it;
+        }
     }
 }
 

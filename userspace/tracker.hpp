@@ -50,6 +50,11 @@ public:
 
     Summary summary(MonoNs now) const;
     std::size_t tracked() const { return open_.size(); }
+    std::uint32_t netns_of(SockId sk) const
+    {
+        auto it = open_.find(sk);
+        return it == open_.end() ? 0 : it->second.info.netns;
+    }
     std::uint64_t lost_total() const { return lost_reported_; }
 
 private:
@@ -68,6 +73,10 @@ private:
 
     TrackerConfig cfg_;
     std::unordered_map<SockId, Tracked> open_;
+    // Reported leaks that a scan no longer found, keyed by (sk, enter_ns): their
+    // close record may still be in the ring buffer, and must not report the
+    // leak a second time. Kept for kTombstoneNs.
+    std::unordered_map<SockId, std::pair<MonoNs, MonoNs>> reported_gone_; // sk -> (enter_ns, dropped at)
     std::vector<ListenerInfo> listeners_;
     std::uint64_t lost_reported_ = 0;
     std::uint64_t leaks_reported_ = 0;
