@@ -310,12 +310,7 @@ private:
         for (const auto& rec : inv_.tcp_sockets(true)) {
             if (rec.state != CWT_TCP_LISTEN)
                 continue;
-            ListenerInfo l;
-            l.sk = rec.sk;
-            l.netns = rec.netns;
-            l.local = decode_tuple(rec.tuple).local;
-            l.queue = rec.recv_q;
-            l.backlog = rec.send_q;
+            ListenerInfo l = decode_listener(rec);
             auto c = owner_cache_.find(rec.sk);
             if (c != owner_cache_.end())
                 l.owners = c->second;

@@ -36,6 +36,17 @@ OwnerKind decode_owner_kind(std::uint8_t k)
     }
 }
 
+ListenerInfo decode_listener(const cwt_iter_sock& rec)
+{
+    ListenerInfo l;
+    l.sk = rec.sk;
+    l.netns = rec.netns;
+    l.local = decode_tuple(rec.tuple).local;
+    l.queue = rec.recv_q;   // sk_ack_backlog
+    l.backlog = rec.send_q; // sk_max_ack_backlog
+    return l;
+}
+
 CloseWaitInfo decode_close_wait(const cwt_cw_entry& e)
 {
     CloseWaitInfo info;

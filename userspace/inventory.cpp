@@ -91,13 +91,7 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
             r.socks.emplace(rec.sk, rec);
             continue;
         }
-        ListenerInfo l;
-        l.sk = rec.sk;
-        l.netns = rec.netns;
-        l.local = decode_tuple(rec.tuple).local;
-        l.queue = rec.recv_q;
-        l.backlog = rec.send_q;
-        r.listeners.push_back(l);
+        r.listeners.push_back(decode_listener(rec));
         all.push_back(rec.sk);
     }
     if (all.empty())

@@ -28,12 +28,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, const std::v
     for (const auto& s : socks) {
         if (s.state != CWT_TCP_LISTEN)
             continue;
-        ListenerInfo l;
-        l.sk = s.sk;
-        l.netns = s.netns;
-        l.local = decode_tuple(s.tuple).local;
-        l.queue = s.recv_q;
-        l.backlog = s.send_q;
+        ListenerInfo l = decode_listener(s);
         auto it = owners.find(s.sk);
         if (it != owners.end())
             l.owners = it->second;
