@@ -33,6 +33,7 @@ fentry=$(awk -v s="$suite" '$1 == s && $3 == "fentry" {print $4}' "$work/matrix.
 tracepoint=$(awk -v s="$suite" '$1 == s && $3 == "tracepoint" {print $4}' "$work/matrix.log")
 if ((rc == 0)) || [[ $fentry == PASS || $tracepoint != PASS ]]; then
     echo "broken-probe: FAILED: expected $suite fentry red and tracepoint green, got fentry=$fentry tracepoint=$tracepoint (matrix exit $rc)"
+    tail -60 "$work/matrix.log"
     exit 1
 fi
 echo "broken-probe: ok, the broken fexit probe turned $suite/fentry red and left tracepoint green"

@@ -107,9 +107,17 @@ for suite in $suites; do
     rm -rf "$payload/modules" && cp -r "$cache/$suite/modules" "$payload/modules"
     EXTRA_ROOT=$overlay "$here/mkinitramfs.sh" "$work/$suite.cpio.gz" "$payload" >&2
     start=$(date +%s)
-    set +e
-    "$here/run-vm.sh" "$kernel" "$work/$suite.cpio.gz" "$timeout" >"$work/$suite.log" 2>&1
-    set -e
+    # A boot that prints no result at all is the emulator's failure, not a
+    # verdict on the tool: try it once more before counting it.
+    for attempt in 1 2; do
+        set +e
+        "$here/run-vm.sh" "$kernel" "$work/$suite.cpio.gz" "$timeout" >"$work/$suite.log" 2>&1
+        vm_rc=$?
+        set -e
+        grep -aq "^MATRIX " "$work/$suite.log" && break
+        echo "matrix: $suite: no result from the guest (run-vm exit $vm_rc, attempt $attempt)" >&2
+        tail -20 "$work/$suite.log" >&2
+    done
     secs=$(($(date +%s) - start))
     for tier in $tiers; do
         line=$(grep -a "^MATRIX $tier " "$work/$suite.log" | tail -1 || true)
