@@ -84,6 +84,8 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, const std::v
 
     tracker.on_scan(now, entries);
     Findings found;
+    found.reserve(entries.size());
+    snap.close_waits.reserve(entries.size());
     for (SockId sk : tracker.due_for_leak_report(now))
         tracker.report_leak(sk, enrich[sk], now, found);
     for (auto& f : found) {
