@@ -516,6 +516,28 @@ int accept_exit(struct trace_event_raw_sys_exit *ctx)
     return 0;
 }
 
+/* io_uring accepts fail with EMFILE/ENFILE without any accept syscall: the
+ * completion names the request, whose file is the listener. Kernels before
+ * 5.14 or so have no `req` in this event; there the program does nothing. */
+SEC("tracepoint/io_uring/io_uring_complete")
+int uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+    int res = ctx->res;
+    if (res != -EMFILE && res != -ENFILE)
+        return 0;
+    if (!bpf_core_field_exists(ctx->req))
+        return 0;
+    struct io_kiocb *req = (struct io_kiocb *)ctx->req;
+    if (BPF_CORE_READ(req, opcode) != 13 /* IORING_OP_ACCEPT, stable uapi */)
+        return 0;
+    struct sock *lsk = file_to_tcp_sock(BPF_CORE_READ(req, file));
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!lsk || !port_matches(lsk) || (filter_tgid && tgid != filter_tgid))
+        return 0;
+    record_accept_error(tgid, -1, lsk, -res, CWT_SYSCALL_IO_URING, bpf_ktime_get_ns());
+    return 0;
+}
+
 /* ---- fentry tier: kernel functions, where the kernel allows it. ---- */
 
 /* inet_csk_accept returns the child. 6.10 changed its arguments, so the

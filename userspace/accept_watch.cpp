@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "closewait_trace/events.h"
 #include "format.hpp"
 
 namespace cwt {
 
 std::string syscall_name(std::uint32_t nr)
 {
+    if (nr == CWT_SYSCALL_IO_URING)
+        return "io_uring";
     if (nr == __NR_accept4)
         return "accept4";
 #ifdef __NR_accept

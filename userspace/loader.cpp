@@ -169,10 +169,19 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
         live = live_programs(c);
         for (bpf_program* p : live)
             bpf_program__set_autoload(p, true);
+        bpf_program__set_autoload(s.progs.uring_complete, !skip_uring_);
     }
 
     g_last_libbpf_error.clear();
     int err = closewait_bpf__load(&s);
+    if (err && err != -EPERM && err != -EACCES && opts.attach_live && !skip_uring_) {
+        // A kernel without io_uring has no type for its tracepoint: the tier
+        // itself may still load without that one optional program.
+        skip_uring_ = true;
+        std::string why = try_candidate(opts, c);
+        skip_uring_ = false;
+        return why;
+    }
     if (err) {
         last_load_detail_ = g_last_libbpf_error;
         return std::string("load: ") + std::strerror(-err);
@@ -191,6 +200,14 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
             return std::string("attach ") + bpf_program__name(p) + ": " + std::strerror(e);
         }
         links_.emplace_back(l);
+    }
+    // Optional: io_uring accept failures, where the kernel has io_uring.
+    uring_ = false;
+    if (!live.empty() && !skip_uring_) {
+        if (bpf_link* l = bpf_program__attach(s.progs.uring_complete)) {
+            links_.emplace_back(l);
+            uring_ = true;
+        }
     }
     return "";
 }
@@ -226,6 +243,8 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
             else
                 probes_.push_back({"accept + fd install", "syscall exits only", true,
                                    "fentry and kprobes unavailable"});
+            probes_.push_back({"io_uring accept errors", "tracepoint io_uring:io_uring_complete", uring_,
+                               uring_ ? "io_uring present" : "no io_uring tracepoint: not watched"});
             probes_.push_back({"inventory", "iter/tcp + iter/task_file", true, "BPF iterators"});
             tier_reason_ = !opts.attach_live       ? "iterators only"
                            : opts.tier != Tier::Auto ? "forced by --probes"

@@ -75,6 +75,8 @@ private:
     std::string tier_reason_;
     std::vector<ProbeResult> probes_;
     std::string last_load_detail_; // libbpf's last warning, for the final error
+    bool uring_ = false;           // io_uring_complete attached
+    bool skip_uring_ = false;      // retrying a load without it
 };
 
 // Mounts tracefs if no tracing directory is available (classic tracepoints

@@ -138,6 +138,9 @@ struct cwt_accept_error_event {
     char comm[CWT_COMM_LEN];
 };
 
+/* syscall_nr of an accept that failed inside io_uring (no syscall of its own). */
+#define CWT_SYSCALL_IO_URING 0xffffffffu
+
 /* Key and value of the in-kernel accept-error aggregate. */
 struct cwt_accept_error_key {
     __u32 tgid;

@@ -1425,3 +1425,40 @@ protected:
 
 TEST_F(SharedSocket, InheritedThroughFork) { run("fork"); }
 TEST_F(SharedSocket, PassedOverScmRights) { run("scm"); }
+
+// io_uring accepts fail with EMFILE without any accept syscall: the tool still
+// reports them (syscall "io_uring"), and the counts match the server's log.
+TEST_F(ClosewaitTrace, IoUringAcceptEmfileCountsMatchItsLog)
+{
+    if (access(scenario("cwt_uring_srv").c_str(), X_OK) != 0)
+        GTEST_SKIP() << "SKIPPED: built without liburing (apt-get install liburing-dev)";
+    const int port = free_port();
+    const std::string P = std::to_string(port);
+    json start;
+    auto tool = start_tool({"--json", "--port", P, "-d", "30"}, start);
+    ASSERT_TRUE(start.is_object());
+    auto srv = spawn("cwt_uring_srv", {"--port", P, "--nofile", "16"});
+    ASSERT_FALSE(wait_listen(*srv).empty()) << srv->all_output();
+    Clients clients;
+    clients.open(port, 24);
+    ASSERT_TRUE(srv->wait_line("EMFILE ", kStepTimeout)) << srv->all_output();
+    ASSERT_TRUE(tool->wait_count("accept_error", 1, kStepTimeout)) << tool->proc().all_output();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    srv->signal(SIGTERM);
+    ASSERT_TRUE(srv->wait_exit(kStepTimeout));
+    long server_count = 0;
+    for (const auto& l : srv->lines_with("EMFILE "))
+        server_count = std::stol(kv(l)["count"]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ASSERT_EQ(tool->interrupt(kExitTimeout), 0);
+
+    auto errors = tool->events_of("accept_error");
+    ASSERT_FALSE(errors.empty());
+    for (const auto& e : errors) {
+        EXPECT_EQ(str(e, "syscall"), "io_uring") << e.dump();
+        EXPECT_EQ(str(e, "errno"), "EMFILE") << e.dump();
+        EXPECT_EQ(e.value("pid", 0), srv->pid()) << e.dump();
+    }
+    EXPECT_EQ(str(errors.front().at("listener"), "local"), "127.0.0.1:" + P) << errors.front().dump();
+    EXPECT_EQ(sum_of(errors, "count"), static_cast<std::uint64_t>(server_count)) << dump_all(errors);
+}
