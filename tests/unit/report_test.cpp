@@ -1,6 +1,8 @@
 // Reporters: JSON schema, escaping of hostile names, human line width.
 #include <gtest/gtest.h>
 
+#include "endpoints.hpp"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -26,23 +28,8 @@ const WallClock kClock(0); // monotonic ns == unix ns: deterministic timestamps
 
 // ---- building blocks -------------------------------------------------------
 
-Endpoint v4(const char* addr, std::uint16_t port)
-{
-    Endpoint e;
-    e.addr[10] = 0xff;
-    e.addr[11] = 0xff;
-    EXPECT_EQ(inet_pton(AF_INET, addr, e.addr.data() + 12), 1) << addr;
-    e.port = port;
-    return e;
-}
-
-Endpoint v6(const char* addr, std::uint16_t port)
-{
-    Endpoint e;
-    EXPECT_EQ(inet_pton(AF_INET6, addr, e.addr.data()), 1) << addr;
-    e.port = port;
-    return e;
-}
+using cwt::test::v4;
+using cwt::test::v6;
 
 Finding sock_finding(FindingType type)
 {

@@ -1,6 +1,8 @@
 // Tracker: synthetic event/scan sequences in, Findings out.
 #include <gtest/gtest.h>
 
+#include "endpoints.hpp"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -26,23 +28,8 @@ constexpr std::uint8_t kClose = 7;   // CWT_TCP_CLOSE: reset / listener gone
 
 // ---- building blocks -------------------------------------------------------
 
-Endpoint v4(const char* addr, std::uint16_t port)
-{
-    Endpoint e;
-    e.addr[10] = 0xff;
-    e.addr[11] = 0xff;
-    EXPECT_EQ(inet_pton(AF_INET, addr, e.addr.data() + 12), 1) << addr;
-    e.port = port;
-    return e;
-}
-
-Endpoint v6(const char* addr, std::uint16_t port)
-{
-    Endpoint e;
-    EXPECT_EQ(inet_pton(AF_INET6, addr, e.addr.data()), 1) << addr;
-    e.port = port;
-    return e;
-}
+using cwt::test::v4;
+using cwt::test::v6;
 
 Tuple tuple4(std::uint16_t lport, const char* raddr = "192.0.2.7", std::uint16_t rport = 40000,
              const char* laddr = "10.0.0.1")

@@ -4,7 +4,6 @@
 //   --addr A --port P --nofile N --lifetime S
 // Prints: PID, LISTEN, then "EMFILE count=N" (running total) on each failure,
 // and "HELD n=N" each time it holds a new connection.
-#include <sys/resource.h>
 #include <poll.h>
 
 #include "scenario_common.hpp"
@@ -12,10 +11,7 @@
 int main(int argc, char** argv)
 {
     scn::init(argc, argv);
-    rlimit lim{};
-    lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(scn::opt_int("nofile", 16));
-    if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
-        scn::die("setrlimit");
+    scn::limit_nofile_from_opts();
     int lfd = scn::listen_from_opts(128);
     long emfile = 0, held = 0;
     for (;;) {

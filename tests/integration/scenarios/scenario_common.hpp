@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -209,6 +210,15 @@ inline long read_to_eof(int fd)
 }
 
 // Sleeps until the lifetime alarm or a signal ends the program.
+// RLIMIT_NOFILE soft = hard = --nofile (default 16): the server runs out of fds.
+inline void limit_nofile_from_opts()
+{
+    rlimit lim{};
+    lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(opt_int("nofile", 16));
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+        die("setrlimit");
+}
+
 [[noreturn]] inline void idle_forever()
 {
     for (;;)

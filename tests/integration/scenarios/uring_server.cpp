@@ -3,7 +3,6 @@
 //   --addr A --port P --nofile N --lifetime S
 // Prints: PID, LISTEN, "HELD n= fd=" per connection, "EMFILE count=N" per failure.
 #include <liburing.h>
-#include <sys/resource.h>
 
 #include "scenario_common.hpp"
 
@@ -13,10 +12,7 @@ int main(int argc, char** argv)
     io_uring ring;
     if (io_uring_queue_init(8, &ring, 0) < 0)
         scn::die("io_uring_queue_init");
-    rlimit lim{};
-    lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(scn::opt_int("nofile", 16));
-    if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
-        scn::die("setrlimit");
+    scn::limit_nofile_from_opts();
     int lfd = scn::listen_from_opts(128);
     long emfile = 0, held = 0;
     for (;;) {
