@@ -43,6 +43,14 @@ __u64 last_accept_error_ns = 0;
 /* Iterator filters, set by userspace before each iteration. */
 __u32 iter_tgid = 0;          /* iter/task_file: 0 = every process */
 bool iter_only_wanted = false; /* emit only sockets present in `wanted` */
+/* The one-shot audit: iter/tcp emits only listeners, CLOSE_WAITs and children
+ * still in an accept queue, and marks the ones that can have fds in `wanted`;
+ * iter/task_file then emits only those fds and counts every process's fds. */
+bool iter_snapshot = false;
+/* iter/task_file visits one fd table at a time: count it here, store it when
+ * the next table starts (one map update per process, not per fd). */
+__u32 iter_cur_tgid = 0;
+__u64 iter_cur_fds = 0, iter_cur_nofile_soft = 0, iter_cur_nofile_hard = 0;
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -89,13 +97,24 @@ struct {
     __type(value, struct cwt_accept_error_value);
 } accept_errors SEC(".maps");
 
-/* Sockets the iterators should report (keys only; value unused). */
+/* Sockets the iterators should report (keys only; value unused). Only
+ * iterators use it, so it may allocate on use: memory follows the load. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, __u64);
     __type(value, __u8);
 } wanted SEC(".maps");
+
+/* Snapshot: open fds and RLIMIT_NOFILE per process, filled by iter/task_file. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, __u32);
+    __type(value, struct cwt_fd_count);
+} fd_counts SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -650,6 +669,44 @@ static __always_inline __u64 sock_ino(const struct sock *sk)
     return BPF_CORE_READ(sa, vfs_inode.i_ino);
 }
 
+/* Iterator context pointers are trusted BTF pointers: plain loads (checked by
+ * the verifier) instead of probe-read helper calls, which dominate a walk over
+ * 100k sockets. */
+static __always_inline void read_tuple_btf(const struct sock *sk, struct cwt_tuple *t)
+{
+    __u16 family = sk->__sk_common.skc_family;
+    t->family = family;
+    t->sport = sk->__sk_common.skc_num;
+    t->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+    if (family == AF_INET6) {
+        __builtin_memcpy(t->saddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+        __builtin_memcpy(t->daddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16);
+    } else {
+        __u32 s = sk->__sk_common.skc_rcv_saddr;
+        __u32 d = sk->__sk_common.skc_daddr;
+        t->saddr[10] = 0xff;
+        t->saddr[11] = 0xff;
+        __builtin_memcpy(&t->saddr[12], &s, 4);
+        t->daddr[10] = 0xff;
+        t->daddr[11] = 0xff;
+        __builtin_memcpy(&t->daddr[12], &d, 4);
+    }
+}
+
+extern int CONFIG_HZ __kconfig __weak; /* 0 when libbpf finds no kernel config */
+
+/* See cwt_iter_sock.fin_by_ns. Whole jiffies elapsed, less one for the tick
+ * in progress, so the bound never exceeds the true age. */
+static __always_inline __u64 fin_by_ns(const struct tcp_sock *tp)
+{
+    if (CONFIG_HZ <= 0)
+        return 0;
+    __u32 ticks = (__u32)bpf_jiffies64() - tp->rcv_tstamp;
+    __u64 now = bpf_ktime_get_ns();
+    __u64 idle = ticks > 1 ? (__u64)(ticks - 1) * (1000000000ULL / (__u64)CONFIG_HZ) : 0;
+    return idle < now ? now - idle : 0;
+}
+
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -667,17 +724,26 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
     sk = (struct sock *)tp;
     key = (__u64)sk;
     rec.state = sk->__sk_common.skc_state;
-    if (iter_only_wanted && rec.state != CWT_TCP_LISTEN && !bpf_map_lookup_elem(&wanted, &key))
+    rec.has_socket = sk->sk_socket != NULL;
+    if (iter_snapshot) {
+        if (rec.state != CWT_TCP_LISTEN && rec.state != CWT_TCP_CLOSE_WAIT && rec.has_socket)
+            return 0; /* an accepted or connected socket that is not in CLOSE_WAIT */
+    } else if (iter_only_wanted && rec.state != CWT_TCP_LISTEN && !bpf_map_lookup_elem(&wanted, &key)) {
         return 0;
+    }
     if (!port_matches(sk))
         return 0;
+    if (iter_snapshot && rec.has_socket) {
+        __u8 one = 1;
+        if (bpf_map_update_elem(&wanted, &key, &one, BPF_ANY))
+            count(CWT_CNT_WANTED_FULL); /* userspace then walks every fd */
+    }
 
     rec.sk = key;
     rec.uid = ctx->uid;
-    rec.netns = sock_netns(sk);
-    rec.has_socket = sk->sk_socket != NULL;
+    rec.netns = sk->__sk_common.skc_net.net->ns.inum;
     rec.ino = sock_ino(sk);
-    read_tuple(sk, &rec.tuple);
+    read_tuple_btf(sk, &rec.tuple);
     if (rec.state == CWT_TCP_LISTEN) {
         rec.recv_q = sk->sk_ack_backlog;
         rec.send_q = sk->sk_max_ack_backlog;
@@ -686,9 +752,45 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
         __s32 sq = (__s32)(tp->write_seq - tp->snd_una);
         rec.recv_q = rq > 0 ? rq : 0;
         rec.send_q = sq > 0 ? sq : 0;
+        if (rec.state == CWT_TCP_CLOSE_WAIT)
+            rec.fin_by_ns = fin_by_ns(tp);
     }
     bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
     return 0;
+}
+
+/* The TCP sock behind a file from the iterator. bpf_sock_from_file (5.11+)
+ * keeps every step a plain load; older kernels take the probe-read path. */
+static __always_inline struct sock *iter_file_tcp_sock(struct file *file)
+{
+    struct socket *sock;
+    struct sock *sk;
+
+    if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+        return NULL;
+    if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_sock_from_file))
+        return file_to_tcp_sock(file);
+    sock = bpf_sock_from_file(file);
+    if (!sock)
+        return NULL;
+    sk = sock->sk;
+    if (!sk || sk->sk_protocol != IPPROTO_TCP)
+        return NULL;
+    return sk;
+}
+
+#define RLIMIT_NOFILE 7
+
+/* Store the fd count of the table just walked. The first table of a tgid is
+ * its leader's (lowest tid first), the one /proc/PID/fd shows. */
+static __always_inline void store_fd_count(void)
+{
+    if (!iter_cur_tgid)
+        return;
+    __u32 key = iter_cur_tgid;
+    struct cwt_fd_count c = {iter_cur_fds, iter_cur_nofile_soft, iter_cur_nofile_hard};
+    bpf_map_update_elem(&fd_counts, &key, &c, BPF_NOEXIST);
+    iter_cur_tgid = 0;
 }
 
 SEC("iter/task_file")
@@ -700,11 +802,24 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
     struct sock *sk;
     __u64 key;
 
-    if (!task || !file)
+    if (!task || !file) {
+        if (iter_snapshot)
+            store_fd_count(); /* the end of the walk */
         return 0;
+    }
     if (iter_tgid && task->tgid != iter_tgid)
         return 0;
-    sk = file_to_tcp_sock(file);
+    if (iter_snapshot) {
+        if (task->tgid != iter_cur_tgid) {
+            store_fd_count();
+            iter_cur_tgid = task->tgid;
+            iter_cur_fds = 0;
+            iter_cur_nofile_soft = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
+            iter_cur_nofile_hard = task->signal->rlim[RLIMIT_NOFILE].rlim_max;
+        }
+        iter_cur_fds++;
+    }
+    sk = iter_file_tcp_sock(file);
     if (!sk)
         return 0;
     key = (__u64)sk;
@@ -712,10 +827,10 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
         return 0;
 
     rec.sk = key;
-    rec.ino = BPF_CORE_READ(file, f_inode, i_ino);
+    rec.ino = file->f_inode->i_ino;
     rec.tgid = task->tgid;
     rec.fd = ctx->fd;
-    BPF_CORE_READ_INTO(&rec.comm, task, comm);
+    __builtin_memcpy(rec.comm, task->comm, sizeof(rec.comm));
     bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
     return 0;
 }

@@ -137,6 +137,7 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
         e.netns = s.netns;
         e.recv_q = s.recv_q;
         e.preexisting = 1;
+        e.fin_by_ns = s.fin_by_ns;
         e.tuple = s.tuple;
         e.owner.fd = -1;
         e.owner.listen_fd = -1;
@@ -458,21 +459,41 @@ int run_live(const Options& o)
 int run_snapshot(const Options& o)
 {
     WallClock clock;
+    MonoNs t0 = mono_now_ns();
+    auto phase = [&](const char* what) {
+        if (o.debug)
+            std::fprintf(stderr, "closewait-trace: debug: %-10s %7.1f ms\n", what, (mono_now_ns() - t0) / 1e6);
+    };
     BpfSession session(loader_options(o, false));
+    phase("load");
     Inventory inv(session);
     MonoNs now = mono_now_ns();
     // Every process's fds, even under -p: a socket held by another process
     // must not look like one that no process holds.
-    Snapshot snap = classify_snapshot(inv.tcp_sockets(false), inv.socket_fds(0, false), o.pid, now);
+    Inventory::AuditWalk walk = inv.audit_walk();
+    phase("walk");
+    if (o.debug && walk.full_fd_walk)
+        std::fprintf(stderr, "closewait-trace: debug: socket mark map full, walked every socket fd\n");
+    Snapshot snap = classify_snapshot(walk.socks, std::move(walk.files), o.pid, now);
+    phase("classify");
     for (auto& p : snap.processes) {
+        // Counted by the kernel during the walk; /proc only for a process it missed.
+        if (auto c = inv.audit_fd_count(p.pid)) {
+            p.open_fds = c->open_fds;
+            p.nofile_soft = c->nofile_soft;
+            p.nofile_hard = c->nofile_hard;
+            continue;
+        }
         p.open_fds = count_open_fds(p.pid);
         if (auto lim = nofile_limit(p.pid)) {
             p.nofile_soft = lim->soft;
             p.nofile_hard = lim->hard;
         }
     }
+    phase("procfs");
     print_snapshot(snap, o.json, stdout, clock, now);
     std::fflush(stdout);
+    phase("print");
     return snap.has_findings() ? 1 : 0;
 }
 

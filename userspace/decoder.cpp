@@ -51,6 +51,7 @@ CloseWaitInfo decode_close_wait(const cwt_cw_entry& e)
 {
     CloseWaitInfo info;
     info.enter_ns = e.enter_ns;
+    info.fin_by_ns = e.fin_by_ns;
     info.netns = e.netns;
     info.recv_q = e.recv_q;
     info.owner = decode_owner_kind(e.owner_kind);

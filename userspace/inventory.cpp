@@ -14,16 +14,23 @@
 
 namespace cwt {
 
-std::vector<char> Inventory::run_iter(bool tcp)
+namespace {
+
+// Runs an iterator to its end, reading its records straight into their final
+// storage (the stream is a plain concatenation of fixed-size records).
+template <typename T> std::vector<T> read_records(int link_fd)
 {
-    int fd = bpf_iter_create(s_.iter_link_fd(tcp));
+    int fd = bpf_iter_create(link_fd);
     if (fd < 0)
         throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(errno),
                         "check kernel support for BPF iterators (5.9+)");
-    std::vector<char> out;
-    char buf[1 << 16];
+    constexpr std::size_t kChunk = 1 << 16;
+    std::vector<T> out(kChunk / sizeof(T) * 4);
+    std::size_t bytes = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof(buf));
+        if (out.size() * sizeof(T) - bytes < kChunk)
+            out.resize(out.size() * 2);
+        ssize_t n = read(fd, reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -34,32 +41,56 @@ std::vector<char> Inventory::run_iter(bool tcp)
         }
         if (n == 0)
             break;
-        out.insert(out.end(), buf, buf + n);
+        bytes += static_cast<std::size_t>(n);
     }
     close(fd);
+    out.resize(bytes / sizeof(T));
     return out;
 }
 
-template <typename T> static std::vector<T> records(const std::vector<char>& raw)
-{
-    std::vector<T> out(raw.size() / sizeof(T));
-    if (!out.empty())
-        std::memcpy(out.data(), raw.data(), out.size() * sizeof(T));
-    return out;
-}
+} // namespace
 
 std::vector<cwt_iter_sock> Inventory::tcp_sockets(bool only_wanted)
 {
+    s_.skel().bss->iter_snapshot = false;
     s_.skel().bss->iter_only_wanted = only_wanted;
     s_.skel().bss->iter_tgid = 0;
-    return records<cwt_iter_sock>(run_iter(true));
+    return read_records<cwt_iter_sock>(s_.iter_link_fd(true));
 }
 
 std::vector<cwt_iter_file> Inventory::socket_fds(std::uint32_t tgid, bool only_wanted)
 {
+    s_.skel().bss->iter_snapshot = false;
     s_.skel().bss->iter_only_wanted = only_wanted;
     s_.skel().bss->iter_tgid = tgid;
-    return records<cwt_iter_file>(run_iter(false));
+    return read_records<cwt_iter_file>(s_.iter_link_fd(false));
+}
+
+Inventory::AuditWalk Inventory::audit_walk()
+{
+    AuditWalk w;
+    auto& bss = *s_.skel().bss;
+    bss.iter_snapshot = true;
+    bss.iter_tgid = 0;
+    bss.iter_only_wanted = false;
+    w.socks = read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    // iter/tcp marked the sockets that can have fds; if the mark failed for
+    // any (map full), walk every socket fd instead.
+    w.full_fd_walk = counter(CWT_CNT_WANTED_FULL) > 0;
+    bss.iter_only_wanted = !w.full_fd_walk;
+    bss.iter_cur_tgid = 0;
+    w.files = read_records<cwt_iter_file>(s_.iter_link_fd(false));
+    bss.iter_snapshot = false;
+    bss.iter_only_wanted = false;
+    return w;
+}
+
+std::optional<cwt_fd_count> Inventory::audit_fd_count(std::uint32_t tgid)
+{
+    cwt_fd_count c{};
+    if (bpf_map_lookup_elem(s_.map_fd("fd_counts"), &tgid, &c) != 0)
+        return std::nullopt;
+    return c;
 }
 
 void Inventory::set_wanted(const std::vector<SockId>& sks)

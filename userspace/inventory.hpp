@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -23,6 +24,17 @@ public:
     // of wanted sockets.
     std::vector<cwt_iter_file> socket_fds(std::uint32_t tgid, bool only_wanted);
     void set_wanted(const std::vector<SockId>& sks);
+
+    // The one-shot audit in two walks: listeners, CLOSE_WAITs and queued
+    // children; then the fds of those sockets in every process, while the
+    // kernel counts each process's open fds (read with audit_fd_count).
+    struct AuditWalk {
+        std::vector<cwt_iter_sock> socks;
+        std::vector<cwt_iter_file> files;
+        bool full_fd_walk = false; // the `wanted` map overflowed: every socket fd
+    };
+    AuditWalk audit_walk();
+    std::optional<cwt_fd_count> audit_fd_count(std::uint32_t tgid);
 
     // One pass over the kernel: every listener (with owners and last accept)
     // plus the current state and owners of the `sks` sockets.
@@ -50,7 +62,6 @@ public:
     void unseed_owner(SockId sk);
 
 private:
-    std::vector<char> run_iter(bool tcp);
     BpfSession& s_;
 };
 

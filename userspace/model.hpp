@@ -56,6 +56,7 @@ struct AcceptRecord {
 // A socket in CLOSE_WAIT as the kernel map holds it.
 struct CloseWaitInfo {
     MonoNs enter_ns = 0; // 0: entered before the tool started
+    MonoNs fin_by_ns = 0; // pre-existing: the FIN had arrived by then (0: unknown)
     std::uint32_t netns = 0;
     std::uint32_t recv_q = 0;
     OwnerKind owner = OwnerKind::Unknown;

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -91,6 +92,22 @@ bool has_bpf_privileges()
     auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1U; };
     constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
     return has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon));
+}
+
+std::optional<std::uint64_t> tcp_sockets_in_use()
+{
+    std::ifstream in("/proc/net/sockstat");
+    std::string word;
+    while (in >> word) {
+        if (word != "TCP:")
+            continue;
+        std::string key;
+        std::uint64_t value = 0;
+        if (in >> key >> value && key == "inuse")
+            return value;
+        return std::nullopt;
+    }
+    return std::nullopt;
 }
 
 } // namespace cwt

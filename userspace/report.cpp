@@ -404,8 +404,8 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
         auto emit = [&](const nlohmann::json& j) {
             std::fprintf(out, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         };
-        for (const auto& f : snap.close_waits)
-            emit(finding_json(f, clock));
+        for (const auto& cw : snap.close_waits)
+            emit(finding_json(snap.finding(cw), clock));
         for (const auto& l : snap.listeners)
             emit(listener_row_json(l, clock, now));
         for (const auto& p : snap.processes)
@@ -416,8 +416,8 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
     std::fprintf(out, "CLOSE_WAIT sockets: %zu\n", snap.close_waits.size());
     if (!snap.close_waits.empty()) {
         std::fprintf(out, "%s\n", human_header().c_str());
-        for (const auto& f : snap.close_waits)
-            std::fprintf(out, "%s\n", human_line(f, clock).c_str());
+        for (const auto& cw : snap.close_waits)
+            std::fprintf(out, "%s\n", human_line(snap.finding(cw), clock).c_str());
     }
     std::fprintf(out, "\nListeners: %zu\n", snap.listeners.size());
     if (!snap.listeners.empty()) {

@@ -2,26 +2,46 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "decoder.hpp"
-#include "tracker.hpp"
 
 namespace cwt {
 
-Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, const std::vector<cwt_iter_file>& files,
+namespace {
+
+constexpr const char* kNoFdDetail = "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
+
+bool by_sk_pid_fd(const cwt_iter_file& a, const cwt_iter_file& b)
+{
+    return std::tie(a.sk, a.tgid, a.fd) < std::tie(b.sk, b.tgid, b.fd);
+}
+
+// The fds of one socket in `files` (sorted by sk).
+std::pair<const cwt_iter_file*, const cwt_iter_file*> fds_of(const std::vector<cwt_iter_file>& files, SockId sk)
+{
+    auto lo = std::lower_bound(files.begin(), files.end(), sk,
+                               [](const cwt_iter_file& f, SockId k) { return f.sk < k; });
+    auto hi = lo;
+    while (hi != files.end() && hi->sk == sk)
+        ++hi;
+    return {files.data() + (lo - files.begin()), files.data() + (hi - files.begin())};
+}
+
+bool has_pid(const std::vector<ProcessRef>& list, std::uint32_t pid)
+{
+    return std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == pid; });
+}
+
+} // namespace
+
+Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<cwt_iter_file> files,
                            std::uint32_t filter_pid, MonoNs now)
 {
-    std::unordered_map<SockId, std::vector<ProcessRef>> owners;
-    for (const auto& f : files)
-        owners[f.sk].push_back(decode_process(f.tgid, f.comm, f.fd));
-    for (auto& [sk, list] : owners)
-        std::sort(list.begin(), list.end(),
-                  [](const ProcessRef& a, const ProcessRef& b) { return a.pid != b.pid ? a.pid < b.pid : a.fd < b.fd; });
-
-    auto owned_by_target = [&](const std::vector<ProcessRef>& list) {
-        return std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == filter_pid; });
-    };
+    Snapshot snap;
+    snap.ts_ns = now;
+    std::sort(files.begin(), files.end(), by_sk_pid_fd);
 
     // Listeners first: queued children are matched to them by address.
     std::vector<ListenerInfo> listeners;
@@ -29,89 +49,178 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, const std::v
         if (s.state != CWT_TCP_LISTEN)
             continue;
         ListenerInfo l = decode_listener(s);
-        auto it = owners.find(s.sk);
-        if (it != owners.end())
-            l.owners = it->second;
+        auto [b, e] = fds_of(files, s.sk);
+        for (const auto* f = b; f != e; ++f)
+            l.owners.push_back(decode_process(f->tgid, f->comm, f->fd));
         listeners.push_back(std::move(l));
     }
+    snap.all_listeners = ListenerIndex(std::move(listeners));
+    const auto& all = snap.all_listeners.all();
+    std::vector<SnapshotListener> rows(all.size());
+    std::vector<bool> shown(all.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        rows[i].info = all[i];
+        shown[i] = !filter_pid || has_pid(all[i].owners, filter_pid);
+    }
 
-    TrackerConfig cfg;
-    cfg.filter_pid = filter_pid;
-    cfg.started_ns = now;
-    Tracker tracker(cfg);
-    tracker.update_listeners(listeners);
+    std::unordered_map<std::uint32_t, std::size_t> proc_row; // pid -> index in snap.processes
+    using ListenerKey = std::tuple<std::uint32_t, std::array<std::uint8_t, 16>, std::uint16_t>;
+    std::map<ListenerKey, ListenerSummary> queued;
+    Summary& sum = snap.summary;
+    sum.ts_ns = now;
 
-    Snapshot snap;
-    std::map<SockId, SnapshotListener> lrows;
-    for (const auto& l : listeners)
-        if (!filter_pid || owned_by_target(l.owners))
-            lrows[l.sk].info = l;
-
-    std::vector<std::pair<SockId, CloseWaitInfo>> entries;
-    std::unordered_map<SockId, Enrichment> enrich;
     for (const auto& s : socks) {
         if (s.state == CWT_TCP_LISTEN)
             continue;
+        const bool in_queue = !s.has_socket; // accepted sockets always have one
+        if (!in_queue && s.state != CWT_TCP_CLOSE_WAIT)
+            continue;
         Tuple t = decode_tuple(s.tuple);
-        if (!s.has_socket) {
-            if (const ListenerInfo* l = tracker.find_listener(s.netns, t.local)) {
-                auto row = lrows.find(l->sk);
-                if (row != lrows.end()) {
-                    if (s.state == CWT_TCP_CLOSE_WAIT)
-                        ++row->second.queued_close_wait;
-                    else if (s.state == CWT_TCP_ESTABLISHED)
-                        ++row->second.queued_established;
-                }
-            }
+        const ListenerInfo* l = snap.all_listeners.find(s.netns, t.local);
+        if (in_queue && l) {
+            std::size_t i = snap.all_listeners.index_of(l);
+            if (s.state == CWT_TCP_CLOSE_WAIT)
+                ++rows[i].queued_close_wait;
+            else if (s.state == CWT_TCP_ESTABLISHED)
+                ++rows[i].queued_established;
         }
         if (s.state != CWT_TCP_CLOSE_WAIT)
             continue;
-        auto it = owners.find(s.sk);
-        const std::vector<ProcessRef> none;
-        const auto& who = it != owners.end() ? it->second : none;
-        CloseWaitInfo info;
-        info.netns = s.netns;
-        info.recv_q = s.recv_q;
-        info.preexisting = true;
-        info.tuple = t;
-        info.owner = !s.has_socket ? OwnerKind::AcceptQueue : OwnerKind::Unknown;
-        entries.emplace_back(s.sk, info);
-        Enrichment e;
-        e.recv_q = s.recv_q;
-        e.owners = who;
-        enrich.emplace(s.sk, std::move(e));
+
+        SnapshotCloseWait cw;
+        cw.sk = s.sk;
+        cw.tuple = t;
+        cw.netns = s.netns;
+        cw.recv_q = s.recv_q;
+        cw.fin_by_ns = s.fin_by_ns;
+        cw.listener = l ? static_cast<std::int32_t>(snap.all_listeners.index_of(l)) : -1;
+        cw.owners_begin = static_cast<std::uint32_t>(snap.owner_refs.size());
+        auto [b, e] = fds_of(files, s.sk);
+        for (const auto* f = b; f != e; ++f)
+            snap.owner_refs.push_back(decode_process(f->tgid, f->comm, f->fd));
+        cw.owners_count = static_cast<std::uint32_t>(snap.owner_refs.size() - cw.owners_begin);
+        // An fd means it left the accept queue; a file with no fd anywhere is
+        // in flight over SCM_RIGHTS, an io_uring fixed file or a kernel socket.
+        cw.owner = cw.owners_count ? OwnerKind::Process : in_queue ? OwnerKind::AcceptQueue : OwnerKind::NoFd;
+
+        const auto owners_begin = snap.owner_refs.begin() + cw.owners_begin;
+        const auto owners_end = owners_begin + cw.owners_count;
+        if (filter_pid) {
+            bool mine = cw.owner == OwnerKind::AcceptQueue
+                            ? l && has_pid(l->owners, filter_pid)
+                            : std::any_of(owners_begin, owners_end,
+                                          [&](const ProcessRef& p) { return p.pid == filter_pid; });
+            if (!mine) {
+                snap.owner_refs.resize(cw.owners_begin);
+                continue;
+            }
+        }
+        ++sum.open_close_waits;
+        if (cw.owner == OwnerKind::AcceptQueue) {
+            Endpoint local = l ? l->local : t.local;
+            ListenerSummary& ls = queued[{cw.netns, local.addr, local.port}];
+            ls.netns = cw.netns;
+            ls.listener.local = local;
+            if (l) {
+                if (!l->owners.empty())
+                    ls.listener.owner = l->owners.front();
+                ls.listener.queue = l->queue;
+                ls.listener.backlog = l->backlog;
+            }
+            ++ls.queued_close_waits;
+            ls.oldest_predates_start = true;
+        } else if (cw.owner == OwnerKind::NoFd) {
+            ++sum.unknown_owner;
+        } else {
+            // Attributed to every process holding it (fork, dup, SCM_RIGHTS).
+            std::uint32_t last_pid = 0;
+            for (auto it = owners_begin; it != owners_end; ++it) {
+                if (filter_pid && it->pid != filter_pid)
+                    continue;
+                auto [pos, added] = proc_row.emplace(it->pid, snap.processes.size());
+                if (added) {
+                    SnapshotProcess p;
+                    p.pid = it->pid;
+                    p.comm = it->comm;
+                    snap.processes.push_back(std::move(p));
+                }
+                SnapshotProcess& p = snap.processes[pos->second];
+                p.fds.push_back(it->fd);
+                if (it->pid != last_pid) // owners are sorted by pid: count the socket once
+                    ++p.close_wait;
+                last_pid = it->pid;
+            }
+        }
+        snap.close_waits.push_back(cw);
     }
 
-    tracker.on_scan(now, entries);
-    Findings found;
-    found.reserve(entries.size());
-    snap.close_waits.reserve(entries.size());
-    for (SockId sk : tracker.due_for_leak_report(now))
-        tracker.report_leak(sk, enrich[sk], now, found);
-    for (auto& f : found) {
-        f.type = FindingType::CloseWait;
-        f.min_age_s.reset(); // nothing bounds the age in a one-shot audit
-        if (f.owner == OwnerKind::NoFd)
-            f.detail = "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
-        snap.close_waits.push_back(std::move(f));
-    }
-    std::sort(snap.close_waits.begin(), snap.close_waits.end(), [](const Finding& a, const Finding& b) {
-        return a.tuple.local.port != b.tuple.local.port ? a.tuple.local.port < b.tuple.local.port
-                                                        : a.tuple.remote.port < b.tuple.remote.port;
+    std::sort(snap.close_waits.begin(), snap.close_waits.end(),
+              [](const SnapshotCloseWait& a, const SnapshotCloseWait& b) {
+                  return std::tie(a.tuple.local.port, a.tuple.remote.port, a.sk) <
+                         std::tie(b.tuple.local.port, b.tuple.remote.port, b.sk);
+              });
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        if (shown[i])
+            snap.listeners.push_back(std::move(rows[i]));
+    std::sort(snap.listeners.begin(), snap.listeners.end(), [](const SnapshotListener& a, const SnapshotListener& b) {
+        return a.info.sk < b.info.sk;
     });
 
-    snap.summary = tracker.summary(now);
-    for (const auto& ps : snap.summary.processes) {
-        SnapshotProcess p;
-        p.pid = ps.process.pid;
-        p.comm = ps.process.comm;
-        p.close_wait = ps.open_close_waits;
-        p.fds = ps.fds;
-        snap.processes.push_back(std::move(p));
+    std::stable_sort(snap.processes.begin(), snap.processes.end(),
+                     [](const SnapshotProcess& a, const SnapshotProcess& b) { return a.close_wait > b.close_wait; });
+    for (auto& p : snap.processes) {
+        std::sort(p.fds.begin(), p.fds.end());
+        ProcessSummary ps;
+        ps.process.pid = p.pid;
+        ps.process.comm = p.comm;
+        ps.open_close_waits = p.close_wait;
+        ps.oldest_predates_start = true; // nothing bounds the age in a one-shot audit
+        ps.fds = p.fds;
+        sum.processes.push_back(std::move(ps));
     }
-    for (auto& [sk, row] : lrows)
-        snap.listeners.push_back(std::move(row));
+    for (auto& [key, ls] : queued)
+        sum.listeners.push_back(std::move(ls));
+    std::stable_sort(sum.listeners.begin(), sum.listeners.end(),
+                     [](const auto& a, const auto& b) { return a.queued_close_waits > b.queued_close_waits; });
     return snap;
+}
+
+Finding Snapshot::finding(const SnapshotCloseWait& cw) const
+{
+    Finding f;
+    f.type = FindingType::CloseWait;
+    f.ts_ns = ts_ns;
+    f.sk = cw.sk;
+    f.owner = cw.owner;
+    f.processes.assign(owner_refs.begin() + cw.owners_begin,
+                       owner_refs.begin() + cw.owners_begin + cw.owners_count);
+    f.tuple = cw.tuple;
+    f.netns = cw.netns;
+    f.recv_q = cw.recv_q;
+    f.preexisting = true;
+    if (cw.fin_by_ns && cw.fin_by_ns <= ts_ns)
+        f.min_age_s = static_cast<double>(ts_ns - cw.fin_by_ns) / 1e9;
+    // An accepted child shares its listener's local address; a NoFd socket
+    // may not come from a listener at all, so it gets none.
+    if (cw.listener >= 0 && cw.owner != OwnerKind::NoFd) {
+        const ListenerInfo& l = all_listeners.all()[static_cast<std::size_t>(cw.listener)];
+        ListenerView v;
+        v.local = l.local;
+        if (!l.owners.empty())
+            v.owner = l.owners.front();
+        v.queue = l.queue;
+        v.backlog = l.backlog;
+        f.listener = v;
+    } else if (cw.owner == OwnerKind::AcceptQueue) {
+        // No listener in the inventory: it closed, or lives in a netns we missed.
+        ListenerView v;
+        v.local = cw.tuple.local;
+        f.listener = v;
+        f.detail = "listener not found";
+    }
+    if (cw.owner == OwnerKind::NoFd)
+        f.detail = kNoFdDetail;
+    return f;
 }
 
 } // namespace cwt

@@ -67,6 +67,8 @@ void Tracker::fill_age(Finding& f, const Tracked& t, MonoNs now) const
         f.age_s = static_cast<double>(now - t.info.enter_ns) / kNsPerS;
     } else if (t.info.enter_ns == 0) {
         MonoNs since = std::min(t.first_seen_ns, cfg_.started_ns ? cfg_.started_ns : t.first_seen_ns);
+        if (t.info.fin_by_ns)
+            since = std::min(since, t.info.fin_by_ns); // the kernel's bound, when it has one
         f.min_age_s = now >= since ? static_cast<double>(now - since) / kNsPerS : 0.0;
     } else {
         f.age_s = 0.0;
@@ -252,37 +254,17 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
 
 void Tracker::update_listeners(std::vector<ListenerInfo> listeners)
 {
-    listeners_ = std::move(listeners);
+    listeners_ = ListenerIndex(std::move(listeners));
 }
 
 const ListenerInfo* Tracker::find_listener(std::uint32_t netns, const Endpoint& local) const
 {
-    // Exact address first; then the wildcard of the same family (0.0.0.0
-    // for IPv4); an IPv4 child may also come from a dual-stack [::] listener,
-    // but an IPv6 child never from 0.0.0.0.
-    const ListenerInfo* same_family = nullptr;
-    const ListenerInfo* dual_stack = nullptr;
-    for (const auto& l : listeners_) {
-        if (l.netns != netns || l.local.port != local.port)
-            continue;
-        if (l.local.addr == local.addr)
-            return &l;
-        if (!l.local.is_unspecified())
-            continue;
-        if (l.local.is_v4_mapped() == local.is_v4_mapped())
-            same_family = same_family ? same_family : &l;
-        else if (local.is_v4_mapped())
-            dual_stack = dual_stack ? dual_stack : &l;
-    }
-    return same_family ? same_family : dual_stack;
+    return listeners_.find(netns, local);
 }
 
 const ListenerInfo* Tracker::listener_by_sk(SockId sk) const
 {
-    for (const auto& l : listeners_)
-        if (l.sk == sk)
-            return &l;
-    return nullptr;
+    return listeners_.by_sk(sk);
 }
 
 std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const

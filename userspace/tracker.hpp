@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "listener_index.hpp"
 #include "model.hpp"
 
 namespace cwt {
@@ -41,7 +42,7 @@ public:
     void update_listeners(std::vector<ListenerInfo> listeners);
     const ListenerInfo* find_listener(std::uint32_t netns, const Endpoint& local) const;
     const ListenerInfo* listener_by_sk(SockId sk) const;
-    const std::vector<ListenerInfo>& listeners() const { return listeners_; }
+    const std::vector<ListenerInfo>& listeners() const { return listeners_.all(); }
     // Sockets in CLOSE_WAIT still waiting in this listener's accept queue.
     std::size_t queued_close_waits(const ListenerInfo& l) const;
 
@@ -77,7 +78,7 @@ private:
     // close record may still be in the ring buffer, and must not report the
     // leak a second time. Kept for kTombstoneNs.
     std::unordered_map<SockId, std::pair<MonoNs, MonoNs>> reported_gone_; // sk -> (enter_ns, dropped at)
-    std::vector<ListenerInfo> listeners_;
+    ListenerIndex listeners_;
     std::uint64_t lost_reported_ = 0;
     std::uint64_t leaks_reported_ = 0;
 };

@@ -55,6 +55,7 @@ enum cwt_counter {
     CWT_CNT_ACCEPT_ERR_MAP_FULL = 4,
     CWT_CNT_ACCEPTS = 5,          /* successful accepts seen (not a loss) */
     CWT_CNT_CLOSE_WAITS = 6,      /* CLOSE_WAIT entries seen (not a loss) */
+    CWT_CNT_WANTED_FULL = 7,      /* snapshot: iter/tcp could not mark a socket for the fd walk */
     CWT_CNT_MAX = 8,
 };
 
@@ -94,6 +95,9 @@ struct cwt_cw_entry {
     __u8 _pad[6];
     struct cwt_tuple tuple;
     struct cwt_owner owner;
+    /* Pre-existing only: CLOCK_MONOTONIC by which the FIN had arrived, from the
+     * socket's last-received-segment time (see cwt_iter_sock); 0 = unknown. */
+    __u64 fin_by_ns;
 };
 
 /* Value of the listeners map, keyed by listening socket. */
@@ -171,6 +175,11 @@ struct cwt_iter_sock {
     __u8 has_socket; /* sk_socket != NULL */
     __u8 _pad[6];
     struct cwt_tuple tuple;
+    /* CLOSE_WAIT only: CLOCK_MONOTONIC by which the FIN had arrived, 0 if
+     * unknown. From tcp_sock.rcv_tstamp (jiffies of the last segment with a
+     * valid ACK): the FIN carried one and was processed no earlier, so the
+     * socket has been in CLOSE_WAIT at least since then. */
+    __u64 fin_by_ns;
 };
 
 /* iter/task_file output record: one per fd that refers to a TCP socket. */
@@ -180,6 +189,13 @@ struct cwt_iter_file {
     __u32 tgid;
     __s32 fd;
     char comm[CWT_COMM_LEN];
+};
+
+/* Snapshot: per process (first fd table seen for the tgid), from iter/task_file. */
+struct cwt_fd_count {
+    __u64 open_fds;
+    __u64 nofile_soft; /* RLIMIT_NOFILE */
+    __u64 nofile_hard;
 };
 
 #endif /* CLOSEWAIT_TRACE_EVENTS_H */

@@ -1,0 +1,36 @@
+// Listening sockets indexed for the one question every path asks: which
+// listener did a child with this local address come from?
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "model.hpp"
+
+namespace cwt {
+
+class ListenerIndex {
+public:
+    ListenerIndex() = default;
+    explicit ListenerIndex(std::vector<ListenerInfo> listeners);
+
+    // Exact address first; then the wildcard of the same family (0.0.0.0 for
+    // IPv4); an IPv4 child may also come from a dual-stack [::] listener, but
+    // an IPv6 child never from 0.0.0.0.
+    const ListenerInfo* find(std::uint32_t netns, const Endpoint& local) const;
+    const ListenerInfo* by_sk(SockId sk) const;
+    const std::vector<ListenerInfo>& all() const { return listeners_; }
+    std::size_t index_of(const ListenerInfo* l) const { return static_cast<std::size_t>(l - listeners_.data()); }
+
+private:
+    static std::uint64_t key(std::uint32_t netns, std::uint16_t port)
+    {
+        return (static_cast<std::uint64_t>(netns) << 16) | port;
+    }
+    std::vector<ListenerInfo> listeners_;
+    std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> by_port_; // (netns, port) -> indexes
+    std::unordered_map<SockId, std::uint32_t> by_sk_;
+};
+
+} // namespace cwt
