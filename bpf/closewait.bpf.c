@@ -36,6 +36,9 @@ const volatile __u64 leak_threshold_ns = 30ULL * 1000000000ULL;
 /* Past this much unread data, wake the daemon instead of waiting for its timer
  * (a mass close of leaked sockets would otherwise overflow the ring). */
 const volatile __u64 ringbuf_wake_bytes = 1 << 21;
+/* Length of a jiffy (1e9 / CONFIG_HZ), from the kernel config; 0 = unknown.
+ * Set by userspace: a __kconfig extern fails the load where no config exists. */
+const volatile __u64 jiffy_ns = 0;
 
 /* Last EMFILE/ENFILE anywhere: lets healthy closes skip the shedding check. */
 __u64 last_accept_error_ns = 0;
@@ -693,17 +696,16 @@ static __always_inline void read_tuple_btf(const struct sock *sk, struct cwt_tup
     }
 }
 
-extern int CONFIG_HZ __kconfig __weak; /* 0 when libbpf finds no kernel config */
 
 /* See cwt_iter_sock.fin_by_ns. Whole jiffies elapsed, less one for the tick
  * in progress, so the bound never exceeds the true age. */
 static __always_inline __u64 fin_by_ns(const struct tcp_sock *tp)
 {
-    if (CONFIG_HZ <= 0)
+    if (!jiffy_ns)
         return 0;
     __u32 ticks = (__u32)bpf_jiffies64() - tp->rcv_tstamp;
     __u64 now = bpf_ktime_get_ns();
-    __u64 idle = ticks > 1 ? (__u64)(ticks - 1) * (1000000000ULL / (__u64)CONFIG_HZ) : 0;
+    __u64 idle = ticks > 1 ? (__u64)(ticks - 1) * jiffy_ns : 0;
     return idle < now ? now - idle : 0;
 }
 

@@ -36,6 +36,11 @@ int parse_options(int argc, char** argv, Options& o)
     app.add_option("--probes", o.probes, "Probe tier: auto|fentry|kprobe|tracepoint")
         ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}))
         ->capture_default_str();
+    app.add_option("--inventory", o.inventory,
+                   "How --snapshot reads sockets: BPF iterators, or sock_diag and /proc "
+                   "(auto: iterators where the kernel has them)")
+        ->check(CLI::IsMember({"auto", "iterators", "sock_diag"}))
+        ->capture_default_str();
     app.add_flag("--features", o.features, "Print the probe tier chosen and why, then exit");
     app.add_option("--max-sockets", o.max_sockets,
                    "Capacity of the kernel's per-socket maps (CLOSE_WAITs, accepted sockets)")
@@ -53,6 +58,10 @@ int parse_options(int argc, char** argv, Options& o)
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::fprintf(stderr, "closewait-trace: error: %s; see --help\n", e.what());
+        return 2;
+    }
+    if (o.inventory != "auto" && !o.snapshot) {
+        std::fprintf(stderr, "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
         return 2;
     }
     if (o.pid && !pid_exists(o.pid)) {

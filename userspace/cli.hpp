@@ -20,6 +20,7 @@ struct Options {
     bool debug = false;
     bool features = false;
     std::string probes = "auto";
+    std::string inventory = "auto"; // --snapshot: auto | iterators | sock_diag
     std::uint32_t max_sockets = 65536;
 };
 

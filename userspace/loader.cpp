@@ -148,6 +148,8 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     s.rodata->emit_every_close_wait = opts.verbose;
     s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
     s.rodata->ringbuf_wake_bytes = bpf_map__max_entries(s.maps.events) / 4;
+    if (auto hz = kernel_hz())
+        s.rodata->jiffy_ns = 1000000000ULL / *hz;
     if (opts.attach_live) {
         bpf_map__set_max_entries(s.maps.close_waits, opts.max_sockets);
         bpf_map__set_max_entries(s.maps.owners, opts.max_sockets);

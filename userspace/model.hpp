@@ -210,6 +210,7 @@ struct Summary {
     std::uint64_t lost_events = 0;
     std::vector<AcceptErrorSummary> accept_errors;
     std::uint64_t listen_overflows = 0;
+    std::string inventory; // snapshot: "iterators" | "sock_diag"
 };
 
 } // namespace cwt

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <csignal>
@@ -108,6 +109,38 @@ std::optional<std::uint64_t> tcp_sockets_in_use()
         return std::nullopt;
     }
     return std::nullopt;
+}
+
+namespace {
+
+std::optional<unsigned> hz_from_line(const std::string& line)
+{
+    static const std::string kKey = "CONFIG_HZ=";
+    if (line.compare(0, kKey.size(), kKey) != 0)
+        return std::nullopt;
+    unsigned long hz = std::strtoul(line.c_str() + kKey.size(), nullptr, 10);
+    if (hz < 24 || hz > 10000) // what Kconfig allows, with room
+        return std::nullopt;
+    return static_cast<unsigned>(hz);
+}
+
+} // namespace
+
+std::optional<unsigned> kernel_hz()
+{
+    std::ifstream plain("/boot/config-" + kernel_release());
+    for (std::string line; std::getline(plain, line);)
+        if (auto hz = hz_from_line(line))
+            return hz;
+    gzFile gz = gzopen("/proc/config.gz", "rb");
+    if (!gz)
+        return std::nullopt;
+    std::optional<unsigned> found;
+    char buf[512];
+    while (!found && gzgets(gz, buf, sizeof(buf)))
+        found = hz_from_line(buf);
+    gzclose(gz);
+    return found;
 }
 
 } // namespace cwt

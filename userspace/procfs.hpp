@@ -20,6 +20,9 @@ std::optional<NofileLimit> nofile_limit(std::uint32_t pid);
 // TcpExt ListenOverflows of this process's network namespace (/proc/net/netstat).
 std::optional<std::uint64_t> listen_overflows();
 
+// CONFIG_HZ of the running kernel, from /boot/config-RELEASE or /proc/config.gz.
+std::optional<unsigned> kernel_hz();
+
 // TCP sockets in use in this network namespace (/proc/net/sockstat "inuse").
 std::optional<std::uint64_t> tcp_sockets_in_use();
 

@@ -173,7 +173,7 @@ nlohmann::json summary_json(const Summary& s, const WallClock& clock, double ela
                         {"nofile_soft", opt(e.fds.nofile_soft)},
                         {"text", accept_error_sentence(e)}});
     }
-    return {{"type", "summary"},
+    nlohmann::json j = {{"type", "summary"},
             {"ts", clock.rfc3339(s.ts_ns)},
             {"accept_errors", errs},
             {"listen_overflows", s.listen_overflows},
@@ -184,6 +184,9 @@ nlohmann::json summary_json(const Summary& s, const WallClock& clock, double ela
             {"lost_events", s.lost_events},
             {"processes", procs},
             {"listeners", lsn}};
+    if (!s.inventory.empty())
+        j["inventory"] = s.inventory;
+    return j;
 }
 
 nlohmann::json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)

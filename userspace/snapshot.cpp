@@ -163,7 +163,8 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
         if (shown[i])
             snap.listeners.push_back(std::move(rows[i]));
     std::sort(snap.listeners.begin(), snap.listeners.end(), [](const SnapshotListener& a, const SnapshotListener& b) {
-        return a.info.sk < b.info.sk;
+        return std::tie(a.info.local.port, a.info.local.addr, a.info.netns, a.info.sk) <
+               std::tie(b.info.local.port, b.info.local.addr, b.info.netns, b.info.sk);
     });
 
     std::stable_sort(snap.processes.begin(), snap.processes.end(),

@@ -136,7 +136,8 @@ inline sockaddr_storage make_addr(const std::string& addr, int port, socklen_t& 
 }
 
 // A listening socket on --addr (default 127.0.0.1) and --port (default 0:
-// the kernel picks one); prints "LISTEN pid= fd= local= port= backlog=".
+// the kernel picks one), with SO_REUSEPORT under --reuseport 1; prints
+// "LISTEN pid= fd= local= port= backlog=".
 inline int listen_from_opts(int default_backlog)
 {
     std::string addr = opt("addr", "127.0.0.1");
@@ -149,6 +150,8 @@ inline int listen_from_opts(int default_backlog)
         die("socket");
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (opt_int("reuseport", 0) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        die("SO_REUSEPORT");
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)

@@ -2,6 +2,7 @@
 // the handshake in the kernel and wait in the accept queue; when their clients
 // close, they become process-less CLOSE_WAITs.
 //   --addr A --port P --backlog B (default 16) --lifetime S
+//   --reuseport 1   SO_REUSEPORT: several of them can share one port
 // Prints: PID, LISTEN.
 #include "scenario_common.hpp"
 
