@@ -110,6 +110,17 @@ struct {
     __type(value, __u8);
 } wanted SEC(".maps");
 
+/* Children waiting in a listener's accept queue -> that listener, filled by
+ * iter/tcp from each listener's own queue: with SO_REUSEPORT several
+ * listeners share one address, so the address cannot say whose queue it is. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, __u64);
+    __type(value, __u64);
+} queued_on SEC(".maps");
+
 /* Snapshot: open fds and RLIMIT_NOFILE per process, filled by iter/task_file. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -709,6 +720,23 @@ static __always_inline __u64 fin_by_ns(const struct tcp_sock *tp)
     return idle < now ? now - idle : 0;
 }
 
+/* Deeper queues are rare; the rest are matched by address in userspace. */
+#define CWT_MAX_QUEUE_WALK 1024
+
+/* The iterator holds the listener's lock (5.15+), so accept() cannot unlink
+ * entries meanwhile; softirq may append, which only extends the walk. */
+static __always_inline void record_accept_queue(struct tcp_sock *tp, __u64 listener)
+{
+    struct request_sock *req = tp->inet_conn.icsk_accept_queue.rskq_accept_head;
+
+    for (int i = 0; i < CWT_MAX_QUEUE_WALK && req; i++) {
+        __u64 child = (__u64)req->sk;
+        if (child && bpf_map_update_elem(&queued_on, &child, &listener, BPF_ANY))
+            count(CWT_CNT_QUEUED_MAP_FULL);
+        req = req->dl_next;
+    }
+}
+
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -749,6 +777,8 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
     if (rec.state == CWT_TCP_LISTEN) {
         rec.recv_q = sk->sk_ack_backlog;
         rec.send_q = sk->sk_max_ack_backlog;
+        if (rec.recv_q)
+            record_accept_queue(tp, key);
     } else {
         __s32 rq = (__s32)(tp->rcv_nxt - tp->copied_seq);
         __s32 sq = (__s32)(tp->write_seq - tp->snd_una);

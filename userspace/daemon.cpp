@@ -332,7 +332,7 @@ private:
             for (auto& l : ls)
                 l.owners = owner_cache_[l.sk];
         }
-        tracker_.update_listeners(ls);
+        tracker_.update_listeners(ls, inv_.queued_on());
         last_listener_refresh_ = now;
         return ls;
     }
@@ -341,10 +341,10 @@ private:
     {
         if (!force && now - last_listener_refresh_ < 200 * kNsPerMs)
             return;
-        auto ls = inv_.refresh({}).listeners;
-        for (const auto& l : ls)
+        auto r = inv_.refresh({});
+        for (const auto& l : r.listeners)
             owner_cache_[l.sk] = l.owners;
-        tracker_.update_listeners(std::move(ls));
+        tracker_.update_listeners(std::move(r.listeners), std::move(r.queued_on));
         last_listener_refresh_ = now;
     }
 
@@ -367,7 +367,7 @@ private:
         Inventory::Refresh r;
         if (!unresolved.empty()) {
             r = inv_.refresh(unresolved);
-            tracker_.update_listeners(r.listeners);
+            tracker_.update_listeners(r.listeners, r.queued_on);
             last_listener_refresh_ = now;
         }
         Findings out;
@@ -479,7 +479,7 @@ AuditResult audit_with_iterators(const Options& o, const std::function<void(cons
     phase("walk");
     if (o.debug && walk.full_fd_walk)
         std::fprintf(stderr, "closewait-trace: debug: socket mark map full, walked every socket fd\n");
-    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), o.pid, now), "iterators"};
+    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), walk.queued_on, o.pid, now), "iterators"};
     phase("classify");
     for (auto& p : r.snap.processes) {
         if (auto c = inv.audit_fd_count(p.pid)) {
@@ -496,7 +496,7 @@ AuditResult audit_with_sock_diag(const Options& o, const std::function<void(cons
     MonoNs now = mono_now_ns();
     DiagWalk walk = diag_audit_walk(o.port);
     phase("walk");
-    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), o.pid, now), "sock_diag"};
+    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), {}, o.pid, now), "sock_diag"};
     phase("classify");
     return r;
 }

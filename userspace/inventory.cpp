@@ -55,7 +55,38 @@ std::vector<cwt_iter_sock> Inventory::tcp_sockets(bool only_wanted)
     s_.skel().bss->iter_snapshot = false;
     s_.skel().bss->iter_only_wanted = only_wanted;
     s_.skel().bss->iter_tgid = 0;
-    return read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    auto socks = read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    take_queued_on();
+    return socks;
+}
+
+// Reads and empties the map, so the next walk starts from nothing.
+void Inventory::take_queued_on()
+{
+    queued_on_.clear();
+    int fd = s_.map_fd("queued_on");
+    constexpr std::uint32_t kBatch = 1024;
+    std::vector<SockId> keys(kBatch), vals(kBatch);
+    std::uint64_t in_batch = 0, out_batch = 0;
+    for (bool first = true;; first = false) {
+        std::uint32_t count = kBatch;
+        int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                                  vals.data(), &count, nullptr);
+        if (err && errno != ENOENT)
+            break; // no batch support (before 5.6): one by one below
+        for (std::uint32_t i = 0; i < count; ++i)
+            queued_on_.emplace(keys[i], vals[i]);
+        if (err)
+            return;
+        in_batch = out_batch;
+    }
+    SockId key = 0;
+    SockId listener = 0;
+    while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
+        if (bpf_map_lookup_elem(fd, &key, &listener) == 0)
+            queued_on_.emplace(key, listener);
+        bpf_map_delete_elem(fd, &key);
+    }
 }
 
 std::vector<cwt_iter_file> Inventory::socket_fds(std::uint32_t tgid, bool only_wanted)
@@ -74,6 +105,8 @@ Inventory::AuditWalk Inventory::audit_walk()
     bss.iter_tgid = 0;
     bss.iter_only_wanted = false;
     w.socks = read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    take_queued_on();
+    w.queued_on = queued_on_;
     // iter/tcp marked the sockets that can have fds; if the mark failed for
     // any (map full), walk every socket fd instead.
     w.full_fd_walk = counter(CWT_CNT_WANTED_FULL) > 0;
@@ -125,6 +158,7 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
         r.listeners.push_back(decode_listener(rec));
         all.push_back(rec.sk);
     }
+    r.queued_on = queued_on_;
     if (all.empty())
         return r;
     set_wanted(all);

@@ -19,7 +19,10 @@ public:
     explicit Inventory(BpfSession& s) : s_(s) {}
 
     // Every TCP socket, or (only_wanted) listeners plus the wanted sockets.
+    // Also refreshes queued_on().
     std::vector<cwt_iter_sock> tcp_sockets(bool only_wanted);
+    // Which listener's queue held each queued child, as of the last walk.
+    const QueuedOn& queued_on() const { return queued_on_; }
     // Every fd that refers to a TCP socket, optionally of one process, or only
     // of wanted sockets.
     std::vector<cwt_iter_file> socket_fds(std::uint32_t tgid, bool only_wanted);
@@ -31,6 +34,7 @@ public:
     struct AuditWalk {
         std::vector<cwt_iter_sock> socks;
         std::vector<cwt_iter_file> files;
+        QueuedOn queued_on;
         bool full_fd_walk = false; // the `wanted` map overflowed: every socket fd
     };
     AuditWalk audit_walk();
@@ -42,6 +46,7 @@ public:
         std::vector<ListenerInfo> listeners;
         std::unordered_map<SockId, cwt_iter_sock> socks;
         std::unordered_map<SockId, std::vector<ProcessRef>> owners;
+        QueuedOn queued_on;
     };
     Refresh refresh(const std::vector<SockId>& sks, std::uint32_t tgid = 0);
 
@@ -62,6 +67,8 @@ public:
     void unseed_owner(SockId sk);
 
 private:
+    void take_queued_on();
+    QueuedOn queued_on_;
     BpfSession& s_;
 };
 

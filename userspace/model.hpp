@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -99,6 +100,10 @@ struct ListenerInfo {
     std::vector<ProcessRef> owners;
     std::optional<MonoNs> last_accept_ns;
 };
+
+// Children waiting in accept queues -> the listener whose queue holds them
+// (from the kernel; SO_REUSEPORT listeners share an address).
+using QueuedOn = std::unordered_map<SockId, SockId>;
 
 // What the daemon learned about a socket when it crossed the leak threshold.
 struct Enrichment {

@@ -37,7 +37,7 @@ bool has_pid(const std::vector<ProcessRef>& list, std::uint32_t pid)
 } // namespace
 
 Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<cwt_iter_file> files,
-                           std::uint32_t filter_pid, MonoNs now)
+                           const QueuedOn& queued_on, std::uint32_t filter_pid, MonoNs now)
 {
     Snapshot snap;
     snap.ts_ns = now;
@@ -76,7 +76,14 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
         if (!in_queue && s.state != CWT_TCP_CLOSE_WAIT)
             continue;
         Tuple t = decode_tuple(s.tuple);
-        const ListenerInfo* l = snap.all_listeners.find(s.netns, t.local);
+        const ListenerInfo* l = nullptr;
+        if (in_queue) {
+            auto q = queued_on.find(s.sk);
+            if (q != queued_on.end())
+                l = snap.all_listeners.by_sk(q->second);
+        }
+        if (!l)
+            l = snap.all_listeners.find(s.netns, t.local);
         if (in_queue && l) {
             std::size_t i = snap.all_listeners.index_of(l);
             if (s.state == CWT_TCP_CLOSE_WAIT)

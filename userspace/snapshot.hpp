@@ -61,7 +61,9 @@ struct Snapshot {
 // `files` must cover every process (not only filter_pid), so that another
 // process's socket is never mistaken for one that no process holds; it may
 // be limited to the fds of listeners and CLOSE_WAITs.
+// queued_on: the kernel's word on which listener holds each queued child;
+// children it does not name are matched to a listener by address.
 Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<cwt_iter_file> files,
-                           std::uint32_t filter_pid, MonoNs now);
+                           const QueuedOn& queued_on, std::uint32_t filter_pid, MonoNs now);
 
 } // namespace cwt

@@ -25,6 +25,7 @@ Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs n
     // address for a new socket; forget the old one.
     if (it == open_.end() || it->second.info.enter_ns != info.enter_ns) {
         Tracked t;
+        t.sk = sk;
         t.info = info;
         t.owners = owners_from(info);
         t.first_seen_ns = now;
@@ -49,7 +50,7 @@ bool Tracker::passes_filter(const Tracked& t) const
         if (p.pid == cfg_.filter_pid)
             return true;
     if (t.info.owner == OwnerKind::AcceptQueue) {
-        const ListenerInfo* l = find_listener(t.info.netns, t.info.tuple.local);
+        const ListenerInfo* l = queue_listener(t);
         if (!l)
             return false;
         for (const auto& p : l->owners)
@@ -91,7 +92,7 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
 
     const ListenerInfo* l = nullptr;
     if (t.info.owner == OwnerKind::AcceptQueue)
-        l = find_listener(t.info.netns, t.info.tuple.local);
+        l = queue_listener(t);
     else if (t.info.accepted && t.info.accepted->listener_sk)
         l = listener_by_sk(t.info.accepted->listener_sk);
     if (!l && t.info.owner == OwnerKind::Process && !(t.info.accepted && t.info.accepted->listener_sk))
@@ -252,9 +253,19 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
     ++leaks_reported_;
 }
 
-void Tracker::update_listeners(std::vector<ListenerInfo> listeners)
+void Tracker::update_listeners(std::vector<ListenerInfo> listeners, QueuedOn queued_on)
 {
     listeners_ = ListenerIndex(std::move(listeners));
+    queued_on_ = std::move(queued_on);
+}
+
+const ListenerInfo* Tracker::queue_listener(const Tracked& t) const
+{
+    auto q = queued_on_.find(t.sk);
+    if (q != queued_on_.end())
+        if (const ListenerInfo* l = listeners_.by_sk(q->second))
+            return l;
+    return find_listener(t.info.netns, t.info.tuple.local);
 }
 
 const ListenerInfo* Tracker::find_listener(std::uint32_t netns, const Endpoint& local) const
@@ -273,7 +284,7 @@ std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
     for (const auto& [sk, t] : open_) {
         if (t.info.owner != OwnerKind::AcceptQueue)
             continue;
-        const ListenerInfo* m = find_listener(t.info.netns, t.info.tuple.local);
+        const ListenerInfo* m = queue_listener(t);
         if (m && m->sk == l.sk)
             ++n;
     }
@@ -316,7 +327,7 @@ Summary Tracker::summary(MonoNs now) const
         bool predates = false;
         double age = age_of(t, predates);
         if (t.info.owner == OwnerKind::AcceptQueue) {
-            const ListenerInfo* l = find_listener(t.info.netns, t.info.tuple.local);
+            const ListenerInfo* l = queue_listener(t);
             Endpoint local = l ? l->local : t.info.tuple.local;
             auto key = std::make_pair(t.info.netns, std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
                                                         std::to_string(local.port));

@@ -39,7 +39,9 @@ public:
     std::vector<SockId> due_for_leak_report(MonoNs now) const;
     void report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& out);
 
-    void update_listeners(std::vector<ListenerInfo> listeners);
+    // queued_on: which listener's queue holds each queued child, where the
+    // kernel said; the others are matched by address.
+    void update_listeners(std::vector<ListenerInfo> listeners, QueuedOn queued_on = {});
     const ListenerInfo* find_listener(std::uint32_t netns, const Endpoint& local) const;
     const ListenerInfo* listener_by_sk(SockId sk) const;
     const std::vector<ListenerInfo>& listeners() const { return listeners_.all(); }
@@ -60,6 +62,7 @@ public:
 
 private:
     struct Tracked {
+        SockId sk = 0;
         CloseWaitInfo info;
         std::vector<ProcessRef> owners; // resolved fds, possibly several
         bool leak_reported = false;
@@ -70,6 +73,8 @@ private:
     Finding make_finding(FindingType type, SockId sk, const Tracked& t, MonoNs now) const;
     void fill_age(Finding& f, const Tracked& t, MonoNs now) const;
     bool passes_filter(const Tracked& t) const;
+    // The listener whose accept queue holds a queued socket.
+    const ListenerInfo* queue_listener(const Tracked& t) const;
     Tracked& upsert(SockId sk, const CloseWaitInfo& info, MonoNs now);
 
     TrackerConfig cfg_;
@@ -79,6 +84,7 @@ private:
     // leak a second time. Kept for kTombstoneNs.
     std::unordered_map<SockId, std::pair<MonoNs, MonoNs>> reported_gone_; // sk -> (enter_ns, dropped at)
     ListenerIndex listeners_;
+    QueuedOn queued_on_;
     std::uint64_t lost_reported_ = 0;
     std::uint64_t leaks_reported_ = 0;
 };

@@ -56,7 +56,8 @@ enum cwt_counter {
     CWT_CNT_ACCEPTS = 5,          /* successful accepts seen (not a loss) */
     CWT_CNT_CLOSE_WAITS = 6,      /* CLOSE_WAIT entries seen (not a loss) */
     CWT_CNT_WANTED_FULL = 7,      /* snapshot: iter/tcp could not mark a socket for the fd walk */
-    CWT_CNT_MAX = 8,
+    CWT_CNT_QUEUED_MAP_FULL = 8,  /* a queued child left to matching by address */
+    CWT_CNT_MAX = 9,
 };
 
 /* Addresses are always 16 bytes; IPv4 is stored v4-mapped (::ffff:a.b.c.d). */

@@ -79,7 +79,7 @@ struct Fixture {
 TEST(Snapshot, ClassifiesOwnedQueuedAndOutboundCloseWaits)
 {
     Fixture fx;
-    Snapshot snap = classify_snapshot(fx.socks, fx.files, 0, kNow);
+    Snapshot snap = classify_snapshot(fx.socks, fx.files, {}, 0, kNow);
 
     ASSERT_EQ(snap.close_waits.size(), 4u);
     EXPECT_TRUE(snap.has_findings());
@@ -132,7 +132,7 @@ TEST(Snapshot, ClassifiesOwnedQueuedAndOutboundCloseWaits)
 TEST(Snapshot, PidFilterKeepsOnlyTheTargetsSocketsAndListeners)
 {
     Fixture fx;
-    Snapshot server = classify_snapshot(fx.socks, fx.files, 100, kNow);
+    Snapshot server = classify_snapshot(fx.socks, fx.files, {}, 100, kNow);
     ASSERT_EQ(server.close_waits.size(), 3u) << "two accepted plus the one queued on its listener";
     for (const auto& cw : server.close_waits)
         EXPECT_NE(cw.sk, 21u);
@@ -140,13 +140,13 @@ TEST(Snapshot, PidFilterKeepsOnlyTheTargetsSocketsAndListeners)
     EXPECT_EQ(server.processes[0].pid, 100u);
     EXPECT_EQ(server.listeners.size(), 1u);
 
-    Snapshot client = classify_snapshot(fx.socks, fx.files, 200, kNow);
+    Snapshot client = classify_snapshot(fx.socks, fx.files, {}, 200, kNow);
     ASSERT_EQ(client.close_waits.size(), 1u);
     EXPECT_EQ(client.close_waits[0].sk, 21u);
     EXPECT_TRUE(client.listeners.empty()) << "the server's listener is not the client's";
     EXPECT_EQ(client.summary.open_close_waits, 1u);
 
-    EXPECT_FALSE(classify_snapshot(fx.socks, fx.files, 300, kNow).has_findings());
+    EXPECT_FALSE(classify_snapshot(fx.socks, fx.files, {}, 300, kNow).has_findings());
 }
 
 TEST(Snapshot, SharedSocketListsEveryOwnerAndCountsItOncePerProcess)
@@ -156,7 +156,7 @@ TEST(Snapshot, SharedSocketListsEveryOwnerAndCountsItOncePerProcess)
     // Parent 100 with the fd and a dup; child 101 inherited it through fork.
     std::vector<cwt_iter_file> files = {file(11, 101, 5, "worker"), file(11, 100, 9, "server"),
                                         file(11, 100, 5, "server")};
-    Snapshot snap = classify_snapshot(socks, files, 0, kNow);
+    Snapshot snap = classify_snapshot(socks, files, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
     Finding f = snap.finding(snap.close_waits[0]);
     ASSERT_EQ(f.processes.size(), 3u);
@@ -175,7 +175,7 @@ TEST(Snapshot, SocketWithAFileButNoFdIsNoFdNeverAcceptQueue)
     std::vector<cwt_iter_sock> socks = {listener(1, v4("10.0.0.1", 80), 0, 16),
                                         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), true)};
     std::vector<cwt_iter_file> files = {file(1, 100, 3, "server")};
-    Snapshot snap = classify_snapshot(socks, files, 0, kNow);
+    Snapshot snap = classify_snapshot(socks, files, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
     Finding f = snap.finding(snap.close_waits[0]);
     EXPECT_EQ(f.owner, OwnerKind::NoFd);
@@ -183,14 +183,14 @@ TEST(Snapshot, SocketWithAFileButNoFdIsNoFdNeverAcceptQueue)
     EXPECT_FALSE(f.listener.has_value());
     EXPECT_EQ(snap.summary.unknown_owner, 1u);
     EXPECT_EQ(snap.listeners[0].queued_close_wait, 0u);
-    EXPECT_FALSE(classify_snapshot(socks, files, 100, kNow).has_findings()) << "-p: nobody's is not the target's";
+    EXPECT_FALSE(classify_snapshot(socks, files, {}, 100, kNow).has_findings()) << "-p: nobody's is not the target's";
 }
 
 TEST(Snapshot, QueuedSocketWithoutListenerSaysSo)
 {
     std::vector<cwt_iter_sock> socks = {
         sock(13, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 5003), false)};
-    Snapshot snap = classify_snapshot(socks, {}, 0, kNow);
+    Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
     Finding f = snap.finding(snap.close_waits[0]);
     EXPECT_EQ(f.owner, OwnerKind::AcceptQueue);
@@ -206,7 +206,7 @@ TEST(Snapshot, Ipv4ChildMatchesDualStackListenerButIpv6ChildNeverMatchesIpv4Wild
         listener(1, v6("::", 443), 1, 64), listener(2, v4("0.0.0.0", 8443), 1, 64),
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 443), v4("10.0.0.9", 1), false),
         sock(12, CWT_TCP_CLOSE_WAIT, v6("2001:db8::1", 8443), v6("2001:db8::9", 1), false)};
-    Snapshot snap = classify_snapshot(socks, {}, 0, kNow);
+    Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 2u);
     Finding dual = snap.finding(snap.close_waits[0]);
     EXPECT_EQ(dual.listener->local, v6("::", 443));
@@ -222,13 +222,47 @@ TEST(Snapshot, KernelBoundOnTheFinGivesMinimumAge)
         sock(12, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 2), true)};
     socks[0].fin_by_ns = kNow - 90ULL * 1000000000ULL;
     socks[1].fin_by_ns = kNow + 1000; // last segment came during the walk: no bound
-    Snapshot snap = classify_snapshot(socks, {}, 0, kNow);
+    Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 2u);
     Finding f = snap.finding(snap.close_waits[0]);
     ASSERT_TRUE(f.min_age_s.has_value());
     EXPECT_DOUBLE_EQ(*f.min_age_s, 90.0);
     EXPECT_FALSE(f.age_s.has_value()) << "a bound, not an age";
     EXPECT_FALSE(snap.finding(snap.close_waits[1]).min_age_s.has_value());
+}
+
+} // namespace
+} // namespace cwt
+
+namespace cwt {
+namespace {
+
+// SO_REUSEPORT: two listeners on one address. The kernel says whose queue
+// holds each child; a child it does not name falls back to the address.
+TEST(Snapshot, ReusePortQueuesAreCountedOnTheListenerThatHoldsThem)
+{
+    std::vector<cwt_iter_sock> socks = {
+        listener(1, v4("10.0.0.1", 80), 1, 16), listener(2, v4("10.0.0.1", 80), 2, 16),
+        sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), false),
+        sock(12, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 2), false),
+        sock(13, CWT_TCP_ESTABLISHED, v4("10.0.0.1", 80), v4("10.0.0.9", 3), false)};
+    std::vector<cwt_iter_file> files = {file(1, 100, 3, "worker-a"), file(2, 101, 3, "worker-b")};
+    QueuedOn queued_on = {{11, 1}, {12, 2}, {13, 2}};
+    Snapshot snap = classify_snapshot(socks, files, queued_on, 0, kNow);
+    ASSERT_EQ(snap.listeners.size(), 2u);
+    for (const auto& l : snap.listeners) {
+        EXPECT_EQ(l.queued_close_wait, 1u) << l.info.sk;
+        EXPECT_EQ(l.queued_established, l.info.sk == 2 ? 1u : 0u) << l.info.sk;
+    }
+    ASSERT_EQ(snap.close_waits.size(), 2u);
+    EXPECT_EQ(snap.finding(snap.close_waits[1]).listener->owner->comm, "worker-b");
+
+    Snapshot b = classify_snapshot(socks, files, queued_on, 101, kNow);
+    ASSERT_EQ(b.close_waits.size(), 1u) << "-p of the second worker: the CLOSE_WAIT in its own queue";
+    EXPECT_EQ(b.close_waits[0].sk, 12u);
+
+    Snapshot unnamed = classify_snapshot(socks, files, {}, 0, kNow);
+    EXPECT_EQ(unnamed.close_waits.size(), 2u) << "without the kernel's word, still reported (by address)";
 }
 
 } // namespace

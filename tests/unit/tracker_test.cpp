@@ -263,6 +263,22 @@ TEST(TrackerAcceptQueue, QueuedCloseWaitReportedAtOnceWithExactListener)
     EXPECT_TRUE(f.detail.empty());
 }
 
+// SO_REUSEPORT: two listeners on the queued socket's address. The one whose
+// queue holds it (the kernel's word) is named, and counts it, not the first.
+TEST(TrackerAcceptQueue, ReusePortQueuedSocketNamesTheListenerHoldingIt)
+{
+    Tracker t(config());
+    t.update_listeners({listener(0x100, v4("10.0.0.1", 8080), proc(41, "worker-a", 6)),
+                        listener(0x200, v4("10.0.0.1", 8080), proc(42, "worker-b", 6))},
+                       QueuedOn{{kSk, 0x200}});
+    Findings fs = feed(t, entered(kSk, queued(kT0)));
+    ASSERT_EQ(fs.size(), 1u);
+    ASSERT_TRUE(fs[0].listener && fs[0].listener->owner);
+    EXPECT_EQ(*fs[0].listener->owner, proc(42, "worker-b", 6));
+    EXPECT_EQ(t.queued_close_waits(t.listeners()[0]), 0u);
+    EXPECT_EQ(t.queued_close_waits(t.listeners()[1]), 1u);
+}
+
 TEST(TrackerAcceptQueue, WildcardIPv4ListenerMatches)
 {
     Tracker t(config());
