@@ -17,8 +17,9 @@ public:
 
     // Exact address first; then the wildcard of the same family (0.0.0.0 for
     // IPv4); an IPv4 child may also come from a dual-stack [::] listener, but
-    // an IPv6 child never from 0.0.0.0.
-    const ListenerInfo* find(std::uint32_t netns, const Endpoint& local) const;
+    // an IPv6 child never from 0.0.0.0. Among equals (SO_REUSEPORT), one that
+    // `owner_pid` holds, if given: an accepted child's owner accepted it there.
+    const ListenerInfo* find(std::uint32_t netns, const Endpoint& local, std::uint32_t owner_pid = 0) const;
     const ListenerInfo* by_sk(SockId sk) const;
     const std::vector<ListenerInfo>& all() const { return listeners_; }
     std::size_t index_of(const ListenerInfo* l) const { return static_cast<std::size_t>(l - listeners_.data()); }

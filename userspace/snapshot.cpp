@@ -82,8 +82,10 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
             if (q != queued_on.end())
                 l = snap.all_listeners.by_sk(q->second);
         }
-        if (!l)
-            l = snap.all_listeners.find(s.netns, t.local);
+        if (!l) {
+            auto [b, e] = fds_of(files, s.sk); // an owner accepted it: prefer its listener
+            l = snap.all_listeners.find(s.netns, t.local, b != e ? b->tgid : 0);
+        }
         if (in_queue && l) {
             std::size_t i = snap.all_listeners.index_of(l);
             if (s.state == CWT_TCP_CLOSE_WAIT)

@@ -98,7 +98,7 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
     if (!l && t.info.owner == OwnerKind::Process && !(t.info.accepted && t.info.accepted->listener_sk))
         // Accept not seen (it predates us): an accepted child shares its
         // listener's local address, so match on that.
-        l = find_listener(t.info.netns, t.info.tuple.local);
+        l = listeners_.find(t.info.netns, t.info.tuple.local, t.owners.empty() ? 0 : t.owners.front().pid);
     if (l) {
         ListenerView v;
         v.local = l->local;

@@ -263,6 +263,15 @@ TEST(Snapshot, ReusePortQueuesAreCountedOnTheListenerThatHoldsThem)
 
     Snapshot unnamed = classify_snapshot(socks, files, {}, 0, kNow);
     EXPECT_EQ(unnamed.close_waits.size(), 2u) << "without the kernel's word, still reported (by address)";
+
+    // An accepted one names the listener its owner holds, not the first.
+    socks.push_back(sock(14, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 4), true));
+    files.push_back(file(14, 101, 7, "worker-b"));
+    Snapshot owned = classify_snapshot(socks, files, queued_on, 0, kNow);
+    ASSERT_EQ(owned.close_waits.size(), 3u);
+    Finding f = owned.finding(owned.close_waits[2]);
+    EXPECT_EQ(f.owner, OwnerKind::Process);
+    EXPECT_EQ(f.listener->owner->comm, "worker-b");
 }
 
 } // namespace

@@ -672,6 +672,36 @@ TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
     EXPECT_TRUE(closed[0].preexisting);
 }
 
+// The kernel's bound (the last segment received came no earlier than the FIN)
+// lengthens the minimum age when it goes back further than the tool's start;
+// a bound after the start changes nothing.
+TEST(TrackerPreexisting, KernelBoundOnTheFinLengthensTheMinimumAge)
+{
+    const MonoNs started = 100 * kSec;
+    Tracker t(config(false, 0, started));
+    CloseWaitInfo old = owned(0, proc(100, "legacy", 12));
+    old.preexisting = true;
+    old.fin_by_ns = started - 60 * kSec;
+    CloseWaitInfo recent = owned(0, proc(100, "legacy", 13));
+    recent.preexisting = true;
+    recent.fin_by_ns = started + kSec; // a segment after start: the start bounds it better
+    t.on_scan(started, {{kSk, old}, {kSk + 1, recent}});
+
+    Enrichment e;
+    e.owners = {proc(100, "legacy", 12)};
+    Findings fs = leak(t, kSk, e, started + 2 * kSec);
+    ASSERT_EQ(fs.size(), 1u);
+    ASSERT_TRUE(fs[0].min_age_s);
+    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 62.0);
+    EXPECT_FALSE(fs[0].age_s);
+
+    e.owners = {proc(100, "legacy", 13)};
+    fs = leak(t, kSk + 1, e, started + 2 * kSec);
+    ASSERT_EQ(fs.size(), 1u);
+    ASSERT_TRUE(fs[0].min_age_s);
+    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 2.0);
+}
+
 TEST(TrackerPreexisting, QueuedPreexistingSummarizedUnderItsListener)
 {
     Tracker t(config(false, 0, kT0));
