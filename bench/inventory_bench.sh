@@ -40,6 +40,8 @@ time_cmd() {
 }
 
 tool_snapshot() { "$CWT_BIN" --snapshot --json; }
+# The fallback where BPF iterators are unavailable (sock_diag + /proc).
+tool_sock_diag() { "$CWT_BIN" --snapshot --json --inventory sock_diag; }
 ss_tanp() { ss -tanp; }
 ss_tan() { ss -tan; }
 
@@ -79,6 +81,7 @@ for N in "${SIZES[@]}"; do
     tool_t=()
     ss_t=()
     tan_t=()
+    diag_t=()
     for ((r = 0; r < REPS; r++)); do
         # Alternate the order so neither always runs on a warmer cache.
         if ((r % 2 == 0)); then
@@ -91,6 +94,8 @@ for N in "${SIZES[@]}"; do
     done
     # For reference: ss without -p (no /proc walk for the owning processes).
     for ((r = 0; r < REPS; r++)); do tan_t+=("$(time_cmd /dev/null ss_tan)"); done
+    for ((r = 0; r < REPS; r++)); do diag_t+=("$(time_cmd /dev/null tool_sock_diag)"); done
+    diag_med=$(median "${diag_t[@]}")
     tool_med=$(median "${tool_t[@]}")
     tan_med=$(median "${tan_t[@]}")
     ss_med=$(median "${ss_t[@]}")
@@ -104,9 +109,9 @@ for N in "${SIZES[@]}"; do
     if [[ $N -ge 100000 ]]; then
         target=$(awk -v t="$tool_med" -v r="$ratio" 'BEGIN {print (t <= 0.3 && r >= 5) ? "PASS" : "FAIL"}')
     fi
-    log "N=$N tool runs: ${tool_t[*]}  ss -tanp runs: ${ss_t[*]}  ss -tan runs: ${tan_t[*]}"
-    RESULTS+=("$(printf '%-8s %9s %10s %11s %7s %9s  %6s/%-6s/%-6s %-8s %s' "$N" "$total_ss" "$tool_med" "$ss_med" \
-        "${ratio}x" "$tan_med" "$cw_rows" "$cw_summary" "$cw_ss_after" "$count_ok" "$target")")
+    log "N=$N tool runs: ${tool_t[*]}  ss -tanp runs: ${ss_t[*]}  ss -tan runs: ${tan_t[*]}  sock_diag runs: ${diag_t[*]}"
+    RESULTS+=("$(printf '%-8s %9s %10s %11s %7s %9s %11s  %6s/%-6s/%-6s %-8s %s' "$N" "$total_ss" "$tool_med" \
+        "$ss_med" "${ratio}x" "$tan_med" "$diag_med" "$cw_rows" "$cw_summary" "$cw_ss_after" "$count_ok" "$target")")
 
     kill -TERM "$FARM_PID" 2>/dev/null || true
     wait "$FARM_PID" 2>/dev/null || true
@@ -116,5 +121,6 @@ done
 echo
 echo "inventory_bench: closewait-trace --snapshot --json vs ss -tanp (median of $REPS, seconds, output to /dev/null)"
 echo "empty namespace (fixed cost of the snapshot): ${EMPTY_MED} s; load average now: $(loadavg)"
-printf '%-8s %9s %10s %11s %7s %9s  %-20s %-8s %s\n' "N" "ss_lines" "snapshot_s" "ss_tanp_s" "ratio" "ss_tan_s" "CW snap/summ/ss" "count" "target(<=0.3s,>=5x)"
+printf '%-8s %9s %10s %11s %7s %9s %11s  %-20s %-8s %s\n' "N" "ss_lines" "snapshot_s" "ss_tanp_s" "ratio" "ss_tan_s" \
+    "sock_diag_s" "CW snap/summ/ss" "count" "target(<=0.3s,>=5x)"
 printf '%s\n' "${RESULTS[@]}"

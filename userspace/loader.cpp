@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -46,6 +47,20 @@ bool path_exists(const char* p)
 {
     struct stat st {};
     return stat(p, &st) == 0;
+}
+
+// iter/tcp (5.9) and iter/task_file (5.8) exist where their context types do.
+std::string missing_iterators()
+{
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux)
+        return "";
+    std::string missing;
+    for (const char* t : {"bpf_iter__tcp", "bpf_iter__task_file"})
+        if (btf__find_by_name_kind(vmlinux, t, BTF_KIND_STRUCT) < 0)
+            missing += std::string(missing.empty() ? "" : ", ") + t;
+    btf__free(vmlinux);
+    return missing;
 }
 
 UserError privilege_error()
@@ -103,6 +118,13 @@ BpfSession::BpfSession(const LoaderOptions& opts)
                         "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)");
     if (!has_bpf_privileges())
         throw privilege_error();
+    // Every mode reads the sockets that exist through the iterators.
+    std::string missing = missing_iterators();
+    if (!missing.empty())
+        throw UserError("this kernel has no BPF iterators for TCP sockets and fd tables (no " + missing + " in BTF)",
+                        opts.attach_live ? "use a 5.9+ kernel, or closewait-trace --snapshot, which falls back to "
+                                           "sock_diag and /proc"
+                                         : "use --inventory sock_diag");
 
     load_with_fallbacks(opts);
 }

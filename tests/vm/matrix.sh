@@ -16,8 +16,9 @@ repo=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$repo/build}" && pwd)
 suites=${MATRIX_SUITES:-bullseye bookworm trixie}
 # The scenarios of the issue: owned leak, accept-queue CLOSE_WAIT, EMFILE,
-# pre-existing sockets; plus the outbound leak and the duplicated fd.
-filter=${MATRIX_FILTER:-AcceptedLeak.IPv4*:AcceptQueue.LoopbackListener:*PreexistingCloseWaitsReportedAtAttach:*OutboundClientLeak:*EmfileRetryingServerCountsMatchItsLog:*DupedSocketListsEveryOwnerFd:SharedSocket.*}
+# pre-existing sockets, the one-shot audit (SO_REUSEPORT queues too); plus the
+# outbound leak and the duplicated fd.
+filter=${MATRIX_FILTER:-AcceptedLeak.IPv4*:AcceptQueue.LoopbackListener:*PreexistingCloseWaitsReportedAtAttach:SnapshotMatchesSs.LoopbackListener:Snapshot.PidFilterShowsOnlyThatProcess:Snapshot.ReusePort*:*OutboundClientLeak:*EmfileRetryingServerCountsMatchItsLog:*DupedSocketListsEveryOwnerFd:SharedSocket.*}
 timeout=${MATRIX_TIMEOUT:-900}
 cache=${KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/closewait-trace/kernels}
 tiers="fentry kprobe tracepoint"
