@@ -720,21 +720,50 @@ static __always_inline __u64 fin_by_ns(const struct tcp_sock *tp)
     return idle < now ? now - idle : 0;
 }
 
-/* Deeper queues are rare; the rest are matched by address in userspace. */
-#define CWT_MAX_QUEUE_WALK 1024
+/* How far each listener's accept queue is walked; deeper entries are matched
+ * by address in userspace. bpf_loop (5.17+) verifies its body once; the
+ * unrolled loop older kernels need costs verifier time per iteration. */
+#define CWT_MAX_QUEUE_WALK 65536
+#define CWT_MAX_QUEUE_WALK_UNROLLED 256
+
+struct queue_walk {
+    __u64 req; /* struct request_sock *, next entry to read */
+    __u64 listener;
+};
+
+static __always_inline bool record_queued_child(struct queue_walk *w)
+{
+    struct request_sock *req = (struct request_sock *)w->req;
+    __u64 child = 0, next = 0;
+
+    if (!req)
+        return false;
+    bpf_core_read(&child, sizeof(child), &req->sk);
+    bpf_core_read(&next, sizeof(next), &req->dl_next);
+    if (child && bpf_map_update_elem(&queued_on, &child, &w->listener, BPF_ANY))
+        count(CWT_CNT_QUEUED_MAP_FULL);
+    w->req = next;
+    return next != 0;
+}
+
+static long queue_walk_step(__u32 i, void *ctx)
+{
+    return record_queued_child(ctx) ? 0 : 1;
+}
 
 /* The iterator holds the listener's lock (5.15+), so accept() cannot unlink
  * entries meanwhile; softirq may append, which only extends the walk. */
 static __always_inline void record_accept_queue(struct tcp_sock *tp, __u64 listener)
 {
-    struct request_sock *req = tp->inet_conn.icsk_accept_queue.rskq_accept_head;
+    struct queue_walk w = {(__u64)tp->inet_conn.icsk_accept_queue.rskq_accept_head, listener};
 
-    for (int i = 0; i < CWT_MAX_QUEUE_WALK && req; i++) {
-        __u64 child = (__u64)req->sk;
-        if (child && bpf_map_update_elem(&queued_on, &child, &listener, BPF_ANY))
-            count(CWT_CNT_QUEUED_MAP_FULL);
-        req = req->dl_next;
+    if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
+        bpf_loop(CWT_MAX_QUEUE_WALK, queue_walk_step, &w, 0);
+        return;
     }
+    for (int i = 0; i < CWT_MAX_QUEUE_WALK_UNROLLED; i++)
+        if (!record_queued_child(&w))
+            break;
 }
 
 SEC("iter/tcp")

@@ -118,13 +118,6 @@ BpfSession::BpfSession(const LoaderOptions& opts)
                         "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)");
     if (!has_bpf_privileges())
         throw privilege_error();
-    // Every mode reads the sockets that exist through the iterators.
-    std::string missing = missing_iterators();
-    if (!missing.empty())
-        throw UserError("this kernel has no BPF iterators for TCP sockets and fd tables (no " + missing + " in BTF)",
-                        opts.attach_live ? "use a 5.9+ kernel, or closewait-trace --snapshot, which falls back to "
-                                           "sock_diag and /proc"
-                                         : "use --inventory sock_diag");
 
     load_with_fallbacks(opts);
 }
@@ -289,6 +282,14 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
             failures += "; ";
         failures += std::string(tier_name(c.tier)) + (c.btf_set_state ? "" : "+classic tracepoint") + ": " + why;
     }
+    // Every mode reads the sockets that exist through the iterators, and
+    // they are in every load: name that cause when it is the one.
+    std::string missing = missing_iterators();
+    if (!missing.empty())
+        throw UserError("this kernel has no BPF iterators for TCP sockets and fd tables (no " + missing + " in BTF)",
+                        opts.attach_live ? "use a 5.9+ kernel, or closewait-trace --snapshot, which falls back to "
+                                           "sock_diag and /proc"
+                                         : "use --inventory sock_diag");
     if (!last_load_detail_.empty())
         failures += " [" + last_load_detail_ + "]";
     throw UserError("no probe tier could be loaded (" + failures + ")",
