@@ -37,7 +37,8 @@
 #include <thread>
 #include <vector>
 
-namespace {
+namespace
+{
 
 struct Config {
     int port = 9400;
@@ -188,7 +189,8 @@ void client_loop(const Config& c, int id, double deadline, ClientStats& st)
             usleep(1000);
             continue;
         }
-        a.sin_addr.s_addr = htonl(0x7f000001u + static_cast<uint32_t>(seq++ % static_cast<unsigned>(c.addrs)));
+        a.sin_addr.s_addr =
+            htonl(0x7f000001u + static_cast<uint32_t>(seq++ % static_cast<unsigned>(c.addrs)));
         bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
                   write_full(fd, buf.data(), buf.size()) && read_full(fd, buf.data(), buf.size());
         if (ok && !c.client_closes_first) {
@@ -213,7 +215,8 @@ int run_client(const Config& c)
     double t0 = now_s();
     double deadline = t0 + c.duration;
     for (int i = 0; i < n; ++i)
-        threads.emplace_back([&c, i, deadline, &stats] { client_loop(c, i, deadline, stats[static_cast<size_t>(i)]); });
+        threads.emplace_back(
+            [&c, i, deadline, &stats] { client_loop(c, i, deadline, stats[static_cast<size_t>(i)]); });
     for (auto& t : threads)
         t.join();
     double secs = now_s() - t0;

@@ -32,7 +32,8 @@
 
 #include "closewait_trace/events.h"
 
-namespace {
+namespace
+{
 
 struct MapRef {
     unsigned id = 0;

@@ -36,7 +36,8 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace
+{
 
 constexpr long kPortsPerAddr = 50000;
 constexpr long kFirstClientPort = 10000;
@@ -60,7 +61,8 @@ double now_s()
 
 [[noreturn]] void die(const char* what)
 {
-    std::fprintf(stderr, "cwt_sockfarm[%d]: %s: %s\n", static_cast<int>(getpid()), what, std::strerror(errno));
+    std::fprintf(stderr, "cwt_sockfarm[%d]: %s: %s\n", static_cast<int>(getpid()), what,
+                 std::strerror(errno));
     std::exit(1);
 }
 
@@ -72,7 +74,10 @@ void usage()
 }
 
 volatile sig_atomic_t g_worker_stop = 0;
-void on_worker_stop(int) { g_worker_stop = 1; }
+void on_worker_stop(int)
+{
+    g_worker_stop = 1;
+}
 
 // Worker: creates its share, reports on `status_fd`, then holds forever.
 [[noreturn]] void worker(const Config& c, int w, long leaks, long pairs, int status_fd)
@@ -80,7 +85,8 @@ void on_worker_stop(int) { g_worker_stop = 1; }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(1);
-    struct sigaction sa {};
+    struct sigaction sa {
+    };
     sa.sa_handler = on_worker_stop;
     sigaction(SIGTERM, &sa, nullptr);
     signal(SIGINT, SIG_IGN);
@@ -92,7 +98,8 @@ void on_worker_stop(int) { g_worker_stop = 1; }
         die("setrlimit(RLIMIT_NOFILE)");
     long need = leaks + 2 * pairs + c.batch * 2 + 16;
     if (static_cast<long>(rl.rlim_cur) < need) {
-        std::fprintf(stderr, "cwt_sockfarm: worker needs %ld fds but RLIMIT_NOFILE is %lu; lower --fds-per-proc\n",
+        std::fprintf(stderr,
+                     "cwt_sockfarm: worker needs %ld fds but RLIMIT_NOFILE is %lu; lower --fds-per-proc\n",
                      need, static_cast<unsigned long>(rl.rlim_cur));
         _exit(1);
     }
@@ -128,9 +135,9 @@ void on_worker_stop(int) { g_worker_stop = 1; }
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
             sockaddr_in sa{};
             sa.sin_family = AF_INET;
-            sa.sin_addr.s_addr = htonl((127u << 24) | (static_cast<uint32_t>(1 + w / 250) << 16) |
-                                       (static_cast<uint32_t>(w % 250) << 8) |
-                                       static_cast<uint32_t>(1 + seq / kPortsPerAddr));
+            sa.sin_addr.s_addr =
+                htonl((127u << 24) | (static_cast<uint32_t>(1 + w / 250) << 16) |
+                      (static_cast<uint32_t>(w % 250) << 8) | static_cast<uint32_t>(1 + seq / kPortsPerAddr));
             sa.sin_port = htons(static_cast<uint16_t>(kFirstClientPort + seq % kPortsPerAddr));
             if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
                 die("bind (client)");
@@ -178,7 +185,10 @@ void on_worker_stop(int) { g_worker_stop = 1; }
 }
 
 volatile sig_atomic_t g_stop = 0;
-void on_stop(int) { g_stop = 1; }
+void on_stop(int)
+{
+    g_stop = 1;
+}
 
 } // namespace
 
@@ -217,7 +227,8 @@ int main(int argc, char** argv)
     if (workers < 1)
         workers = 1;
 
-    struct sigaction sa {};
+    struct sigaction sa {
+    };
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);

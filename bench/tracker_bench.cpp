@@ -24,7 +24,8 @@
 
 // ---- allocation counting ------------------------------------------------------
 
-namespace {
+namespace
+{
 std::atomic<std::uint64_t> g_allocs{0};
 std::atomic<std::uint64_t> g_alloc_bytes{0};
 
@@ -45,7 +46,10 @@ std::atomic<std::uint64_t> g_alloc_bytes{0};
     }
     return p;
 }
-[[gnu::noinline]] void counted_free(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void counted_free(void* p) noexcept
+{
+    std::free(p);
+}
 } // namespace
 
 void* operator new(std::size_t n)
@@ -60,8 +64,14 @@ void* operator new[](std::size_t n)
         return p;
     throw std::bad_alloc();
 }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept
+{
+    return counted_alloc(n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept
+{
+    return counted_alloc(n);
+}
 void* operator new(std::size_t n, std::align_val_t a)
 {
     if (void* p = counted_alloc(n, static_cast<std::size_t>(a)))
@@ -74,16 +84,41 @@ void* operator new[](std::size_t n, std::align_val_t a)
         return p;
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p) noexcept
+{
+    counted_free(p);
+}
+void operator delete[](void* p) noexcept
+{
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept
+{
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept
+{
+    counted_free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept
+{
+    counted_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept
+{
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept
+{
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept
+{
+    counted_free(p);
+}
 
-namespace {
+namespace
+{
 
 using namespace cwt;
 
@@ -94,8 +129,9 @@ constexpr std::uint32_t kNetns = 4026531840U;
 constexpr std::uint16_t kServerPort = 8080;
 
 // Counts allocations over a scope and publishes per-event figures.
-class AllocMeter {
-public:
+class AllocMeter
+{
+  public:
     AllocMeter() : a0_(g_allocs.load()), b0_(g_alloc_bytes.load()) {}
     void publish(benchmark::State& st, double events) const
     {
@@ -106,7 +142,7 @@ public:
         st.counters["bytes/event"] = events > 0 ? b / events : 0;
     }
 
-private:
+  private:
     std::uint64_t a0_, b0_;
 };
 
@@ -142,7 +178,10 @@ cwt_cw_entry raw_entry(std::uint32_t i, MonoNs enter_ns)
     return e;
 }
 
-SockId sk_of(std::uint32_t slot) { return kSkBase + static_cast<SockId>(slot) * 2048; }
+SockId sk_of(std::uint32_t slot)
+{
+    return kSkBase + static_cast<SockId>(slot) * 2048;
+}
 
 TrackerConfig config(bool verbose)
 {

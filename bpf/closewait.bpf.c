@@ -29,8 +29,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Filters and modes, fixed at load time. */
-const volatile __u32 filter_tgid = 0;     /* -p: 0 = every process */
-const volatile __u16 filter_port = 0;     /* --port: local or remote, 0 = any */
+const volatile __u32 filter_tgid = 0;              /* -p: 0 = every process */
+const volatile __u16 filter_port = 0;              /* --port: local or remote, 0 = any */
 const volatile bool emit_every_close_wait = false; /* -v */
 const volatile __u64 leak_threshold_ns = 30ULL * 1000000000ULL;
 /* Past this much unread data, wake the daemon instead of waiting for its timer
@@ -44,7 +44,7 @@ const volatile __u64 jiffy_ns = 0;
 __u64 last_accept_error_ns = 0;
 
 /* Iterator filters, set by userspace before each iteration. */
-__u32 iter_tgid = 0;          /* iter/task_file: 0 = every process */
+__u32 iter_tgid = 0;           /* iter/task_file: 0 = every process */
 bool iter_only_wanted = false; /* emit only sockets present in `wanted` */
 /* The one-shot audit: iter/tcp emits only listeners, CLOSE_WAITs and children
  * still in an accept queue, and marks the ones that can have fds in `wanted`;
@@ -139,18 +139,18 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-    __u64 *v = bpf_map_lookup_elem(&counters, &idx);
+    __u64* v = bpf_map_lookup_elem(&counters, &idx);
     if (v)
         *v += 1;
 }
 
-static __always_inline __u32 sock_netns(const struct sock *sk)
+static __always_inline __u32 sock_netns(const struct sock* sk)
 {
     return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
 /* Reads addresses and ports from the socket; IPv4 becomes v4-mapped. */
-static __always_inline void read_tuple(const struct sock *sk, struct cwt_tuple *t)
+static __always_inline void read_tuple(const struct sock* sk, struct cwt_tuple* t)
 {
     __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
     t->family = family;
@@ -171,7 +171,7 @@ static __always_inline void read_tuple(const struct sock *sk, struct cwt_tuple *
     }
 }
 
-static __always_inline bool port_matches(const struct sock *sk)
+static __always_inline bool port_matches(const struct sock* sk)
 {
     if (!filter_port)
         return true;
@@ -180,9 +180,9 @@ static __always_inline bool port_matches(const struct sock *sk)
     return sport == filter_port || dport == filter_port;
 }
 
-static __always_inline __u32 tcp_recv_q(const struct sock *sk)
+static __always_inline __u32 tcp_recv_q(const struct sock* sk)
 {
-    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+    const struct tcp_sock* tp = (const struct tcp_sock*)sk;
     __u32 rcv_nxt = BPF_CORE_READ(tp, rcv_nxt);
     __u32 copied = BPF_CORE_READ(tp, copied_seq);
     __s32 diff = (__s32)(rcv_nxt - copied);
@@ -190,9 +190,9 @@ static __always_inline __u32 tcp_recv_q(const struct sock *sk)
 }
 
 static __always_inline void emit_sock_event(__u8 kind, __u64 sk, __u8 old_state, __u8 new_state,
-                                            const struct cwt_cw_entry *cw, __u64 now, __u8 shutdown)
+                                            const struct cwt_cw_entry* cw, __u64 now, __u8 shutdown)
 {
-    struct cwt_sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    struct cwt_sock_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count(CWT_CNT_RINGBUF_DROPPED);
         return;
@@ -211,11 +211,10 @@ static __always_inline void emit_sock_event(__u8 kind, __u64 sk, __u8 old_state,
                               : BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline void on_enter_close_wait(const struct sock *sk, __u64 key, int oldstate,
-                                                __u64 now)
+static __always_inline void on_enter_close_wait(const struct sock* sk, __u64 key, int oldstate, __u64 now)
 {
     struct cwt_cw_entry cw = {};
-    struct cwt_owner *owner;
+    struct cwt_owner* owner;
 
     count(CWT_CNT_CLOSE_WAITS);
     cw.enter_ns = now;
@@ -248,9 +247,9 @@ static __always_inline void on_enter_close_wait(const struct sock *sk, __u64 key
         emit_sock_event(CWT_EV_CLOSE_WAIT, key, oldstate, CWT_TCP_CLOSE_WAIT, &cw, now, 0);
 }
 
-static __always_inline void on_leave_close_wait(const struct sock *sk, __u64 key, int newstate, __u64 now)
+static __always_inline void on_leave_close_wait(const struct sock* sk, __u64 key, int newstate, __u64 now)
 {
-    struct cwt_cw_entry *cw = bpf_map_lookup_elem(&close_waits, &key);
+    struct cwt_cw_entry* cw = bpf_map_lookup_elem(&close_waits, &key);
     if (!cw)
         return;
     /* Userspace needs the close only if it knows the socket: queued ones are
@@ -269,17 +268,17 @@ static __always_inline void on_leave_close_wait(const struct sock *sk, __u64 key
  * failing: count it as shed against that (process, listener). */
 static __always_inline void check_shed(__u64 key, __u64 now)
 {
-    struct cwt_owner *owner = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* owner = bpf_map_lookup_elem(&owners, &key);
     if (!owner || !(owner->flags & CWT_OWNER_F_AFTER_ACCEPT_ERROR) ||
         now - owner->accept_ns > CWT_SHED_WINDOW_NS)
         return;
     struct cwt_accept_error_key k = {.tgid = owner->tgid, .listen_fd = owner->listen_fd};
-    struct cwt_accept_error_value *agg = bpf_map_lookup_elem(&accept_errors, &k);
+    struct cwt_accept_error_value* agg = bpf_map_lookup_elem(&accept_errors, &k);
     if (agg)
         __sync_fetch_and_add(&agg->shed, 1);
 }
 
-static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
+static __always_inline int handle_set_state(const struct sock* sk, int oldstate, int newstate)
 {
     __u64 key = (__u64)sk;
 
@@ -288,9 +287,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
     /* Application-initiated close. Only looked at while some accept failed
      * in the last 10 s, so healthy traffic pays one global read. */
-    if (last_accept_error_ns &&
-        ((oldstate == CWT_TCP_ESTABLISHED && newstate == CWT_TCP_FIN_WAIT1) ||
-         (oldstate == CWT_TCP_CLOSE_WAIT && newstate == CWT_TCP_LAST_ACK))) {
+    if (last_accept_error_ns && ((oldstate == CWT_TCP_ESTABLISHED && newstate == CWT_TCP_FIN_WAIT1) ||
+                                 (oldstate == CWT_TCP_CLOSE_WAIT && newstate == CWT_TCP_LAST_ACK))) {
         __u64 now = bpf_ktime_get_ns();
         if (now - last_accept_error_ns < 10ULL * 1000000000ULL)
             check_shed(key, now);
@@ -313,25 +311,25 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 }
 
 SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(set_state_btf, const struct sock *sk, int oldstate, int newstate)
+int BPF_PROG(set_state_btf, const struct sock* sk, int oldstate, int newstate)
 {
     return handle_set_state(sk, oldstate, newstate);
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
-int set_state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
+int set_state_tp(struct trace_event_raw_inet_sock_set_state* ctx)
 {
     if (ctx->protocol != IPPROTO_TCP)
         return 0;
-    return handle_set_state((const struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+    return handle_set_state((const struct sock*)ctx->skaddr, ctx->oldstate, ctx->newstate);
 }
 
 /* task -> files -> fdtable -> file; NULL when fd is not open. */
-static __always_inline struct file *fd_to_file(struct task_struct *task, int fd)
+static __always_inline struct file* fd_to_file(struct task_struct* task, int fd)
 {
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    struct file **fds;
-    struct file *f = NULL;
+    struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+    struct file** fds;
+    struct file* f = NULL;
 
     if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
         return NULL;
@@ -341,10 +339,10 @@ static __always_inline struct file *fd_to_file(struct task_struct *task, int fd)
 }
 
 /* The struct sock behind an fd, or NULL if the fd is not a TCP socket. */
-static __always_inline struct sock *file_to_tcp_sock(struct file *f)
+static __always_inline struct sock* file_to_tcp_sock(struct file* f)
 {
-    struct socket *sock;
-    struct sock *sk;
+    struct socket* sock;
+    struct sock* sk;
 
     if (!f)
         return NULL;
@@ -369,11 +367,11 @@ static __always_inline void on_accept_enter(__s32 listen_fd)
     bpf_map_update_elem(&accept_args, &tid, &listen_fd, BPF_ANY);
 }
 
-static __always_inline void record_accept_error(__u32 tgid, __s32 listen_fd, struct sock *lsk,
-                                                __s32 err, __u32 nr, __u64 now)
+static __always_inline void record_accept_error(__u32 tgid, __s32 listen_fd, struct sock* lsk, __s32 err,
+                                                __u32 nr, __u64 now)
 {
     struct cwt_accept_error_key k = {.tgid = tgid, .listen_fd = listen_fd};
-    struct cwt_accept_error_value *agg = bpf_map_lookup_elem(&accept_errors, &k);
+    struct cwt_accept_error_value* agg = bpf_map_lookup_elem(&accept_errors, &k);
 
     last_accept_error_ns = now;
     if (agg) {
@@ -399,12 +397,12 @@ static __always_inline void record_accept_error(__u32 tgid, __s32 listen_fd, str
         return;
     }
 
-    struct cwt_accept_error_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    struct cwt_accept_error_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count(CWT_CNT_RINGBUF_DROPPED);
         return;
     }
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct* task = (struct task_struct*)bpf_get_current_task();
     e->hdr.kind = CWT_EV_ACCEPT_ERROR;
     e->hdr.ts_ns = now;
     e->listener_sk = (__u64)lsk;
@@ -422,7 +420,7 @@ static __always_inline void record_accept_error(__u32 tgid, __s32 listen_fd, str
 /* A socket left a listener's queue for a process. Shared by every tier:
  * the syscall exit (fd and listening fd known), fexit/kretprobe on
  * inet_csk_accept (fd not yet installed: -1) and fd_install (fd only). */
-static __always_inline void record_accept(struct sock *sk, struct sock *lsk, __u32 tgid, __s32 fd,
+static __always_inline void record_accept(struct sock* sk, struct sock* lsk, __u32 tgid, __s32 fd,
                                           __s32 listen_fd, __u64 now)
 {
     if (!port_matches(sk))
@@ -430,7 +428,7 @@ static __always_inline void record_accept(struct sock *sk, struct sock *lsk, __u
     if (filter_tgid && tgid != filter_tgid)
         return;
     __u64 key = (__u64)sk;
-    struct cwt_owner *known = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* known = bpf_map_lookup_elem(&owners, &key);
     if (known && known->tgid == tgid) {
         /* Seen earlier on this accept (fexit, then fd_install, then the
          * syscall exit): only fill in what is new. */
@@ -453,7 +451,7 @@ static __always_inline void record_accept(struct sock *sk, struct sock *lsk, __u
     bpf_get_current_comm(&owner.comm, sizeof(owner.comm));
     if (last_accept_error_ns && now - last_accept_error_ns < 1000000000ULL) {
         struct cwt_accept_error_key ek = {.tgid = tgid, .listen_fd = listen_fd};
-        struct cwt_accept_error_value *agg = bpf_map_lookup_elem(&accept_errors, &ek);
+        struct cwt_accept_error_value* agg = bpf_map_lookup_elem(&accept_errors, &ek);
         if (agg && now - agg->last_ns < 1000000000ULL)
             owner.flags |= CWT_OWNER_F_AFTER_ACCEPT_ERROR;
     }
@@ -462,13 +460,13 @@ static __always_inline void record_accept(struct sock *sk, struct sock *lsk, __u
 
     if (lsk) {
         __u64 lkey = (__u64)lsk;
-        struct cwt_listener_entry *le = bpf_map_lookup_elem(&listeners, &lkey);
+        struct cwt_listener_entry* le = bpf_map_lookup_elem(&listeners, &lkey);
         if (le) {
             le->last_accept_ns = now;
             le->accepts++;
         } else {
-            struct cwt_listener_entry nle = {.last_accept_ns = now, .accepts = 1, .tgid = tgid,
-                                             .fd = listen_fd};
+            struct cwt_listener_entry nle = {
+                .last_accept_ns = now, .accepts = 1, .tgid = tgid, .fd = listen_fd};
             __builtin_memcpy(nle.comm, owner.comm, sizeof(nle.comm));
             if (bpf_map_update_elem(&listeners, &lkey, &nle, BPF_ANY))
                 count(CWT_CNT_LISTENER_MAP_FULL);
@@ -476,7 +474,7 @@ static __always_inline void record_accept(struct sock *sk, struct sock *lsk, __u
     }
 
     /* A queued CLOSE_WAIT was accepted at last: it now has an owner. */
-    struct cwt_cw_entry *cw = bpf_map_lookup_elem(&close_waits, &key);
+    struct cwt_cw_entry* cw = bpf_map_lookup_elem(&close_waits, &key);
     if (cw) {
         cw->owner_kind = CWT_OWNER_PROCESS;
         __builtin_memcpy(&cw->owner, &owner, sizeof(owner));
@@ -491,7 +489,7 @@ static __always_inline void on_accept_exit(long ret, __u32 nr)
     __u64 id = bpf_get_current_pid_tgid();
     __u32 tid = (__u32)id;
     __u32 tgid = id >> 32;
-    __s32 *listen_fd_p = bpf_map_lookup_elem(&accept_args, &tid);
+    __s32* listen_fd_p = bpf_map_lookup_elem(&accept_args, &tid);
     __s32 listen_fd = -1;
     __u64 now;
 
@@ -507,8 +505,8 @@ static __always_inline void on_accept_exit(long ret, __u32 nr)
     if (ret < 0 && ret != -EMFILE && ret != -ENFILE)
         return;
 
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct sock *lsk = file_to_tcp_sock(fd_to_file(task, listen_fd));
+    struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+    struct sock* lsk = file_to_tcp_sock(fd_to_file(task, listen_fd));
     now = bpf_ktime_get_ns();
     if (ret < 0) {
         if (lsk && port_matches(lsk))
@@ -516,34 +514,34 @@ static __always_inline void on_accept_exit(long ret, __u32 nr)
         return;
     }
 
-    struct sock *sk = file_to_tcp_sock(fd_to_file(task, (int)ret));
+    struct sock* sk = file_to_tcp_sock(fd_to_file(task, (int)ret));
     if (sk)
         record_accept(sk, lsk, tgid, (__s32)ret, listen_fd, now);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
-int accept4_enter(struct trace_event_raw_sys_enter *ctx)
+int accept4_enter(struct trace_event_raw_sys_enter* ctx)
 {
     on_accept_enter((__s32)ctx->args[0]);
     return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int accept4_exit(struct trace_event_raw_sys_exit *ctx)
+int accept4_exit(struct trace_event_raw_sys_exit* ctx)
 {
     on_accept_exit(ctx->ret, (__u32)ctx->id);
     return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept")
-int accept_enter(struct trace_event_raw_sys_enter *ctx)
+int accept_enter(struct trace_event_raw_sys_enter* ctx)
 {
     on_accept_enter((__s32)ctx->args[0]);
     return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int accept_exit(struct trace_event_raw_sys_exit *ctx)
+int accept_exit(struct trace_event_raw_sys_exit* ctx)
 {
     on_accept_exit(ctx->ret, (__u32)ctx->id);
     return 0;
@@ -553,17 +551,17 @@ int accept_exit(struct trace_event_raw_sys_exit *ctx)
  * completion names the request, whose file is the listener. Kernels before
  * 5.14 or so have no `req` in this event; there the program does nothing. */
 SEC("tracepoint/io_uring/io_uring_complete")
-int uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+int uring_complete(struct trace_event_raw_io_uring_complete* ctx)
 {
     int res = ctx->res;
     if (res != -EMFILE && res != -ENFILE)
         return 0;
     if (!bpf_core_field_exists(ctx->req))
         return 0;
-    struct io_kiocb *req = (struct io_kiocb *)ctx->req;
+    struct io_kiocb* req = (struct io_kiocb*)ctx->req;
     if (BPF_CORE_READ(req, opcode) != 13 /* IORING_OP_ACCEPT, stable uapi */)
         return 0;
-    struct sock *lsk = file_to_tcp_sock(BPF_CORE_READ(req, file));
+    struct sock* lsk = file_to_tcp_sock(BPF_CORE_READ(req, file));
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!lsk || !port_matches(lsk) || (filter_tgid && tgid != filter_tgid))
         return 0;
@@ -577,17 +575,17 @@ int uring_complete(struct trace_event_raw_io_uring_complete *ctx)
  * return value sits in ctx[2] (sk, arg) or ctx[4] (sk, flags, err, kern).
  * The slot is chosen at load time; the two reads must stay separate, or clang
  * merges them into one variable-offset read the verifier rejects. */
-static __noinline struct sock *accept_ret_new(__u64 *ctx)
+static __noinline struct sock* accept_ret_new(__u64* ctx)
 {
-    return (struct sock *)ctx[2];
+    return (struct sock*)ctx[2];
 }
 
-static __noinline struct sock *accept_ret_old(__u64 *ctx)
+static __noinline struct sock* accept_ret_old(__u64* ctx)
 {
-    return (struct sock *)ctx[4];
+    return (struct sock*)ctx[4];
 }
 
-static __always_inline void on_kernel_accept(struct sock *lsk, struct sock *sk)
+static __always_inline void on_kernel_accept(struct sock* lsk, struct sock* sk)
 {
     if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
         return;
@@ -598,8 +596,8 @@ static __always_inline void on_kernel_accept(struct sock *lsk, struct sock *sk)
 SEC("fexit/inet_csk_accept")
 int BPF_PROG(accept_fexit)
 {
-    struct sock *lsk = (struct sock *)ctx[0];
-    struct sock *sk;
+    struct sock* lsk = (struct sock*)ctx[0];
+    struct sock* sk;
     if (bpf_core_type_exists(struct proto_accept_arg))
         sk = accept_ret_new(ctx);
     else
@@ -609,14 +607,14 @@ int BPF_PROG(accept_fexit)
 }
 
 /* Every fd that comes to refer to a socket: accept, dup, SCM_RIGHTS receive. */
-static __always_inline void on_fd_install(unsigned int fd, struct file *file)
+static __always_inline void on_fd_install(unsigned int fd, struct file* file)
 {
-    struct sock *sk = file_to_tcp_sock(file);
+    struct sock* sk = file_to_tcp_sock(file);
     if (!sk)
         return;
     __u64 id = bpf_get_current_pid_tgid();
     __u64 key = (__u64)sk;
-    struct cwt_owner *known = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* known = bpf_map_lookup_elem(&owners, &key);
     if (known) {
         if (known->tgid == (__u32)(id >> 32) && known->fd < 0)
             known->fd = (__s32)fd;
@@ -627,7 +625,7 @@ static __always_inline void on_fd_install(unsigned int fd, struct file *file)
 }
 
 SEC("fentry/fd_install")
-int BPF_PROG(fd_install_fentry, unsigned int fd, struct file *file)
+int BPF_PROG(fd_install_fentry, unsigned int fd, struct file* file)
 {
     on_fd_install(fd, file);
     return 0;
@@ -643,7 +641,7 @@ struct {
 } kaccept_args SEC(".maps");
 
 SEC("kprobe/inet_csk_accept")
-int BPF_KPROBE(accept_kprobe, struct sock *lsk)
+int BPF_KPROBE(accept_kprobe, struct sock* lsk)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     __u64 v = (__u64)lsk;
@@ -652,20 +650,20 @@ int BPF_KPROBE(accept_kprobe, struct sock *lsk)
 }
 
 SEC("kretprobe/inet_csk_accept")
-int BPF_KRETPROBE(accept_kretprobe, struct sock *sk)
+int BPF_KRETPROBE(accept_kretprobe, struct sock* sk)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    __u64 *lsk = bpf_map_lookup_elem(&kaccept_args, &tid);
+    __u64* lsk = bpf_map_lookup_elem(&kaccept_args, &tid);
     if (!lsk)
         return 0;
-    struct sock *listener = (struct sock *)*lsk;
+    struct sock* listener = (struct sock*)*lsk;
     bpf_map_delete_elem(&kaccept_args, &tid);
     on_kernel_accept(listener, sk);
     return 0;
 }
 
 SEC("kprobe/fd_install")
-int BPF_KPROBE(fd_install_kprobe, unsigned int fd, struct file *file)
+int BPF_KPROBE(fd_install_kprobe, unsigned int fd, struct file* file)
 {
     on_fd_install(fd, file);
     return 0;
@@ -673,20 +671,20 @@ int BPF_KPROBE(fd_install_kprobe, unsigned int fd, struct file *file)
 
 /* ---- Iterators: the inventory of what exists now, and on-demand lookups. ---- */
 
-static __always_inline __u64 sock_ino(const struct sock *sk)
+static __always_inline __u64 sock_ino(const struct sock* sk)
 {
-    struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+    struct socket* sock = BPF_CORE_READ(sk, sk_socket);
     if (!sock)
         return 0;
     /* sock_i_ino(): the inode lives right after the socket in socket_alloc. */
-    struct socket_alloc *sa = container_of(sock, struct socket_alloc, socket);
+    struct socket_alloc* sa = container_of(sock, struct socket_alloc, socket);
     return BPF_CORE_READ(sa, vfs_inode.i_ino);
 }
 
 /* Iterator context pointers are trusted BTF pointers: plain loads (checked by
  * the verifier) instead of probe-read helper calls, which dominate a walk over
  * 100k sockets. */
-static __always_inline void read_tuple_btf(const struct sock *sk, struct cwt_tuple *t)
+static __always_inline void read_tuple_btf(const struct sock* sk, struct cwt_tuple* t)
 {
     __u16 family = sk->__sk_common.skc_family;
     t->family = family;
@@ -707,10 +705,9 @@ static __always_inline void read_tuple_btf(const struct sock *sk, struct cwt_tup
     }
 }
 
-
 /* See cwt_iter_sock.fin_by_ns. Whole jiffies elapsed, less one for the tick
  * in progress, so the bound never exceeds the true age. */
-static __always_inline __u64 fin_by_ns(const struct tcp_sock *tp)
+static __always_inline __u64 fin_by_ns(const struct tcp_sock* tp)
 {
     if (!jiffy_ns)
         return 0;
@@ -731,9 +728,9 @@ struct queue_walk {
     __u64 listener;
 };
 
-static __always_inline bool record_queued_child(struct queue_walk *w)
+static __always_inline bool record_queued_child(struct queue_walk* w)
 {
-    struct request_sock *req = (struct request_sock *)w->req;
+    struct request_sock* req = (struct request_sock*)w->req;
     __u64 child = 0, next = 0;
 
     if (!req)
@@ -746,14 +743,14 @@ static __always_inline bool record_queued_child(struct queue_walk *w)
     return next != 0;
 }
 
-static long queue_walk_step(__u32 i, void *ctx)
+static long queue_walk_step(__u32 i, void* ctx)
 {
     return record_queued_child(ctx) ? 0 : 1;
 }
 
 /* The iterator holds the listener's lock (5.15+), so accept() cannot unlink
  * entries meanwhile; softirq may append, which only extends the walk. */
-static __always_inline void record_accept_queue(struct tcp_sock *tp, __u64 listener)
+static __always_inline void record_accept_queue(struct tcp_sock* tp, __u64 listener)
 {
     struct queue_walk w = {(__u64)tp->inet_conn.icsk_accept_queue.rskq_accept_head, listener};
 
@@ -767,12 +764,12 @@ static __always_inline void record_accept_queue(struct tcp_sock *tp, __u64 liste
 }
 
 SEC("iter/tcp")
-int iter_tcp(struct bpf_iter__tcp *ctx)
+int iter_tcp(struct bpf_iter__tcp* ctx)
 {
-    struct sock_common *skc = ctx->sk_common;
+    struct sock_common* skc = ctx->sk_common;
     struct cwt_iter_sock rec = {};
-    struct tcp_sock *tp;
-    struct sock *sk;
+    struct tcp_sock* tp;
+    struct sock* sk;
     __u64 key;
 
     if (!skc)
@@ -780,7 +777,7 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
     tp = bpf_skc_to_tcp_sock(skc); /* full sockets only: no TIME_WAIT, no requests */
     if (!tp)
         return 0;
-    sk = (struct sock *)tp;
+    sk = (struct sock*)tp;
     key = (__u64)sk;
     rec.state = sk->__sk_common.skc_state;
     rec.has_socket = sk->sk_socket != NULL;
@@ -822,10 +819,10 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 
 /* The TCP sock behind a file from the iterator. bpf_sock_from_file (5.11+)
  * keeps every step a plain load; older kernels take the probe-read path. */
-static __always_inline struct sock *iter_file_tcp_sock(struct file *file)
+static __always_inline struct sock* iter_file_tcp_sock(struct file* file)
 {
-    struct socket *sock;
-    struct sock *sk;
+    struct socket* sock;
+    struct sock* sk;
 
     if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
         return NULL;
@@ -855,12 +852,12 @@ static __always_inline void store_fd_count(void)
 }
 
 SEC("iter/task_file")
-int iter_task_file(struct bpf_iter__task_file *ctx)
+int iter_task_file(struct bpf_iter__task_file* ctx)
 {
-    struct task_struct *task = ctx->task;
-    struct file *file = ctx->file;
+    struct task_struct* task = ctx->task;
+    struct file* file = ctx->file;
     struct cwt_iter_file rec = {};
-    struct sock *sk;
+    struct sock* sk;
     __u64 key;
 
     if (!task || !file) {

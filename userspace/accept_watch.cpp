@@ -8,7 +8,8 @@
 #include "closewait_trace/events.h"
 #include "format.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 std::string syscall_name(std::uint32_t nr)
 {
@@ -31,10 +32,14 @@ bool AcceptWatch::owned_by_target(const ListenerInfo& l) const
                        [&](const ProcessRef& p) { return p.pid == cfg_.filter_pid; });
 }
 
-namespace {
+namespace
+{
 // `now` is sampled before the kernel's last-accept time is read, so that time
 // can be a little ahead of it: never let the difference wrap.
-MonoNs since(MonoNs now, MonoNs then) { return now > then ? now - then : 0; }
+MonoNs since(MonoNs now, MonoNs then)
+{
+    return now > then ? now - then : 0;
+}
 
 ListenerView view_of(const ListenerInfo& l)
 {
@@ -109,8 +114,9 @@ void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& sa
     }
 }
 
-void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& listeners, std::uint64_t overflows,
-                               const QueuedCloseWaitFn& queued_cw, std::vector<Finding>& out)
+void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& listeners,
+                               std::uint64_t overflows, const QueuedCloseWaitFn& queued_cw,
+                               std::vector<Finding>& out)
 {
     // Overflows: the kernel counts them per netns, not per listener, on this
     // tier; a listener whose queue is full right now is the one dropping.
@@ -178,7 +184,10 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             if (st.last_accept_ns)
                 f.since_last_accept_s = static_cast<double>(since(now, *st.last_accept_ns)) / 1e9;
             else
-                f.min_age_s = static_cast<double>(since(now, std::min(st.nonempty_since, cfg_.started_ns ? cfg_.started_ns : st.nonempty_since))) / 1e9;
+                f.min_age_s = static_cast<double>(since(
+                                  now, std::min(st.nonempty_since,
+                                                cfg_.started_ns ? cfg_.started_ns : st.nonempty_since))) /
+                              1e9;
             if (st.last_accept_ns)
                 f.detail = "no accept() while connections wait";
             out.push_back(std::move(f));

@@ -11,7 +11,8 @@
 
 #include "model.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 struct AcceptWatchConfig {
     MonoNs report_interval_ns = 1000000000ULL; // one line per interval while failing
@@ -24,8 +25,9 @@ using FdContextFn = std::function<FdContext(std::uint32_t pid)>;
 using ListenerFn = std::function<const ListenerInfo*(SockId)>;
 using QueuedCloseWaitFn = std::function<std::size_t(const ListenerInfo&)>;
 
-class AcceptWatch {
-public:
+class AcceptWatch
+{
+  public:
     explicit AcceptWatch(AcceptWatchConfig cfg) : cfg_(cfg) {}
 
     // The kernel aggregate (cumulative per process and listening fd). The first
@@ -44,7 +46,7 @@ public:
     std::vector<AcceptErrorSummary> error_summary() const;
     std::uint64_t overflows_reported() const { return overflow_reported_; }
 
-private:
+  private:
     struct Reported {
         AcceptErrorSample last; // counts as of the previous line
         AcceptErrorSample seen; // latest counts

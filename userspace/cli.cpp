@@ -10,7 +10,8 @@
 #define CWT_VERSION "dev"
 #endif
 
-namespace cwt {
+namespace cwt
+{
 
 int parse_options(int argc, char** argv, Options& o)
 {
@@ -19,7 +20,8 @@ int parse_options(int argc, char** argv, Options& o)
     app.set_version_flag("--version", std::string("closewait-trace ") + CWT_VERSION);
     app.add_option("-p,--pid", o.pid, "Only sockets owned by this process, or queued on its listeners")
         ->check(CLI::Range(1U, 4194304U));
-    app.add_option("--port", o.port, "Only sockets with this local or remote port")->check(CLI::Range(1, 65535));
+    app.add_option("--port", o.port, "Only sockets with this local or remote port")
+        ->check(CLI::Range(1, 65535));
     app.add_option("-t,--threshold", o.threshold_s,
                    "Seconds in CLOSE_WAIT before a socket is reported as a leak")
         ->check(CLI::Range(0.1, 86400.0))
@@ -61,12 +63,13 @@ int parse_options(int argc, char** argv, Options& o)
         return 2;
     }
     if (o.inventory != "auto" && !o.snapshot) {
-        std::fprintf(stderr, "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
+        std::fprintf(stderr,
+                     "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
         return 2;
     }
     if (o.pid && !pid_exists(o.pid)) {
-        std::fprintf(stderr, "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n",
-                     o.pid);
+        std::fprintf(
+            stderr, "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", o.pid);
         return 2;
     }
     return -1;

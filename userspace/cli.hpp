@@ -6,7 +6,8 @@
 
 #include "loader.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 struct Options {
     std::uint32_t pid = 0;

@@ -25,16 +25,22 @@
 #include "snapshot.hpp"
 #include "tracker.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-namespace {
+namespace
+{
 
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int)
+{
+    g_stop = 1;
+}
 
 void install_signals()
 {
-    struct sigaction sa {};
+    struct sigaction sa {
+    };
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
@@ -102,7 +108,8 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
         first_raw.emplace(f.sk, &f);
     }
     auto is_target = [&](const std::vector<ProcessRef>& list) {
-        return !o.pid || std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == o.pid; });
+        return !o.pid ||
+               std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == o.pid; });
     };
 
     // Under -p, queued sockets count only on the target's listeners.
@@ -184,21 +191,24 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
     return pre;
 }
 
-class LiveLoop {
-public:
+class LiveLoop
+{
+  public:
     LiveLoop(const Options& o, BpfSession& session, Reporter& reporter, MonoNs started)
         : o_(o), inv_(session), reporter_(reporter),
           tracker_(TrackerConfig{static_cast<MonoNs>(o.threshold_s * 1e9), o.verbose, o.pid, started}),
           scan_period_ns_(std::clamp<MonoNs>(static_cast<MonoNs>(o.threshold_s * 1e9 / 10), 100 * kNsPerMs,
                                              1000 * kNsPerMs)),
-          accept_watch_(AcceptWatchConfig{1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9), o.pid, started})
+          accept_watch_(
+              AcceptWatchConfig{1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9), o.pid, started})
     {
         ring_buffer* rb = ring_buffer__new(session.map_fd("events"), on_ring_record, &batch_, nullptr);
         if (!rb)
             throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
         rb_.reset(rb);
         session_map_fd_listeners_ = session.map_fd("listeners");
-        listener_check_period_ns_ = std::max<MonoNs>(1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9 / 2));
+        listener_check_period_ns_ =
+            std::max<MonoNs>(1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9 / 2));
         last_overflows_ = listen_overflows().value_or(0);
         own_netns_ = own_netns();
     }
@@ -250,7 +260,7 @@ public:
         return s;
     }
 
-private:
+  private:
     void drain(MonoNs now)
     {
         // Records may already be in the batch: ring_buffer__poll consumes
@@ -299,8 +309,8 @@ private:
     {
         std::vector<ListenerInfo> ls = read_listeners(now);
         Findings out;
-        accept_watch_.on_listeners(now, ls, overflows,
-                                   [&](const ListenerInfo& l) { return tracker_.queued_close_waits(l); }, out);
+        accept_watch_.on_listeners(
+            now, ls, overflows, [&](const ListenerInfo& l) { return tracker_.queued_close_waits(l); }, out);
         for (const auto& f : out)
             reporter_.finding(f);
     }
@@ -459,7 +469,8 @@ int run_live(const Options& o)
     return 0;
 }
 
-namespace {
+namespace
+{
 
 struct AuditResult {
     Snapshot snap;
@@ -479,7 +490,8 @@ AuditResult audit_with_iterators(const Options& o, const std::function<void(cons
     phase("walk");
     if (o.debug && walk.full_fd_walk)
         std::fprintf(stderr, "closewait-trace: debug: socket mark map full, walked every socket fd\n");
-    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), walk.queued_on, o.pid, now), "iterators"};
+    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), walk.queued_on, o.pid, now),
+                  "iterators"};
     phase("classify");
     for (auto& p : r.snap.processes) {
         if (auto c = inv.audit_fd_count(p.pid)) {
@@ -509,7 +521,8 @@ int run_snapshot(const Options& o)
     MonoNs t0 = mono_now_ns();
     auto phase = [&](const char* what) {
         if (o.debug)
-            std::fprintf(stderr, "closewait-trace: debug: %-10s %7.1f ms\n", what, (mono_now_ns() - t0) / 1e6);
+            std::fprintf(stderr, "closewait-trace: debug: %-10s %7.1f ms\n", what,
+                         (mono_now_ns() - t0) / 1e6);
     };
     AuditResult r;
     if (o.inventory == "sock_diag") {
@@ -526,10 +539,11 @@ int run_snapshot(const Options& o)
             if (o.inventory == "iterators")
                 throw;
             // No BTF, or a kernel without iterators: the audit still works.
-            std::fprintf(stderr,
-                         "closewait-trace: BPF iterators unavailable (%s); inventory from sock_diag and /proc instead "
-                         "(slower, and sockets and fds are read in two passes)\n",
-                         e.what());
+            std::fprintf(
+                stderr,
+                "closewait-trace: BPF iterators unavailable (%s); inventory from sock_diag and /proc instead "
+                "(slower, and sockets and fds are read in two passes)\n",
+                e.what());
             r = audit_with_sock_diag(o, phase);
         }
     }

@@ -3,7 +3,8 @@
 
 #include "cli.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 int run_live(const Options& o);
 int run_snapshot(const Options& o);

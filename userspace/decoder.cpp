@@ -5,7 +5,8 @@
 
 #include "format.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 Tuple decode_tuple(const cwt_tuple& t)
 {
@@ -30,9 +31,12 @@ ProcessRef decode_process(std::uint32_t tgid, const char (&comm)[CWT_COMM_LEN], 
 OwnerKind decode_owner_kind(std::uint8_t k)
 {
     switch (k) {
-    case CWT_OWNER_PROCESS: return OwnerKind::Process;
-    case CWT_OWNER_ACCEPT_QUEUE: return OwnerKind::AcceptQueue;
-    default: return OwnerKind::Unknown;
+    case CWT_OWNER_PROCESS:
+        return OwnerKind::Process;
+    case CWT_OWNER_ACCEPT_QUEUE:
+        return OwnerKind::AcceptQueue;
+    default:
+        return OwnerKind::Unknown;
     }
 }
 
@@ -82,7 +86,7 @@ std::optional<KernelEvent> decode_event(const void* data, std::size_t size)
         cwt_sock_event raw;
         std::memcpy(&raw, data, sizeof(raw));
         SockEvent ev;
-        ev.kind = hdr.kind == CWT_EV_CLOSE_WAIT   ? SockEventKind::EnteredCloseWait
+        ev.kind = hdr.kind == CWT_EV_CLOSE_WAIT  ? SockEventKind::EnteredCloseWait
                   : hdr.kind == CWT_EV_CW_CLOSED ? SockEventKind::LeftCloseWait
                                                  : SockEventKind::QueuedAccepted;
         ev.ts_ns = raw.hdr.ts_ns;

@@ -7,7 +7,8 @@
 #include "closewait_trace/events.h"
 #include "model.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 // nullopt for a record that is too short or of an unknown kind.
 std::optional<KernelEvent> decode_event(const void* data, std::size_t size);

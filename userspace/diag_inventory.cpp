@@ -22,14 +22,17 @@
 #include "format.hpp"
 #include "procfs.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-namespace {
+namespace
+{
 
 constexpr MonoNs kNsPerMs = 1000000ULL;
 
-class Fd {
-public:
+class Fd
+{
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd()
     {
@@ -40,21 +43,26 @@ public:
     Fd& operator=(const Fd&) = delete;
     int get() const { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 
-std::uint32_t state_bit(int state) { return 1U << state; }
+std::uint32_t state_bit(int state)
+{
+    return 1U << state;
+}
 
 // Converts one inet_diag record; false for a socket the audit does not need.
-bool to_record(const inet_diag_msg& m, const tcp_info* info, std::uint32_t netns, MonoNs now, cwt_iter_sock& rec)
+bool to_record(const inet_diag_msg& m, const tcp_info* info, std::uint32_t netns, MonoNs now,
+               cwt_iter_sock& rec)
 {
     rec = {};
     rec.state = m.idiag_state;
     rec.has_socket = m.idiag_inode != 0; // sock_i_ino() is 0 without a struct socket
     if (rec.state != CWT_TCP_LISTEN && rec.state != CWT_TCP_CLOSE_WAIT && rec.has_socket)
         return false; // accepted or connected, and not in CLOSE_WAIT
-    rec.sk = static_cast<std::uint64_t>(m.id.idiag_cookie[0]) | static_cast<std::uint64_t>(m.id.idiag_cookie[1]) << 32;
+    rec.sk = static_cast<std::uint64_t>(m.id.idiag_cookie[0]) |
+             static_cast<std::uint64_t>(m.id.idiag_cookie[1]) << 32;
     rec.ino = m.idiag_inode;
     rec.netns = netns;
     rec.uid = m.idiag_uid;
@@ -96,7 +104,8 @@ void dump_family(int nl, std::uint8_t family, std::uint16_t port, std::uint32_t 
     msg.req.sdiag_protocol = IPPROTO_TCP;
     msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
     // ESTABLISHED too: children still in an accept queue are ESTABLISHED.
-    msg.req.idiag_states = state_bit(CWT_TCP_LISTEN) | state_bit(CWT_TCP_CLOSE_WAIT) | state_bit(CWT_TCP_ESTABLISHED);
+    msg.req.idiag_states =
+        state_bit(CWT_TCP_LISTEN) | state_bit(CWT_TCP_CLOSE_WAIT) | state_bit(CWT_TCP_ESTABLISHED);
     if (send(nl, &msg, sizeof(msg), 0) < 0)
         throw UserError(std::string("sock_diag request failed: ") + std::strerror(errno),
                         "load the inet_diag and tcp_diag modules (modprobe tcp_diag)");
@@ -114,7 +123,8 @@ void dump_family(int nl, std::uint8_t family, std::uint16_t port, std::uint32_t 
         // must not claim an earlier time than the kernel's own clock did.
         MonoNs now = mono_now_ns();
         int len = static_cast<int>(n);
-        for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len);
+             h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_type == NLMSG_DONE)
                 return;
             if (h->nlmsg_type == NLMSG_ERROR) {
@@ -133,7 +143,8 @@ void dump_family(int nl, std::uint8_t family, std::uint16_t port, std::uint32_t 
                 if (a->rta_type != INET_DIAG_INFO)
                     continue;
                 std::memcpy(&info, RTA_DATA(a), std::min<std::size_t>(RTA_PAYLOAD(a), sizeof(info)));
-                have_info = RTA_PAYLOAD(a) >= offsetof(tcp_info, tcpi_last_ack_recv) + sizeof(info.tcpi_last_ack_recv);
+                have_info = RTA_PAYLOAD(a) >=
+                            offsetof(tcp_info, tcpi_last_ack_recv) + sizeof(info.tcpi_last_ack_recv);
             }
             cwt_iter_sock rec;
             if (!to_record(*m, have_info ? &info : nullptr, netns, now, rec))

@@ -10,7 +10,8 @@
 
 #include "closewait_trace/events.h"
 
-namespace cwt {
+namespace cwt
+{
 
 struct DiagWalk {
     std::vector<cwt_iter_sock> socks; // .sk is the socket cookie, not an address

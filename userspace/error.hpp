@@ -5,17 +5,18 @@
 #include <stdexcept>
 #include <string>
 
-namespace cwt {
+namespace cwt
+{
 
-class UserError : public std::runtime_error {
-public:
-    UserError(std::string cause, std::string remedy)
-        : std::runtime_error(cause), remedy_(std::move(remedy))
+class UserError : public std::runtime_error
+{
+  public:
+    UserError(std::string cause, std::string remedy) : std::runtime_error(cause), remedy_(std::move(remedy))
     {
     }
     const std::string& remedy() const { return remedy_; }
 
-private:
+  private:
     std::string remedy_;
 };
 

@@ -6,7 +6,8 @@
 #include <cstring>
 #include <ctime>
 
-namespace cwt {
+namespace cwt
+{
 
 bool Endpoint::is_v4_mapped() const
 {
@@ -64,29 +65,35 @@ std::string escape_comm(std::string_view raw)
 
 const char* tcp_state_name(std::uint8_t state)
 {
-    static const char* names[] = {"UNKNOWN",   "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
-                                  "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
-                                  "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING",
-                                  "NEW_SYN_RECV"};
+    static const char* names[] = {"UNKNOWN",   "ESTABLISHED", "SYN_SENT",    "SYN_RECV",   "FIN_WAIT1",
+                                  "FIN_WAIT2", "TIME_WAIT",   "CLOSE",       "CLOSE_WAIT", "LAST_ACK",
+                                  "LISTEN",    "CLOSING",     "NEW_SYN_RECV"};
     return state < sizeof(names) / sizeof(names[0]) ? names[state] : "UNKNOWN";
 }
 
 std::string errno_name(int err)
 {
     switch (err) {
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    default: return "E" + std::to_string(err);
+    case EMFILE:
+        return "EMFILE";
+    case ENFILE:
+        return "ENFILE";
+    default:
+        return "E" + std::to_string(err);
     }
 }
 
 const char* owner_kind_name(OwnerKind k)
 {
     switch (k) {
-    case OwnerKind::Process: return "process";
-    case OwnerKind::AcceptQueue: return "accept_queue";
-    case OwnerKind::NoFd: return "no_fd";
-    case OwnerKind::Unknown: break;
+    case OwnerKind::Process:
+        return "process";
+    case OwnerKind::AcceptQueue:
+        return "accept_queue";
+    case OwnerKind::NoFd:
+        return "no_fd";
+    case OwnerKind::Unknown:
+        break;
     }
     return "unknown";
 }
@@ -94,13 +101,20 @@ const char* owner_kind_name(OwnerKind k)
 const char* finding_type_name(FindingType t)
 {
     switch (t) {
-    case FindingType::CloseWait: return "close_wait";
-    case FindingType::CloseWaitLeak: return "close_wait_leak";
-    case FindingType::CloseWaitClosed: return "close_wait_closed";
-    case FindingType::AcceptError: return "accept_error";
-    case FindingType::Lost: return "lost";
-    case FindingType::ListenOverflow: return "listen_overflow";
-    case FindingType::AcceptStall: return "accept_stall";
+    case FindingType::CloseWait:
+        return "close_wait";
+    case FindingType::CloseWaitLeak:
+        return "close_wait_leak";
+    case FindingType::CloseWaitClosed:
+        return "close_wait_closed";
+    case FindingType::AcceptError:
+        return "accept_error";
+    case FindingType::Lost:
+        return "lost";
+    case FindingType::ListenOverflow:
+        return "listen_overflow";
+    case FindingType::AcceptStall:
+        return "accept_stall";
     }
     return "unknown";
 }
@@ -112,7 +126,10 @@ static std::int64_t clock_ns(clockid_t id)
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
-MonoNs mono_now_ns() { return static_cast<MonoNs>(clock_ns(CLOCK_MONOTONIC)); }
+MonoNs mono_now_ns()
+{
+    return static_cast<MonoNs>(clock_ns(CLOCK_MONOTONIC));
+}
 
 WallClock::WallClock() : offset_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC)) {}
 
@@ -123,9 +140,8 @@ std::string WallClock::rfc3339(MonoNs mono) const
     tm t{};
     gmtime_r(&secs, &t);
     char buf[80];
-    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
-                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                  static_cast<int>((ns / 1000000LL) % 1000));
+    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
+                  t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>((ns / 1000000LL) % 1000));
     return buf;
 }
 

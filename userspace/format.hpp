@@ -7,7 +7,8 @@
 
 #include "model.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 // "10.0.0.1:80", "[2001:db8::1]:80"; v4-mapped addresses print as IPv4.
 std::string format_endpoint(const Endpoint& e);
@@ -22,15 +23,16 @@ const char* tcp_state_name(std::uint8_t state);
 std::string errno_name(int err);
 
 // Converts CLOCK_MONOTONIC to wall-clock time, fixed once at startup.
-class WallClock {
-public:
+class WallClock
+{
+  public:
     WallClock(); // samples both clocks now
     WallClock(std::int64_t realtime_minus_mono_ns) : offset_ns_(realtime_minus_mono_ns) {}
     std::int64_t to_unix_ns(MonoNs mono) const { return static_cast<std::int64_t>(mono) + offset_ns_; }
-    std::string rfc3339(MonoNs mono) const;  // 2026-11-23T18:10:00.123Z
-    std::string hms(MonoNs mono) const;      // 18:10:00 (local time)
+    std::string rfc3339(MonoNs mono) const; // 2026-11-23T18:10:00.123Z
+    std::string hms(MonoNs mono) const;     // 18:10:00 (local time)
 
-private:
+  private:
     std::int64_t offset_ns_ = 0;
 };
 

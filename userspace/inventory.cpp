@@ -12,9 +12,11 @@
 #include "error.hpp"
 #include "procfs.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-namespace {
+namespace
+{
 
 // Runs an iterator to its end, reading its records straight into their final
 // storage (the stream is a plain concatenation of fixed-size records).
@@ -176,7 +178,8 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
     return r;
 }
 
-namespace {
+namespace
+{
 
 // One syscall per 4096 entries (kernel 5.6+); false if batching is unsupported.
 bool scan_batched(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)

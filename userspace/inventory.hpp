@@ -12,10 +12,12 @@
 #include "loader.hpp"
 #include "model.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-class Inventory {
-public:
+class Inventory
+{
+  public:
     explicit Inventory(BpfSession& s) : s_(s) {}
 
     // Every TCP socket, or (only_wanted) listeners plus the wanted sockets.
@@ -66,7 +68,7 @@ public:
     void unseed_close_wait(SockId sk);
     void unseed_owner(SockId sk);
 
-private:
+  private:
     void take_queued_on();
     QueuedOn queued_on_;
     BpfSession& s_;

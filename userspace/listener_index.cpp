@@ -1,6 +1,7 @@
 #include "listener_index.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 ListenerIndex::ListenerIndex(std::vector<ListenerInfo> listeners) : listeners_(std::move(listeners))
 {
@@ -10,7 +11,8 @@ ListenerIndex::ListenerIndex(std::vector<ListenerInfo> listeners) : listeners_(s
     }
 }
 
-namespace {
+namespace
+{
 
 bool held_by(const ListenerInfo& l, std::uint32_t pid)
 {
@@ -29,7 +31,8 @@ void consider(const ListenerInfo*& best, const ListenerInfo& l, std::uint32_t pi
 
 } // namespace
 
-const ListenerInfo* ListenerIndex::find(std::uint32_t netns, const Endpoint& local, std::uint32_t owner_pid) const
+const ListenerInfo* ListenerIndex::find(std::uint32_t netns, const Endpoint& local,
+                                        std::uint32_t owner_pid) const
 {
     auto it = by_port_.find(key(netns, local.port));
     if (it == by_port_.end())

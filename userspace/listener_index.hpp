@@ -8,10 +8,12 @@
 
 #include "model.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-class ListenerIndex {
-public:
+class ListenerIndex
+{
+  public:
     ListenerIndex() = default;
     explicit ListenerIndex(std::vector<ListenerInfo> listeners);
 
@@ -22,9 +24,12 @@ public:
     const ListenerInfo* find(std::uint32_t netns, const Endpoint& local, std::uint32_t owner_pid = 0) const;
     const ListenerInfo* by_sk(SockId sk) const;
     const std::vector<ListenerInfo>& all() const { return listeners_; }
-    std::size_t index_of(const ListenerInfo* l) const { return static_cast<std::size_t>(l - listeners_.data()); }
+    std::size_t index_of(const ListenerInfo* l) const
+    {
+        return static_cast<std::size_t>(l - listeners_.data());
+    }
 
-private:
+  private:
     static std::uint64_t key(std::uint32_t netns, std::uint16_t port)
     {
         return (static_cast<std::uint64_t>(netns) << 16) | port;

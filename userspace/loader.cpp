@@ -18,9 +18,11 @@
 #include "error.hpp"
 #include "procfs.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-namespace {
+namespace
+{
 
 bool g_libbpf_debug = false;
 std::string g_last_libbpf_error;
@@ -45,7 +47,8 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
 
 bool path_exists(const char* p)
 {
-    struct stat st {};
+    struct stat st {
+    };
     return stat(p, &st) == 0;
 }
 
@@ -75,10 +78,14 @@ UserError privilege_error()
 const char* tier_name(Tier t)
 {
     switch (t) {
-    case Tier::Auto: return "auto";
-    case Tier::Fentry: return "fentry";
-    case Tier::Kprobe: return "kprobe";
-    case Tier::Tracepoint: return "tracepoint";
+    case Tier::Auto:
+        return "auto";
+    case Tier::Fentry:
+        return "fentry";
+    case Tier::Kprobe:
+        return "kprobe";
+    case Tier::Tracepoint:
+        return "tracepoint";
     }
     return "?";
 }
@@ -96,8 +103,14 @@ Tier parse_tier(const std::string& s)
     throw UserError("unknown probe tier '" + s + "'", "use --probes auto|fentry|kprobe|tracepoint");
 }
 
-void BpfSession::SkelDeleter::operator()(closewait_bpf* s) const { closewait_bpf__destroy(s); }
-void BpfSession::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+void BpfSession::SkelDeleter::operator()(closewait_bpf* s) const
+{
+    closewait_bpf__destroy(s);
+}
+void BpfSession::LinkDeleter::operator()(bpf_link* l) const
+{
+    bpf_link__destroy(l);
+}
 
 std::string ensure_tracefs()
 {
@@ -114,8 +127,9 @@ BpfSession::BpfSession(const LoaderOptions& opts)
     libbpf_set_print(libbpf_print);
 
     if (!path_exists("/sys/kernel/btf/vmlinux"))
-        throw UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing)",
-                        "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)");
+        throw UserError(
+            "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing)",
+            "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)");
     if (!has_bpf_privileges())
         throw privilege_error();
 
@@ -180,8 +194,8 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
         // sockets in use, with room for growth during the walk (an overflow
         // only costs a full fd walk).
         std::uint64_t in_use = tcp_sockets_in_use().value_or(65536);
-        bpf_map__set_max_entries(s.maps.wanted,
-                                 static_cast<std::uint32_t>(std::clamp<std::uint64_t>(in_use + in_use / 4, 1024, 1 << 22)));
+        bpf_map__set_max_entries(s.maps.wanted, static_cast<std::uint32_t>(std::clamp<std::uint64_t>(
+                                                    in_use + in_use / 4, 1024, 1 << 22)));
     }
 
     // Everything off but the iterators, then exactly this candidate's hooks on.
@@ -264,15 +278,15 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
                 probes_.push_back({"accept + fd install", "fexit/inet_csk_accept, fentry/fd_install", true,
                                    "sees io_uring and kernel accepts, dup and SCM_RIGHTS"});
             else if (c.tier == Tier::Kprobe)
-                probes_.push_back({"accept + fd install", "kretprobe/inet_csk_accept, kprobe/fd_install", true,
-                                   "fentry unavailable"});
+                probes_.push_back({"accept + fd install", "kretprobe/inet_csk_accept, kprobe/fd_install",
+                                   true, "fentry unavailable"});
             else
-                probes_.push_back({"accept + fd install", "syscall exits only", true,
-                                   "fentry and kprobes unavailable"});
+                probes_.push_back(
+                    {"accept + fd install", "syscall exits only", true, "fentry and kprobes unavailable"});
             probes_.push_back({"io_uring accept errors", "tracepoint io_uring:io_uring_complete", uring_,
                                uring_ ? "io_uring present" : "no io_uring tracepoint: not watched"});
             probes_.push_back({"inventory", "iter/tcp + iter/task_file", true, "BPF iterators"});
-            tier_reason_ = !opts.attach_live       ? "iterators only"
+            tier_reason_ = !opts.attach_live         ? "iterators only"
                            : opts.tier != Tier::Auto ? "forced by --probes"
                            : failures.empty()        ? "best tier loads"
                                                      : failures;
@@ -280,21 +294,24 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
         }
         if (!failures.empty())
             failures += "; ";
-        failures += std::string(tier_name(c.tier)) + (c.btf_set_state ? "" : "+classic tracepoint") + ": " + why;
+        failures +=
+            std::string(tier_name(c.tier)) + (c.btf_set_state ? "" : "+classic tracepoint") + ": " + why;
     }
     // Every mode reads the sockets that exist through the iterators, and
     // they are in every load: name that cause when it is the one.
     std::string missing = missing_iterators();
     if (!missing.empty())
-        throw UserError("this kernel has no BPF iterators for TCP sockets and fd tables (no " + missing + " in BTF)",
-                        opts.attach_live ? "use a 5.9+ kernel, or closewait-trace --snapshot, which falls back to "
-                                           "sock_diag and /proc"
-                                         : "use --inventory sock_diag");
+        throw UserError(
+            "this kernel has no BPF iterators for TCP sockets and fd tables (no " + missing + " in BTF)",
+            opts.attach_live ? "use a 5.9+ kernel, or closewait-trace --snapshot, which falls back to "
+                               "sock_diag and /proc"
+                             : "use --inventory sock_diag");
     if (!last_load_detail_.empty())
         failures += " [" + last_load_detail_ + "]";
     throw UserError("no probe tier could be loaded (" + failures + ")",
-                    opts.tier == Tier::Auto ? "run with --debug for the verifier log and report it with `uname -r`"
-                                            : "try --probes auto");
+                    opts.tier == Tier::Auto
+                        ? "run with --debug for the verifier log and report it with `uname -r`"
+                        : "try --probes auto");
 }
 
 int BpfSession::map_fd(const char* name) const
@@ -307,7 +324,8 @@ int BpfSession::iter_link_fd(bool tcp)
 {
     auto& slot = tcp ? iter_tcp_link_ : iter_file_link_;
     if (!slot) {
-        bpf_link* l = bpf_program__attach_iter(tcp ? skel_->progs.iter_tcp : skel_->progs.iter_task_file, nullptr);
+        bpf_link* l =
+            bpf_program__attach_iter(tcp ? skel_->progs.iter_tcp : skel_->progs.iter_task_file, nullptr);
         if (!l)
             throw UserError(std::string("cannot attach the ") + (tcp ? "iter/tcp" : "iter/task_file") +
                                 " iterator: " + std::strerror(errno),

@@ -11,32 +11,34 @@ struct closewait_bpf;
 struct bpf_link;
 struct bpf_program;
 
-namespace cwt {
+namespace cwt
+{
 
 enum class Tier { Auto, Fentry, Kprobe, Tracepoint };
 const char* tier_name(Tier t);
 Tier parse_tier(const std::string& s); // throws UserError
 
 struct LoaderOptions {
-    bool attach_live = true;       // false: iterators only (--snapshot)
+    bool attach_live = true; // false: iterators only (--snapshot)
     Tier tier = Tier::Auto;
     std::uint32_t filter_pid = 0;
     std::uint16_t filter_port = 0;
     bool verbose = false;
     std::uint64_t leak_threshold_ns = 30ULL * 1000000000ULL;
     std::uint32_t max_sockets = 65536; // close_waits and owners map capacity
-    bool debug = false;                 // libbpf's own log to stderr
+    bool debug = false;                // libbpf's own log to stderr
 };
 
 struct ProbeResult {
     std::string hook;   // e.g. "inet_sock_set_state"
     std::string choice; // e.g. "tp_btf"
     bool ok = false;
-    std::string why;    // why this choice (or why the better one failed)
+    std::string why; // why this choice (or why the better one failed)
 };
 
-class BpfSession {
-public:
+class BpfSession
+{
+  public:
     explicit BpfSession(const LoaderOptions& opts); // throws UserError
     ~BpfSession();
     BpfSession(const BpfSession&) = delete;
@@ -51,7 +53,7 @@ public:
     // Fd of an iterator link for iter/tcp or iter/task_file (created lazily).
     int iter_link_fd(bool tcp);
 
-private:
+  private:
     struct Candidate {
         Tier tier;
         bool btf_set_state; // tp_btf vs classic tracepoint for inet_sock_set_state

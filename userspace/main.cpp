@@ -21,7 +21,8 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "closewait-trace: error: %s; %s\n", e.what(), e.remedy().c_str());
         return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "closewait-trace: internal error: %s; please report it with `uname -r`\n", e.what());
+        std::fprintf(stderr, "closewait-trace: internal error: %s; please report it with `uname -r`\n",
+                     e.what());
         return 2;
     }
 }

@@ -10,7 +10,8 @@
 #include <variant>
 #include <vector>
 
-namespace cwt {
+namespace cwt
+{
 
 using SockId = std::uint64_t; // kernel address of the struct sock
 using MonoNs = std::uint64_t; // CLOCK_MONOTONIC nanoseconds
@@ -41,10 +42,7 @@ struct ProcessRef {
     std::uint32_t pid = 0;
     std::string comm;
     std::int32_t fd = -1;
-    bool operator==(const ProcessRef& o) const
-    {
-        return pid == o.pid && comm == o.comm && fd == o.fd;
-    }
+    bool operator==(const ProcessRef& o) const { return pid == o.pid && comm == o.comm && fd == o.fd; }
 };
 
 // What the kernel recorded at accept() time.
@@ -56,7 +54,7 @@ struct AcceptRecord {
 
 // A socket in CLOSE_WAIT as the kernel map holds it.
 struct CloseWaitInfo {
-    MonoNs enter_ns = 0; // 0: entered before the tool started
+    MonoNs enter_ns = 0;  // 0: entered before the tool started
     MonoNs fin_by_ns = 0; // pre-existing: the FIN had arrived by then (0: unknown)
     std::uint32_t netns = 0;
     std::uint32_t recv_q = 0;
@@ -139,13 +137,13 @@ struct Finding {
     std::optional<ListenerView> listener;
     Tuple tuple;
     std::uint32_t netns = 0;
-    std::optional<double> age_s;   // time in CLOSE_WAIT; none if it predates the tool
+    std::optional<double> age_s;     // time in CLOSE_WAIT; none if it predates the tool
     std::optional<double> min_age_s; // lower bound when age_s is unknown
     std::optional<std::uint32_t> recv_q;
     bool preexisting = false;
-    bool was_leak = false;         // CloseWaitClosed: reported as a leak before
-    std::string closed_by;         // CloseWaitClosed: "application" | "listener_closed" | "reset"
-    std::uint64_t count = 0;       // Lost / AcceptError
+    bool was_leak = false;   // CloseWaitClosed: reported as a leak before
+    std::string closed_by;   // CloseWaitClosed: "application" | "listener_closed" | "reset"
+    std::uint64_t count = 0; // Lost / AcceptError
     // AcceptError
     std::string errno_name;
     std::string syscall;

@@ -17,7 +17,8 @@
 #include <sstream>
 #include <string>
 
-namespace cwt {
+namespace cwt
+{
 
 std::string kernel_release()
 {
@@ -78,7 +79,8 @@ std::optional<std::uint64_t> listen_overflows()
 
 std::uint32_t own_netns()
 {
-    struct stat st {};
+    struct stat st {
+    };
     if (stat("/proc/self/ns/net", &st) != 0)
         return 0;
     return static_cast<std::uint32_t>(st.st_ino);
@@ -111,7 +113,8 @@ std::optional<std::uint64_t> tcp_sockets_in_use()
     return std::nullopt;
 }
 
-namespace {
+namespace
+{
 
 std::optional<unsigned> hz_from_line(const std::string& line)
 {

@@ -6,7 +6,8 @@
 #include <optional>
 #include <string>
 
-namespace cwt {
+namespace cwt
+{
 
 std::string kernel_release();
 bool pid_exists(std::uint32_t pid);

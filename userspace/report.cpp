@@ -5,9 +5,11 @@
 
 #include "accept_watch.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-namespace {
+namespace
+{
 
 nlohmann::json process_json(const ProcessRef& p)
 {
@@ -127,8 +129,8 @@ std::string accept_error_sentence(const AcceptErrorSummary& e)
     if (e.totals.shed)
         o << ", " << e.totals.shed << " connections shed (accepted and closed at once)";
     if (e.fds.open_fds) {
-        o << "; " << e.fds.close_wait_fds << " of its " << *e.fds.open_fds << " open fds are sockets in CLOSE_WAIT ("
-          << e.fds.socket_fds << " sockets";
+        o << "; " << e.fds.close_wait_fds << " of its " << *e.fds.open_fds
+          << " open fds are sockets in CLOSE_WAIT (" << e.fds.socket_fds << " sockets";
         if (e.fds.nofile_soft)
             o << ", limit " << *e.fds.nofile_soft;
         o << ")";
@@ -159,31 +161,32 @@ nlohmann::json summary_json(const Summary& s, const WallClock& clock, double ela
     nlohmann::json errs = nlohmann::json::array();
     for (const auto& e : s.accept_errors) {
         auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-        errs.push_back({{"pid", e.totals.pid},
-                        {"comm", e.totals.comm},
-                        {"fd", e.totals.listen_fd},
-                        {"listener", e.listener ? nlohmann::json(format_endpoint(*e.listener)) : nlohmann::json()},
-                        {"syscall", syscall_name(e.totals.syscall_nr)},
-                        {"emfile", e.totals.emfile},
-                        {"enfile", e.totals.enfile},
-                        {"shed", e.totals.shed},
-                        {"open_fds", opt(e.fds.open_fds)},
-                        {"socket_fds", e.fds.socket_fds},
-                        {"close_wait_fds", e.fds.close_wait_fds},
-                        {"nofile_soft", opt(e.fds.nofile_soft)},
-                        {"text", accept_error_sentence(e)}});
+        errs.push_back(
+            {{"pid", e.totals.pid},
+             {"comm", e.totals.comm},
+             {"fd", e.totals.listen_fd},
+             {"listener", e.listener ? nlohmann::json(format_endpoint(*e.listener)) : nlohmann::json()},
+             {"syscall", syscall_name(e.totals.syscall_nr)},
+             {"emfile", e.totals.emfile},
+             {"enfile", e.totals.enfile},
+             {"shed", e.totals.shed},
+             {"open_fds", opt(e.fds.open_fds)},
+             {"socket_fds", e.fds.socket_fds},
+             {"close_wait_fds", e.fds.close_wait_fds},
+             {"nofile_soft", opt(e.fds.nofile_soft)},
+             {"text", accept_error_sentence(e)}});
     }
     nlohmann::json j = {{"type", "summary"},
-            {"ts", clock.rfc3339(s.ts_ns)},
-            {"accept_errors", errs},
-            {"listen_overflows", s.listen_overflows},
-            {"elapsed_s", elapsed_s},
-            {"open_close_wait", s.open_close_waits},
-            {"unknown_owner", s.unknown_owner},
-            {"leaks_reported", s.leaks_reported},
-            {"lost_events", s.lost_events},
-            {"processes", procs},
-            {"listeners", lsn}};
+                        {"ts", clock.rfc3339(s.ts_ns)},
+                        {"accept_errors", errs},
+                        {"listen_overflows", s.listen_overflows},
+                        {"elapsed_s", elapsed_s},
+                        {"open_close_wait", s.open_close_waits},
+                        {"unknown_owner", s.unknown_owner},
+                        {"leaks_reported", s.leaks_reported},
+                        {"lost_events", s.lost_events},
+                        {"processes", procs},
+                        {"listeners", lsn}};
     if (!s.inventory.empty())
         j["inventory"] = s.inventory;
     return j;
@@ -205,18 +208,26 @@ nlohmann::json start_json(const StartInfo& s, const WallClock& clock, MonoNs now
             {"preexisting_close_wait", s.preexisting_close_waits}};
 }
 
-namespace {
+namespace
+{
 
 const char* short_event(FindingType t)
 {
     switch (t) {
-    case FindingType::CloseWait: return "CLOSEWAIT";
-    case FindingType::CloseWaitLeak: return "LEAK";
-    case FindingType::CloseWaitClosed: return "CLOSED";
-    case FindingType::AcceptError: return "ACCEPTERR";
-    case FindingType::Lost: return "LOST";
-    case FindingType::ListenOverflow: return "OVERFLOW";
-    case FindingType::AcceptStall: return "STALL";
+    case FindingType::CloseWait:
+        return "CLOSEWAIT";
+    case FindingType::CloseWaitLeak:
+        return "LEAK";
+    case FindingType::CloseWaitClosed:
+        return "CLOSED";
+    case FindingType::AcceptError:
+        return "ACCEPTERR";
+    case FindingType::Lost:
+        return "LOST";
+    case FindingType::ListenOverflow:
+        return "OVERFLOW";
+    case FindingType::AcceptStall:
+        return "STALL";
     }
     return "?";
 }
@@ -316,8 +327,8 @@ std::string detail_of(const Finding& f)
 std::string human_header()
 {
     char buf[160];
-    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s %s", "TIME", "EVENT",
-                  "PID", "COMM", "FD", "LOCAL", "REMOTE", "AGE", "DETAIL");
+    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s %s", "TIME", "EVENT", "PID",
+                  "COMM", "FD", "LOCAL", "REMOTE", "AGE", "DETAIL");
     return buf;
 }
 
@@ -325,35 +336,34 @@ std::string human_line(const Finding& f, const WallClock& clock)
 {
     char buf[512];
     if (f.type == FindingType::Lost) {
-        std::snprintf(buf, sizeof(buf), "%-8s %-9s %llu events lost: %s", clock.hms(f.ts_ns).c_str(),
-                      "LOST", static_cast<unsigned long long>(f.count), f.detail.c_str());
+        std::snprintf(buf, sizeof(buf), "%-8s %-9s %llu events lost: %s", clock.hms(f.ts_ns).c_str(), "LOST",
+                      static_cast<unsigned long long>(f.count), f.detail.c_str());
         return fit(buf, kMaxLineWidth);
     }
     // For queued sockets the process columns name the listener's owner.
-    const ProcessRef* who = !f.processes.empty() ? &f.processes.front()
+    const ProcessRef* who = !f.processes.empty()                ? &f.processes.front()
                             : (f.listener && f.listener->owner) ? &*f.listener->owner
                                                                 : nullptr;
     std::string pid = who ? std::to_string(who->pid) : "-";
     std::string comm = who ? fit(who->comm, 15) : "-";
-    std::string fd = (!f.processes.empty() && f.processes.front().fd >= 0)
-                         ? std::to_string(f.processes.front().fd)
-                         : "-";
+    std::string fd =
+        (!f.processes.empty() && f.processes.front().fd >= 0) ? std::to_string(f.processes.front().fd) : "-";
     bool listener_event = f.type == FindingType::AcceptError || f.type == FindingType::ListenOverflow ||
                           f.type == FindingType::AcceptStall;
     std::string local = listener_event ? (f.listener ? format_endpoint(f.listener->local) : "-")
                                        : format_endpoint(f.tuple.local);
     std::string remote = listener_event ? "-" : format_endpoint(f.tuple.remote);
     std::string age = f.age_s ? format_age(*f.age_s) : f.min_age_s ? ">" + format_age(*f.min_age_s) : "-";
-    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s",
-                  clock.hms(f.ts_ns).c_str(), short_event(f.type), pid.c_str(), comm.c_str(),
-                  fd.c_str(), local.c_str(), remote.c_str(), age.c_str());
+    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s", clock.hms(f.ts_ns).c_str(),
+                  short_event(f.type), pid.c_str(), comm.c_str(), fd.c_str(), local.c_str(), remote.c_str(),
+                  age.c_str());
     std::string line = buf;
     std::string detail = detail_of(f);
     if (line.size() > kMaxLineWidth) {
         // Long IPv6 endpoints: addresses go on a continuation line.
-        std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s",
-                      clock.hms(f.ts_ns).c_str(), short_event(f.type), pid.c_str(), comm.c_str(),
-                      fd.c_str(), "(below)", "(below)", age.c_str());
+        std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s", clock.hms(f.ts_ns).c_str(),
+                      short_event(f.type), pid.c_str(), comm.c_str(), fd.c_str(), "(below)", "(below)",
+                      age.c_str());
         line = buf;
         detail = local + " -> " + remote + (detail.empty() ? "" : " " + detail);
     }
@@ -395,9 +405,14 @@ nlohmann::json listener_row_json(const SnapshotListener& l, const WallClock& clo
 nlohmann::json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now)
 {
     auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-    return {{"type", "process"},     {"ts", clock.rfc3339(now)},   {"pid", p.pid},
-            {"comm", p.comm},        {"close_wait", p.close_wait}, {"fds", p.fds},
-            {"open_fds", opt(p.open_fds)}, {"nofile_soft", opt(p.nofile_soft)},
+    return {{"type", "process"},
+            {"ts", clock.rfc3339(now)},
+            {"pid", p.pid},
+            {"comm", p.comm},
+            {"close_wait", p.close_wait},
+            {"fds", p.fds},
+            {"open_fds", opt(p.open_fds)},
+            {"nofile_soft", opt(p.nofile_soft)},
             {"nofile_hard", opt(p.nofile_hard)}};
 }
 
@@ -405,7 +420,8 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
 {
     if (json) {
         auto emit = [&](const nlohmann::json& j) {
-            std::fprintf(out, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+            std::fprintf(out, "%s\n",
+                         j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         };
         for (const auto& cw : snap.close_waits)
             emit(finding_json(snap.finding(cw), clock));
@@ -424,15 +440,15 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
     }
     std::fprintf(out, "\nListeners: %zu\n", snap.listeners.size());
     if (!snap.listeners.empty()) {
-        std::fprintf(out, "%-27s %-24s %5s %7s %9s %9s\n", "LISTENER", "OWNER", "QUEUE", "BACKLOG", "QUEUED_CW",
-                     "QUEUED_EST");
+        std::fprintf(out, "%-27s %-24s %5s %7s %9s %9s\n", "LISTENER", "OWNER", "QUEUE", "BACKLOG",
+                     "QUEUED_CW", "QUEUED_EST");
         for (const auto& l : snap.listeners) {
-            std::string owner = l.info.owners.empty()
-                                    ? "-"
-                                    : fit(l.info.owners.front().comm, 15) + "[" +
-                                          std::to_string(l.info.owners.front().pid) + "]";
+            std::string owner = l.info.owners.empty() ? "-"
+                                                      : fit(l.info.owners.front().comm, 15) + "[" +
+                                                            std::to_string(l.info.owners.front().pid) + "]";
             std::fprintf(out, "%-27s %-24s %5u %7u %9zu %9zu\n", format_endpoint(l.info.local).c_str(),
-                         owner.c_str(), l.info.queue, l.info.backlog, l.queued_close_wait, l.queued_established);
+                         owner.c_str(), l.info.queue, l.info.backlog, l.queued_close_wait,
+                         l.queued_established);
         }
     }
     if (!snap.processes.empty()) {
@@ -440,25 +456,27 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
                      "CLOSE_WAIT", "OPEN_FDS", "NOFILE");
         for (const auto& p : snap.processes) {
             std::string open = p.open_fds ? std::to_string(*p.open_fds) : "?";
-            std::string lim = p.nofile_soft ? std::to_string(*p.nofile_soft) + "/" + std::to_string(*p.nofile_hard)
-                                            : "?";
+            std::string lim =
+                p.nofile_soft ? std::to_string(*p.nofile_soft) + "/" + std::to_string(*p.nofile_hard) : "?";
             std::fprintf(out, "%7u %-15s %10zu %8s %15s\n", p.pid, fit(p.comm, 15).c_str(), p.close_wait,
                          open.c_str(), lim.c_str());
         }
     }
 }
 
-namespace {
+namespace
+{
 
-class JsonReporter : public Reporter {
-public:
+class JsonReporter : public Reporter
+{
+  public:
     JsonReporter(std::FILE* out, WallClock clock) : out_(out), clock_(clock) {}
     void start(const StartInfo& s) override { emit(start_json(s, clock_, mono_now_ns())); }
     void finding(const Finding& f) override { emit(finding_json(f, clock_)); }
     void summary(const Summary& s, double elapsed_s) override { emit(summary_json(s, clock_, elapsed_s)); }
     void flush() override { std::fflush(out_); }
 
-private:
+  private:
     void emit(const nlohmann::json& j)
     {
         // Names were escaped already; `replace` guards any other invalid UTF-8.
@@ -469,8 +487,9 @@ private:
     WallClock clock_;
 };
 
-class HumanReporter : public Reporter {
-public:
+class HumanReporter : public Reporter
+{
+  public:
     HumanReporter(std::FILE* out, std::FILE* err, WallClock clock) : out_(out), err_(err), clock_(clock) {}
     void start(const StartInfo& s) override
     {
@@ -480,15 +499,16 @@ public:
         if (s.filter_port)
             filters += " port=" + std::to_string(s.filter_port);
         std::fprintf(err_, "closewait-trace: %s, tier %s (%s), kernel %s, threshold %gs%s%s\n",
-                     s.mode.c_str(), s.tier.c_str(), s.tier_reason.c_str(), s.kernel.c_str(),
-                     s.threshold_s, filters.c_str(), s.verbose ? ", verbose" : "");
+                     s.mode.c_str(), s.tier.c_str(), s.tier_reason.c_str(), s.kernel.c_str(), s.threshold_s,
+                     filters.c_str(), s.verbose ? ", verbose" : "");
         std::fflush(err_);
         std::fprintf(out_, "%s\n", human_header().c_str());
     }
     void finding(const Finding& f) override { std::fprintf(out_, "%s\n", human_line(f, clock_).c_str()); }
     void summary(const Summary& s, double elapsed_s) override
     {
-        std::fprintf(out_, "--- summary after %s: %zu open CLOSE_WAIT, %llu leaks reported, %llu lost events ---\n",
+        std::fprintf(out_,
+                     "--- summary after %s: %zu open CLOSE_WAIT, %llu leaks reported, %llu lost events ---\n",
                      format_age(elapsed_s).c_str(), s.open_close_waits,
                      static_cast<unsigned long long>(s.leaks_reported),
                      static_cast<unsigned long long>(s.lost_events));
@@ -507,8 +527,8 @@ public:
                 if (shown < p.fds.size())
                     fds += " (+" + std::to_string(p.fds.size() - shown) + ")";
                 std::string age = (p.oldest_predates_start ? ">" : "") + format_age(p.oldest_age_s);
-                std::fprintf(out_, "%7u %-15s %10zu %8s %s\n", p.process.pid,
-                             fit(p.process.comm, 15).c_str(), p.open_close_waits, age.c_str(), fds.c_str());
+                std::fprintf(out_, "%7u %-15s %10zu %8s %s\n", p.process.pid, fit(p.process.comm, 15).c_str(),
+                             p.open_close_waits, age.c_str(), fds.c_str());
             }
         }
         if (!s.listeners.empty()) {
@@ -518,9 +538,10 @@ public:
                 std::string owner = l.listener.owner ? fit(l.listener.owner->comm, 15) + "[" +
                                                            std::to_string(l.listener.owner->pid) + "]"
                                                      : "-";
-                std::string q = l.listener.queue && l.listener.backlog
-                                    ? std::to_string(*l.listener.queue) + "/" + std::to_string(*l.listener.backlog)
-                                    : "-";
+                std::string q =
+                    l.listener.queue && l.listener.backlog
+                        ? std::to_string(*l.listener.queue) + "/" + std::to_string(*l.listener.backlog)
+                        : "-";
                 std::string age = (l.oldest_predates_start ? ">" : "") + format_age(l.oldest_age_s);
                 std::fprintf(out_, "%-27s %-24s %9zu %13s %8s\n", format_endpoint(l.listener.local).c_str(),
                              owner.c_str(), l.queued_close_waits, q.c_str(), age.c_str());
@@ -536,7 +557,7 @@ public:
     }
     void flush() override { std::fflush(out_); }
 
-private:
+  private:
     std::FILE* out_;
     std::FILE* err_;
     WallClock clock_;

@@ -12,7 +12,8 @@
 #include "model.hpp"
 #include "snapshot.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 struct StartInfo {
     std::string mode = "live"; // "live" | "snapshot"
@@ -26,8 +27,9 @@ struct StartInfo {
     std::size_t preexisting_close_waits = 0;
 };
 
-class Reporter {
-public:
+class Reporter
+{
+  public:
     virtual ~Reporter() = default;
     virtual void start(const StartInfo& s) = 0;
     virtual void finding(const Finding& f) = 0;

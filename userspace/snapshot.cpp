@@ -7,11 +7,14 @@
 
 #include "decoder.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
-namespace {
+namespace
+{
 
-constexpr const char* kNoFdDetail = "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
+constexpr const char* kNoFdDetail =
+    "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
 
 bool by_sk_pid_fd(const cwt_iter_file& a, const cwt_iter_file& b)
 {
@@ -19,7 +22,8 @@ bool by_sk_pid_fd(const cwt_iter_file& a, const cwt_iter_file& b)
 }
 
 // The fds of one socket in `files` (sorted by sk).
-std::pair<const cwt_iter_file*, const cwt_iter_file*> fds_of(const std::vector<cwt_iter_file>& files, SockId sk)
+std::pair<const cwt_iter_file*, const cwt_iter_file*> fds_of(const std::vector<cwt_iter_file>& files,
+                                                             SockId sk)
 {
     auto lo = std::lower_bound(files.begin(), files.end(), sk,
                                [](const cwt_iter_file& f, SockId k) { return f.sk < k; });
@@ -171,13 +175,15 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
     for (std::size_t i = 0; i < rows.size(); ++i)
         if (shown[i])
             snap.listeners.push_back(std::move(rows[i]));
-    std::sort(snap.listeners.begin(), snap.listeners.end(), [](const SnapshotListener& a, const SnapshotListener& b) {
-        return std::tie(a.info.local.port, a.info.local.addr, a.info.netns, a.info.sk) <
-               std::tie(b.info.local.port, b.info.local.addr, b.info.netns, b.info.sk);
-    });
+    std::sort(snap.listeners.begin(), snap.listeners.end(),
+              [](const SnapshotListener& a, const SnapshotListener& b) {
+                  return std::tie(a.info.local.port, a.info.local.addr, a.info.netns, a.info.sk) <
+                         std::tie(b.info.local.port, b.info.local.addr, b.info.netns, b.info.sk);
+              });
 
-    std::stable_sort(snap.processes.begin(), snap.processes.end(),
-                     [](const SnapshotProcess& a, const SnapshotProcess& b) { return a.close_wait > b.close_wait; });
+    std::stable_sort(
+        snap.processes.begin(), snap.processes.end(),
+        [](const SnapshotProcess& a, const SnapshotProcess& b) { return a.close_wait > b.close_wait; });
     for (auto& p : snap.processes) {
         std::sort(p.fds.begin(), p.fds.end());
         ProcessSummary ps;
@@ -190,8 +196,9 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
     }
     for (auto& [key, ls] : queued)
         sum.listeners.push_back(std::move(ls));
-    std::stable_sort(sum.listeners.begin(), sum.listeners.end(),
-                     [](const auto& a, const auto& b) { return a.queued_close_waits > b.queued_close_waits; });
+    std::stable_sort(sum.listeners.begin(), sum.listeners.end(), [](const auto& a, const auto& b) {
+        return a.queued_close_waits > b.queued_close_waits;
+    });
     return snap;
 }
 

@@ -12,7 +12,8 @@
 #include "listener_index.hpp"
 #include "model.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 struct SnapshotListener {
     ListenerInfo info;
@@ -37,7 +38,7 @@ struct SnapshotCloseWait {
     Tuple tuple;
     std::uint32_t netns = 0;
     std::uint32_t recv_q = 0;
-    MonoNs fin_by_ns = 0; // the FIN had arrived by then (0: unknown)
+    MonoNs fin_by_ns = 0;                 // the FIN had arrived by then (0: unknown)
     OwnerKind owner = OwnerKind::Unknown; // Process, AcceptQueue or NoFd
     std::uint32_t owners_begin = 0;       // [begin, begin + count) in Snapshot::owner_refs
     std::uint32_t owners_count = 0;
@@ -46,10 +47,10 @@ struct SnapshotCloseWait {
 
 struct Snapshot {
     MonoNs ts_ns = 0;
-    ListenerIndex all_listeners;               // every listener, whoever owns it
-    std::vector<ProcessRef> owner_refs;        // owners of the close_waits, by range
+    ListenerIndex all_listeners;                // every listener, whoever owns it
+    std::vector<ProcessRef> owner_refs;         // owners of the close_waits, by range
     std::vector<SnapshotCloseWait> close_waits; // by local port, then remote port
-    std::vector<SnapshotListener> listeners;   // the rows shown (under -p: the target's)
+    std::vector<SnapshotListener> listeners;    // the rows shown (under -p: the target's)
     std::vector<SnapshotProcess> processes;
     Summary summary;
     bool has_findings() const { return !close_waits.empty(); }

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <map>
 
-namespace cwt {
+namespace cwt
+{
 
-namespace {
+namespace
+{
 constexpr double kNsPerS = 1e9;
 
 std::vector<ProcessRef> owners_from(const CloseWaitInfo& info)
@@ -172,7 +174,7 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         // LAST_ACK: an orderly close(). Straight to CLOSE: the listener went
         // away under a queued socket, close() aborted a socket with unread
         // data (we had shut down sending), or the peer reset it.
-        f.closed_by = ev.new_state == 9 /* LAST_ACK */            ? "application"
+        f.closed_by = ev.new_state == 9 /* LAST_ACK */         ? "application"
                       : t.info.owner == OwnerKind::AcceptQueue ? "listener_closed"
                       : ev.local_shutdown                      ? "application"
                                                                : "reset";
@@ -212,8 +214,8 @@ std::vector<SockId> Tracker::due_for_leak_report(MonoNs now) const
     for (const auto& [sk, t] : open_) {
         if (t.leak_reported || t.filtered_out)
             continue;
-        bool old_enough = t.info.enter_ns == 0 || (now >= t.info.enter_ns &&
-                                                   now - t.info.enter_ns >= cfg_.leak_threshold_ns);
+        bool old_enough = t.info.enter_ns == 0 ||
+                          (now >= t.info.enter_ns && now - t.info.enter_ns >= cfg_.leak_threshold_ns);
         if (old_enough)
             due.push_back(sk);
     }
@@ -329,8 +331,9 @@ Summary Tracker::summary(MonoNs now) const
         if (t.info.owner == OwnerKind::AcceptQueue) {
             const ListenerInfo* l = queue_listener(t);
             Endpoint local = l ? l->local : t.info.tuple.local;
-            auto key = std::make_pair(t.info.netns, std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
-                                                        std::to_string(local.port));
+            auto key = std::make_pair(t.info.netns,
+                                      std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
+                                          std::to_string(local.port));
             ListenerSummary& ls = lsums[key];
             ls.netns = t.info.netns;
             ls.listener.local = local;

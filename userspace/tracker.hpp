@@ -13,19 +13,21 @@
 #include "listener_index.hpp"
 #include "model.hpp"
 
-namespace cwt {
+namespace cwt
+{
 
 struct TrackerConfig {
     MonoNs leak_threshold_ns = 30ULL * 1000000000ULL;
-    bool verbose = false;          // every close_wait and every close
-    std::uint32_t filter_pid = 0;  // -p: 0 = all
-    MonoNs started_ns = 0;         // tool start, bounds the age of pre-existing sockets
+    bool verbose = false;         // every close_wait and every close
+    std::uint32_t filter_pid = 0; // -p: 0 = all
+    MonoNs started_ns = 0;        // tool start, bounds the age of pre-existing sockets
 };
 
 using Findings = std::vector<Finding>;
 
-class Tracker {
-public:
+class Tracker
+{
+  public:
     explicit Tracker(TrackerConfig cfg);
 
     void on_event(const SockEvent& ev, Findings& out);
@@ -60,13 +62,13 @@ public:
     }
     std::uint64_t lost_total() const { return lost_reported_; }
 
-private:
+  private:
     struct Tracked {
         SockId sk = 0;
         CloseWaitInfo info;
         std::vector<ProcessRef> owners; // resolved fds, possibly several
         bool leak_reported = false;
-        bool filtered_out = false;      // -p: belongs to someone else
+        bool filtered_out = false; // -p: belongs to someone else
         MonoNs first_seen_ns = 0;
     };
 

@@ -53,10 +53,10 @@ enum cwt_counter {
     CWT_CNT_OWNER_MAP_FULL = 2,  /* an accept could not be recorded */
     CWT_CNT_LISTENER_MAP_FULL = 3,
     CWT_CNT_ACCEPT_ERR_MAP_FULL = 4,
-    CWT_CNT_ACCEPTS = 5,          /* successful accepts seen (not a loss) */
-    CWT_CNT_CLOSE_WAITS = 6,      /* CLOSE_WAIT entries seen (not a loss) */
-    CWT_CNT_WANTED_FULL = 7,      /* snapshot: iter/tcp could not mark a socket for the fd walk */
-    CWT_CNT_QUEUED_MAP_FULL = 8,  /* a queued child left to matching by address */
+    CWT_CNT_ACCEPTS = 5,         /* successful accepts seen (not a loss) */
+    CWT_CNT_CLOSE_WAITS = 6,     /* CLOSE_WAIT entries seen (not a loss) */
+    CWT_CNT_WANTED_FULL = 7,     /* snapshot: iter/tcp could not mark a socket for the fd walk */
+    CWT_CNT_QUEUED_MAP_FULL = 8, /* a queued child left to matching by address */
     CWT_CNT_MAX = 9,
 };
 
@@ -64,20 +64,20 @@ enum cwt_counter {
 struct cwt_tuple {
     __u8 saddr[16];
     __u8 daddr[16];
-    __u16 sport; /* host byte order */
-    __u16 dport; /* host byte order */
+    __u16 sport;  /* host byte order */
+    __u16 dport;  /* host byte order */
     __u16 family; /* AF_INET or AF_INET6, the socket's own family */
     __u16 _pad;
 };
 
 struct cwt_owner {
-    __u32 tgid; /* process id, never a thread id */
-    __s32 fd;   /* -1 when unknown */
+    __u32 tgid;        /* process id, never a thread id */
+    __s32 fd;          /* -1 when unknown */
     __u64 accept_ns;   /* CLOCK_MONOTONIC of accept(), 0 when unknown */
     __u64 listener_sk; /* listening socket it came from, 0 when unknown */
     char comm[CWT_COMM_LEN];
-    __u32 flags;      /* CWT_OWNER_F_* */
-    __s32 listen_fd;  /* fd of that listener in the owner, -1 when unknown */
+    __u32 flags;     /* CWT_OWNER_F_* */
+    __s32 listen_fd; /* fd of that listener in the owner, -1 when unknown */
 };
 
 /* Accepted while this (process, listener) was failing with EMFILE/ENFILE:

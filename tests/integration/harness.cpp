@@ -28,9 +28,11 @@
 #error "CWT_SCENARIO_DIR must be defined"
 #endif
 
-namespace itest {
+namespace itest
+{
 
-namespace {
+namespace
+{
 
 void set_nonblock(int fd)
 {
@@ -67,7 +69,8 @@ double seconds_since(Clock::time_point t)
 
 bool poll_until(const std::function<bool()>& cond, double timeout_s)
 {
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+    auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
     for (;;) {
         if (cond())
             return true;
@@ -197,7 +200,8 @@ void Proc::pump(int timeout_ms)
 
 bool Proc::wait_until(const std::function<bool()>& cond, double timeout_s)
 {
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+    auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
     for (;;) {
         if (cond())
             return true;
@@ -324,7 +328,10 @@ std::map<std::string, std::string> kv(const std::string& line)
     return m;
 }
 
-std::string scenario(const std::string& name) { return std::string(CWT_SCENARIO_DIR) + "/" + name; }
+std::string scenario(const std::string& name)
+{
+    return std::string(CWT_SCENARIO_DIR) + "/" + name;
+}
 
 // ---- Tool -----------------------------------------------------------------------
 
@@ -439,7 +446,8 @@ std::vector<SsSock> ss_port(int port)
         auto upos = line.find("users:((");
         if (upos != std::string::npos) {
             auto end = line.find("))", upos);
-            std::string users = line.substr(upos, end == std::string::npos ? std::string::npos : end - upos + 2);
+            std::string users =
+                line.substr(upos, end == std::string::npos ? std::string::npos : end - upos + 2);
             for (std::sregex_iterator it(users.begin(), users.end(), user_re), e; it != e; ++it)
                 s.users.push_back({(*it)[1].str(), std::stoi((*it)[2].str()), std::stoi((*it)[3].str())});
         }
@@ -460,7 +468,8 @@ std::vector<SsSock> ss_state(const std::vector<SsSock>& all, const std::string& 
     return out;
 }
 
-namespace {
+namespace
+{
 
 // Binds a loopback socket to `port` (0: any); returns the bound port or -1.
 int try_bind(bool v6, int port)
@@ -537,11 +546,12 @@ BpfObjects closewait_bpf_objects()
     // (its own map names, or libbpf's "closewai.rodata"/".bss"), so renamed or
     // new programs are caught too.
     static const std::set<std::string> prog_names = {
-        "set_state_btf", "set_state_tp",     "accept4_enter",   "accept4_exit",    "accept_enter",
-        "accept_exit",   "accept_fexit",     "accept_kprobe",   "accept_kretprobe", "fd_install_fentry",
+        "set_state_btf",     "set_state_tp", "accept4_enter", "accept4_exit",     "accept_enter",
+        "accept_exit",       "accept_fexit", "accept_kprobe", "accept_kretprobe", "fd_install_fentry",
         "fd_install_kprobe", "iter_tcp",     "iter_task_file"};
     auto is_tool_map = [](const std::string& n) {
-        return n == "close_waits" || n == "accept_errors" || n == "accept_args" || n.rfind("closewai.", 0) == 0;
+        return n == "close_waits" || n == "accept_errors" || n == "accept_args" ||
+               n.rfind("closewai.", 0) == 0;
     };
     BpfObjects o;
     json maps = json::parse(run_capture("bpftool -j map list 2>/dev/null"), nullptr, false);
@@ -562,7 +572,8 @@ BpfObjects closewait_bpf_objects()
                     ours |= id.is_number() && o.maps.count(id.get<std::uint64_t>()) > 0;
             if (ours) {
                 o.progs.insert(p.value("id", 0ULL));
-                o.describe += "prog " + std::to_string(p.value("id", 0ULL)) + " " + p.value("name", "") + "\n";
+                o.describe +=
+                    "prog " + std::to_string(p.value("id", 0ULL)) + " " + p.value("name", "") + "\n";
             }
         }
     json links = json::parse(run_capture("bpftool -j link list 2>/dev/null"), nullptr, false);

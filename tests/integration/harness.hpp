@@ -17,15 +17,17 @@
 
 #include <nlohmann/json.hpp>
 
-namespace itest {
+namespace itest
+{
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
 // A child process with stdin, stdout and stderr on pipes. The destructor
 // kills (SIGKILL) and reaps it if it is still running.
-class Proc {
-public:
+class Proc
+{
+  public:
     struct Line {
         std::string text;
         Clock::time_point at;
@@ -62,7 +64,7 @@ public:
     int exit_code() const; // -1 when killed by a signal or still running
     int term_signal() const;
 
-private:
+  private:
     void reap(bool block);
     std::string name_;
     pid_t pid_ = -1;
@@ -81,8 +83,9 @@ std::map<std::string, std::string> kv(const std::string& line);
 std::string scenario(const std::string& name);
 
 // The tool, run with the given arguments, its stdout parsed as JSON lines.
-class Tool {
-public:
+class Tool
+{
+  public:
     explicit Tool(std::vector<std::string> args);
     Proc& proc() { return *proc_; }
 
@@ -101,7 +104,7 @@ public:
     int interrupt(double timeout_s);
     std::optional<json> summary();
 
-private:
+  private:
     std::unique_ptr<Proc> proc_;
 };
 
@@ -146,7 +149,8 @@ BpfObjects closewait_bpf_objects();
 // "map_id:", "link_id:" in /proc/*/fdinfo), plus the programs of held links
 // and the maps of held programs; and who holds them.
 struct HeldBpf {
-    std::set<std::uint64_t> ids; // progs, maps and links together (ids of different kinds may collide; fine here)
+    std::set<std::uint64_t>
+        ids; // progs, maps and links together (ids of different kinds may collide; fine here)
     std::map<std::uint64_t, std::string> holder;
 };
 HeldBpf bpf_objects_held_by_processes();

@@ -33,11 +33,12 @@
 
 using namespace itest;
 
-namespace {
+namespace
+{
 
-constexpr double kStartTimeout = 20;  // BPF load + attach + inventory
-constexpr double kStepTimeout = 10;   // scenario steps
-constexpr double kExitTimeout = 10;   // tool exit after SIGINT
+constexpr double kStartTimeout = 20; // BPF load + attach + inventory
+constexpr double kStepTimeout = 10;  // scenario steps
+constexpr double kExitTimeout = 10;  // tool exit after SIGINT
 
 std::string str(const json& j, const char* key)
 {
@@ -49,9 +50,18 @@ std::string str(const json& j, const char* key)
     return it->dump();
 }
 
-std::string tuple_key(const std::string& local, const std::string& remote) { return local + " -> " + remote; }
-std::string tuple_key(const json& f) { return tuple_key(str(f, "local"), str(f, "remote")); }
-std::string tuple_key(const SsSock& s) { return tuple_key(s.local, s.peer); }
+std::string tuple_key(const std::string& local, const std::string& remote)
+{
+    return local + " -> " + remote;
+}
+std::string tuple_key(const json& f)
+{
+    return tuple_key(str(f, "local"), str(f, "remote"));
+}
+std::string tuple_key(const SsSock& s)
+{
+    return tuple_key(s.local, s.peer);
+}
 
 int port_of(const std::string& endpoint)
 {
@@ -103,8 +113,9 @@ std::map<std::string, std::string> wait_listen(Proc& p)
     return kv(*l);
 }
 
-class ClosewaitTrace : public ::testing::Test {
-protected:
+class ClosewaitTrace : public ::testing::Test
+{
+  protected:
     void SetUp() override
     {
         if (geteuid() != 0)
@@ -138,7 +149,8 @@ protected:
         EXPECT_FALSE(ev.empty());
         if (ev.empty())
             return json();
-        EXPECT_EQ(str(ev.back(), "type"), "summary") << "last line is not the summary\n" << tool.proc().all_output();
+        EXPECT_EQ(str(ev.back(), "type"), "summary") << "last line is not the summary\n"
+                                                     << tool.proc().all_output();
         auto s = tool.summary();
         return s ? *s : json();
     }
@@ -147,9 +159,10 @@ protected:
     // and (unless allowed) nothing may be lost.
     void expect_clean_output(Tool& tool, bool allow_lost = false)
     {
-        static const std::set<std::string> known = {"start",        "close_wait",      "close_wait_leak",
-                                                    "close_wait_closed", "accept_error", "listen_overflow",
-                                                    "accept_stall", "lost",            "summary"};
+        static const std::set<std::string> known = {
+            "start",        "close_wait",      "close_wait_leak", "close_wait_closed",
+            "accept_error", "listen_overflow", "accept_stall",    "lost",
+            "summary"};
         for (const auto& j : tool.events())
             EXPECT_TRUE(known.count(str(j, "type"))) << "unexpected output line: " << j.dump();
         if (!allow_lost) {
@@ -158,7 +171,10 @@ protected:
     }
 
     // Lets the tool run for `seconds` more, reading its output.
-    void keep_running(Tool& tool, double seconds) { tool.proc().wait_until([] { return false; }, seconds); }
+    void keep_running(Tool& tool, double seconds)
+    {
+        tool.proc().wait_until([] { return false; }, seconds);
+    }
 };
 
 // Common checks of a finding owned by one process fd, against ss's record.
@@ -206,8 +222,9 @@ void expect_queued(const json& f, const SsSock& s, const std::map<std::string, s
 // (a) A server accepts connections and never closes them; the peers close.
 // Each socket must be reported once as close_wait_leak, after the threshold,
 // with the server's pid and the accepted fd, exactly as ss shows it.
-class AcceptedLeak : public ClosewaitTrace {
-protected:
+class AcceptedLeak : public ClosewaitTrace
+{
+  protected:
     void run(bool v6)
     {
         const std::string addr = v6 ? "::1" : "127.0.0.1";
@@ -229,8 +246,8 @@ protected:
         auto srv = spawn("cwt_leak_srv", {"--addr", addr, "--port", P, "--backlog", "16"});
         auto lsn = wait_listen(*srv);
         ASSERT_FALSE(lsn.empty()) << srv->all_output();
-        auto cli = spawn("cwt_peer_cli", {"--addr", addr, "--port", P, "--count", std::to_string(kConns),
-                                          "--send", "hello"});
+        auto cli = spawn("cwt_peer_cli",
+                         {"--addr", addr, "--port", P, "--count", std::to_string(kConns), "--send", "hello"});
         ASSERT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();
         ASSERT_TRUE(srv->wait_until([&] { return srv->count_lines("ACCEPT ") == kConns; }, kStepTimeout))
             << srv->all_output();
@@ -264,7 +281,8 @@ protected:
         std::vector<int> ss_fds;
         for (const auto& s : ss_now) {
             auto it = leaks.find(tuple_key(s));
-            ASSERT_NE(it, leaks.end()) << "ss socket not reported: " << s.raw << "\n" << tool->proc().all_output();
+            ASSERT_NE(it, leaks.end()) << "ss socket not reported: " << s.raw << "\n"
+                                       << tool->proc().all_output();
             const json& f = it->second;
             expect_owned(f, s, srv->pid(), "cwt_leak_srv");
             EXPECT_EQ(f.value("fd", -1), fd_of_peer[s.peer]) << "fd differs from the one accept() returned";
@@ -301,8 +319,14 @@ protected:
     }
 };
 
-TEST_F(AcceptedLeak, IPv4ServerLeaksAcceptedSockets) { run(false); }
-TEST_F(AcceptedLeak, IPv6ServerLeaksAcceptedSockets) { run(true); }
+TEST_F(AcceptedLeak, IPv4ServerLeaksAcceptedSockets)
+{
+    run(false);
+}
+TEST_F(AcceptedLeak, IPv6ServerLeaksAcceptedSockets)
+{
+    run(true);
+}
 
 // ---------------------------------------------------------------------------
 // (b) A listener that never accepts (backlog 16); clients connect and close.
@@ -310,13 +334,20 @@ TEST_F(AcceptedLeak, IPv6ServerLeaksAcceptedSockets) { run(true); }
 // accept_queue and the listener's address and owner; ss shows no process.
 // The listener is bound to 127.0.0.1, or to 0.0.0.0 (then the queued
 // sockets' local address differs from the listener's).
-class AcceptQueue : public ClosewaitTrace {
-protected:
+class AcceptQueue : public ClosewaitTrace
+{
+  protected:
     void run(const std::string& listen_addr);
 };
 
-TEST_F(AcceptQueue, LoopbackListener) { run("127.0.0.1"); }
-TEST_F(AcceptQueue, WildcardListener) { run("0.0.0.0"); }
+TEST_F(AcceptQueue, LoopbackListener)
+{
+    run("127.0.0.1");
+}
+TEST_F(AcceptQueue, WildcardListener)
+{
+    run("0.0.0.0");
+}
 
 void AcceptQueue::run(const std::string& listen_addr)
 {
@@ -392,10 +423,12 @@ void AcceptQueue::run(const std::string& listen_addr)
     for (const auto& s : cw) {
         for (auto* m : {&cws, &leaks}) {
             auto it = m->find(tuple_key(s));
-            ASSERT_NE(it, m->end()) << "ss socket not reported: " << s.raw << "\n" << tool->proc().all_output();
+            ASSERT_NE(it, m->end()) << "ss socket not reported: " << s.raw << "\n"
+                                    << tool->proc().all_output();
             expect_queued(it->second, s, lsn, "cwt_stuck_lsn");
             EXPECT_EQ(it->second.value("preexisting", true), false);
-            EXPECT_EQ(str(it->second, "recv_q"), std::to_string(s.recv_q)) << it->second.dump() << "\n" << s.raw;
+            EXPECT_EQ(str(it->second, "recv_q"), std::to_string(s.recv_q)) << it->second.dump() << "\n"
+                                                                           << s.raw;
         }
         // The leak is resolved against a fresh listener inventory.
         EXPECT_EQ(str(leaks[tuple_key(s)].at("listener"), "queue"), std::to_string(listeners[0].recv_q))
@@ -490,7 +523,8 @@ TEST_F(ClosewaitTrace, OutboundClientLeak)
     std::vector<int> ss_fds;
     for (const auto& s : cw) {
         auto it = leaks.find(tuple_key(s));
-        ASSERT_NE(it, leaks.end()) << "ss socket not reported: " << s.raw << "\n" << tool->proc().all_output();
+        ASSERT_NE(it, leaks.end()) << "ss socket not reported: " << s.raw << "\n"
+                                   << tool->proc().all_output();
         const json& f = it->second;
         expect_owned(f, s, cli->pid(), "cwt_leaky_cli");
         EXPECT_EQ(f.value("fd", -1), fd_of_local[s.local]);
@@ -628,7 +662,8 @@ TEST_F(ClosewaitTrace, PreexistingCloseWaitsReportedAtAttach)
     std::vector<int> ss_fds;
     for (const auto& s : cw) {
         auto it = leaks.find(tuple_key(s));
-        ASSERT_NE(it, leaks.end()) << "ss socket not reported: " << s.raw << "\n" << tool->proc().all_output();
+        ASSERT_NE(it, leaks.end()) << "ss socket not reported: " << s.raw << "\n"
+                                   << tool->proc().all_output();
         const json& f = it->second;
         EXPECT_EQ(f.value("preexisting", false), true) << f.dump();
         EXPECT_TRUE(f.at("age_s").is_null()) << "age of a pre-existing socket is unknown: " << f.dump();
@@ -683,7 +718,8 @@ TEST_F(ClosewaitTrace, PidFilterShowsOnlyThatProcess)
     auto leak_on = [&](Proc& srv, const std::string& port, int n, std::size_t accepted_before) {
         auto cli = spawn("cwt_peer_cli", {"--port", port, "--count", std::to_string(n)});
         EXPECT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();
-        EXPECT_TRUE(srv.wait_until([&] { return srv.count_lines("ACCEPT ") == accepted_before + n; }, kStepTimeout))
+        EXPECT_TRUE(
+            srv.wait_until([&] { return srv.count_lines("ACCEPT ") == accepted_before + n; }, kStepTimeout))
             << srv.all_output();
         cli->send("close\n");
         EXPECT_TRUE(cli->wait_line("CLOSED", kStepTimeout));
@@ -700,7 +736,8 @@ TEST_F(ClosewaitTrace, PidFilterShowsOnlyThatProcess)
     ASSERT_TRUE(cc1->wait_line("CLOSED", kStepTimeout)) << cc1->all_output();
     ASSERT_TRUE(poll_until(
         [&] {
-            return ss_state(ss_port(pa), "CLOSE-WAIT").size() == 2 && ss_state(ss_port(pb), "CLOSE-WAIT").size() == 2 &&
+            return ss_state(ss_port(pa), "CLOSE-WAIT").size() == 2 &&
+                   ss_state(ss_port(pb), "CLOSE-WAIT").size() == 2 &&
                    ss_state(ss_port(pc), "CLOSE-WAIT").size() == 2;
         },
         kStepTimeout));
@@ -716,7 +753,10 @@ TEST_F(ClosewaitTrace, PidFilterShowsOnlyThatProcess)
     auto cb2 = leak_on(*b, lb["port"], 3, 2);
     auto closed_at = Clock::now();
     ASSERT_TRUE(poll_until(
-        [&] { return ss_state(ss_port(pa), "CLOSE-WAIT").size() == 5 && ss_state(ss_port(pb), "CLOSE-WAIT").size() == 5; },
+        [&] {
+            return ss_state(ss_port(pa), "CLOSE-WAIT").size() == 5 &&
+                   ss_state(ss_port(pb), "CLOSE-WAIT").size() == 5;
+        },
         kStepTimeout));
 
     auto is_a = [&](const json& j) { return j.value("pid", -1) == a->pid(); };
@@ -927,7 +967,8 @@ TEST_F(ClosewaitTrace, LeakWithUnreadDataClosedByApplication)
     json start;
     auto tool = start_tool({"--json", "-t", "1", "-d", "30", "--port", lsn["port"]}, start);
     ASSERT_TRUE(start.is_object());
-    auto cli = spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kConns), "--send", "hello"});
+    auto cli =
+        spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kConns), "--send", "hello"});
     ASSERT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();
     ASSERT_TRUE(srv->wait_until([&] { return srv->count_lines("ACCEPT ") == kConns; }, kStepTimeout));
     cli->send("close\n");
@@ -953,7 +994,8 @@ TEST_F(ClosewaitTrace, LeakWithUnreadDataClosedByApplication)
 // ---------------------------------------------------------------------------
 // (g) Bad input: exit code 2, one line on stderr, nothing on stdout, and no
 // BPF program, link or map left behind.
-namespace {
+namespace
+{
 
 // Objects of closewait-trace that are new since `before` and that no live
 // process holds: leftovers. (New objects that a live process holds belong to
@@ -1026,12 +1068,9 @@ TEST_F(ClosewaitTrace, BadInputExitsWithTwoAndLeavesNothingAttached)
 
     const std::string dead = std::to_string(dead_pid());
     const std::vector<std::vector<std::string>> cases = {
-        {"--json", "-d", "2", "-p", dead},
-        {"--json", "-d", "2", "-t", "abc"},
-        {"--json", "-d", "2", "-t", "-1"},
-        {"--json", "-d", "2", "-t", "0"},
-        {"--json", "-d", "2", "--no-such-flag"},
-        {"--json", "-d", "2", "--port", "70000"},
+        {"--json", "-d", "2", "-p", dead},       {"--json", "-d", "2", "-t", "abc"},
+        {"--json", "-d", "2", "-t", "-1"},       {"--json", "-d", "2", "-t", "0"},
+        {"--json", "-d", "2", "--no-such-flag"}, {"--json", "-d", "2", "--port", "70000"},
     };
     for (const auto& args : cases) {
         std::string cmd;
@@ -1063,7 +1102,8 @@ TEST_F(ClosewaitTrace, BadInputExitsWithTwoAndLeavesNothingAttached)
 
 // ---- Accept path (issue 4): EMFILE/ENFILE, shedding, overflows, stalls. ----------
 
-namespace {
+namespace
+{
 
 // Loopback connections held open by the test process itself (the client side).
 struct Clients {
@@ -1178,7 +1218,8 @@ TEST_F(ClosewaitTrace, EmfileRetryingServerCountsMatchItsLog)
     auto timed = tool->timed_events();
     for (const auto& [j, at] : timed)
         if (str(j, "type") == "accept_error") {
-            EXPECT_LT(std::chrono::duration<double>(at - first_at).count(), 1.0) << "first EMFILE reported late";
+            EXPECT_LT(std::chrono::duration<double>(at - first_at).count(), 1.0)
+                << "first EMFILE reported late";
             EXPECT_EQ(j.value("count", 0), 1) << "the first failure stands alone: " << j.dump();
             EXPECT_EQ(str(j, "errno"), "EMFILE");
             EXPECT_EQ(str(j, "syscall"), "accept4");
@@ -1221,7 +1262,8 @@ TEST_F(ClosewaitTrace, PythonServerStopsAcceptingAfterEmfile)
     ASSERT_TRUE(start.is_object());
 
     auto srv = std::make_unique<Proc>(std::vector<std::string>{
-        "/usr/bin/env", "python3", std::string(CWT_SOURCE_DIR) + "/tests/integration/servers/emfile_stop.py", P, "12", "20"});
+        "/usr/bin/env", "python3", std::string(CWT_SOURCE_DIR) + "/tests/integration/servers/emfile_stop.py",
+        P, "12", "20"});
     ASSERT_TRUE(srv->wait_line("LISTEN ", kStepTimeout)) << srv->all_output();
     Clients clients;
     clients.open(port, 16);
@@ -1265,8 +1307,8 @@ TEST_F(ClosewaitTrace, NodeServerShedsConnectionsOnEmfile)
     ASSERT_TRUE(start.is_object());
 
     auto srv = std::make_unique<Proc>(std::vector<std::string>{
-        "/usr/bin/env", "prlimit", "--nofile=64:64", "node", std::string(CWT_SOURCE_DIR) + "/tests/integration/servers/libuv_server.js",
-        P, "25"});
+        "/usr/bin/env", "prlimit", "--nofile=64:64", "node",
+        std::string(CWT_SOURCE_DIR) + "/tests/integration/servers/libuv_server.js", P, "25"});
     ASSERT_TRUE(srv->wait_line("LISTEN ", kStepTimeout)) << srv->all_output();
     Clients clients;
     clients.open(port, 80);
@@ -1366,11 +1408,12 @@ TEST_F(ClosewaitTrace, InventoryDuringChurnEndsInTrueState)
         auto tool = start_tool({"--json", "--port", lsn["port"], "-t", "30"}, start);
         ASSERT_TRUE(start.is_object());
         ASSERT_TRUE(cli->wait_line("DONE", 60)) << cli->all_output();
-        ASSERT_TRUE(poll_until([&] { return ss_state(ss_port(std::stoi(lsn["port"])), "CLOSE-WAIT").empty(); },
-                               kStepTimeout));
+        ASSERT_TRUE(poll_until(
+            [&] { return ss_state(ss_port(std::stoi(lsn["port"])), "CLOSE-WAIT").empty(); }, kStepTimeout));
         std::this_thread::sleep_for(std::chrono::milliseconds(1200)); // a full scan period
         ASSERT_EQ(tool->interrupt(kExitTimeout), 0);
-        EXPECT_EQ(tool->count("close_wait_leak"), 0U) << "round " << round << ":\n" << dump_all(tool->events());
+        EXPECT_EQ(tool->count("close_wait_leak"), 0U) << "round " << round << ":\n"
+                                                      << dump_all(tool->events());
         auto sum = tool->summary();
         ASSERT_TRUE(sum);
         EXPECT_EQ(sum->value("open_close_wait", -1), 0) << "round " << round << ": " << sum->dump();
@@ -1379,8 +1422,9 @@ TEST_F(ClosewaitTrace, InventoryDuringChurnEndsInTrueState)
 
 // Sockets shared between processes: inherited through fork, or passed over
 // SCM_RIGHTS. Every holder is listed, as ss lists them.
-class SharedSocket : public ClosewaitTrace {
-protected:
+class SharedSocket : public ClosewaitTrace
+{
+  protected:
     void run(const std::string& how)
     {
         const int kConns = 2;
@@ -1427,8 +1471,14 @@ protected:
     }
 };
 
-TEST_F(SharedSocket, InheritedThroughFork) { run("fork"); }
-TEST_F(SharedSocket, PassedOverScmRights) { run("scm"); }
+TEST_F(SharedSocket, InheritedThroughFork)
+{
+    run("fork");
+}
+TEST_F(SharedSocket, PassedOverScmRights)
+{
+    run("scm");
+}
 
 // io_uring accepts fail with EMFILE without any accept syscall: the tool still
 // reports them (syscall "io_uring"), and the counts match the server's log.
@@ -1469,7 +1519,8 @@ TEST_F(ClosewaitTrace, IoUringAcceptEmfileCountsMatchItsLog)
 
 // ---- One-shot audit (--snapshot): every CLOSE_WAIT that exists now. ----------
 
-namespace {
+namespace
+{
 
 // "Max open files" soft and hard limits of pid, as /proc/PID/limits shows them.
 std::pair<std::string, std::string> proc_nofile(pid_t pid)
@@ -1490,7 +1541,8 @@ std::pair<std::string, std::string> proc_nofile(pid_t pid)
 // The inode of pid's network namespace: what the tool prints as "netns".
 std::uint64_t netns_of(pid_t pid)
 {
-    struct stat st {};
+    struct stat st {
+    };
     if (stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) != 0)
         return 0;
     return st.st_ino;
@@ -1523,8 +1575,9 @@ std::vector<json> of_type(const std::vector<json>& v, const std::string& type)
     return out;
 }
 
-class Snapshot : public ClosewaitTrace {
-protected:
+class Snapshot : public ClosewaitTrace
+{
+  protected:
     // How the snapshot reads the kernel: CWT_ITEST_INVENTORY=sock_diag runs
     // these tests again on the fallback (ctest: integration_sock_diag).
     static std::string inventory()
@@ -1569,7 +1622,8 @@ protected:
         }
         EXPECT_EQ(of_type(ev, "summary").size(), 1U) << dump_all(ev);
         EXPECT_EQ(str(ev.back(), "type"), "summary") << dump_all(ev);
-        EXPECT_EQ(str(ev.back(), "inventory"), inventory() == "auto" ? "iterators" : inventory()) << ev.back().dump();
+        EXPECT_EQ(str(ev.back(), "inventory"), inventory() == "auto" ? "iterators" : inventory())
+            << ev.back().dump();
         // Every close_wait line is a distinct kernel socket.
         std::set<std::string> sks;
         for (const auto& c : of_type(ev, "close_wait")) {
@@ -1616,14 +1670,24 @@ protected:
 // and 4 queued CLOSE_WAITs, and 2 more connections ESTABLISHED in its accept
 // queue. The snapshot reports every CLOSE_WAIT as ss shows it, the listener's
 // queue as ss shows it, and the server's fds as /proc shows them.
-class SnapshotMatchesSs : public Snapshot {
-protected:
+class SnapshotMatchesSs : public Snapshot
+{
+  protected:
     void run(const std::string& listen_addr, const std::string& connect_addr);
 };
 
-TEST_F(SnapshotMatchesSs, LoopbackListener) { run("127.0.0.1", "127.0.0.1"); }
-TEST_F(SnapshotMatchesSs, WildcardListener) { run("0.0.0.0", "127.0.0.1"); }
-TEST_F(SnapshotMatchesSs, IPv6Listener) { run("::1", "::1"); }
+TEST_F(SnapshotMatchesSs, LoopbackListener)
+{
+    run("127.0.0.1", "127.0.0.1");
+}
+TEST_F(SnapshotMatchesSs, WildcardListener)
+{
+    run("0.0.0.0", "127.0.0.1");
+}
+TEST_F(SnapshotMatchesSs, IPv6Listener)
+{
+    run("::1", "::1");
+}
 
 void SnapshotMatchesSs::run(const std::string& listen_addr, const std::string& connect_addr)
 {
@@ -1912,8 +1976,9 @@ TEST_F(Snapshot, PidFilterShowsOnlyThatProcess)
 // One socket held through several fds: dup() in one process, fork(), or
 // SCM_RIGHTS into another. The snapshot names every holder as ss does, and
 // each process line counts a socket once but lists all its fds.
-class SnapshotSharedSocket : public Snapshot {
-protected:
+class SnapshotSharedSocket : public Snapshot
+{
+  protected:
     void run(const std::string& how)
     {
         const int kConns = 2;
@@ -1990,9 +2055,18 @@ protected:
     }
 };
 
-TEST_F(SnapshotSharedSocket, DupedInOneProcess) { run("dup"); }
-TEST_F(SnapshotSharedSocket, InheritedThroughFork) { run("fork"); }
-TEST_F(SnapshotSharedSocket, PassedOverScmRights) { run("scm"); }
+TEST_F(SnapshotSharedSocket, DupedInOneProcess)
+{
+    run("dup");
+}
+TEST_F(SnapshotSharedSocket, InheritedThroughFork)
+{
+    run("fork");
+}
+TEST_F(SnapshotSharedSocket, PassedOverScmRights)
+{
+    run("scm");
+}
 
 // A CLOSE_WAIT whose only reference is an SCM_RIGHTS message nobody received:
 // it has a file but no process fd (ss: no users, but an inode). The snapshot

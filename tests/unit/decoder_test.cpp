@@ -13,8 +13,10 @@
 #include "decoder.hpp"
 #include "format.hpp"
 
-namespace cwt {
-namespace {
+namespace cwt
+{
+namespace
+{
 
 // ---- raw record builders -----------------------------------------------------
 

@@ -8,7 +8,8 @@
 
 #include "model.hpp"
 
-namespace cwt::test {
+namespace cwt::test
+{
 
 // IPv4 endpoints are stored v4-mapped, as the kernel side writes them.
 inline Endpoint v4(const char* addr, std::uint16_t port)

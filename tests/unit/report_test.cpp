@@ -18,8 +18,10 @@
 #include "report.hpp"
 #include "tracker.hpp"
 
-namespace cwt {
-namespace {
+namespace cwt
+{
+namespace
+{
 
 using nlohmann::json;
 
@@ -46,7 +48,10 @@ Finding sock_finding(FindingType type)
     return f;
 }
 
-Finding leak_finding() { return sock_finding(FindingType::CloseWaitLeak); }
+Finding leak_finding()
+{
+    return sock_finding(FindingType::CloseWaitLeak);
+}
 
 Finding closed_finding()
 {
@@ -121,7 +126,7 @@ Finding accept_error_finding()
 
 std::vector<Finding> all_sample_findings()
 {
-    return {leak_finding(),  closed_finding(), queued_finding(),      preexisting_finding(),
+    return {leak_finding(), closed_finding(), queued_finding(),       preexisting_finding(),
             nofd_finding(), lost_finding(),   accept_error_finding(), sock_finding(FindingType::CloseWait)};
 }
 
@@ -181,7 +186,9 @@ template <typename Fn> std::string capture(Fn&& write)
 }
 
 // A hostile name, as the kernel would hand it over (16 bytes, no NUL).
-const std::string kHostileRaw("\x1b[2J\n\r\x07\xff\xc3(\\\x9b" "1m\x1b]0", 16);
+const std::string kHostileRaw("\x1b[2J\n\r\x07\xff\xc3(\\\x9b"
+                              "1m\x1b]0",
+                              16);
 
 // ---- JSON schema -------------------------------------------------------------
 
@@ -209,7 +216,7 @@ TEST(ReportJson, TimestampsAreRfc3339Utc)
 
 TEST(ReportJson, CloseWaitObjectsHaveTheSocketFields)
 {
-    const char* keys[] = {"pid",    "comm",  "fd",    "owner",  "local",      "remote",
+    const char* keys[] = {"pid",      "comm",  "fd",     "owner", "local",      "remote",
                           "listener", "age_s", "recv_q", "netns", "preexisting"};
     for (const auto& f : all_sample_findings()) {
         if (f.type != FindingType::CloseWait && f.type != FindingType::CloseWaitLeak &&
@@ -531,14 +538,18 @@ TEST(ReportEscaping, HostileCommInSummaryAndReporters)
 
 // ---- human lines ---------------------------------------------------------------
 
-TEST(ReportHuman, HeaderFits) { expect_fits(human_header(), "header"); }
+TEST(ReportHuman, HeaderFits)
+{
+    expect_fits(human_header(), "header");
+}
 
 TEST(ReportHuman, SimpleLeakIsOneLineWithTheColumns)
 {
     std::string line = human_line(leak_finding(), kClock);
     expect_fits(line, "leak");
     EXPECT_EQ(lines_of(line).size(), 1u);
-    for (const char* part : {"LEAK", "100", "server", "7", "10.0.0.1:8080", "192.0.2.7:40000", "32.0s", "rq=517"})
+    for (const char* part :
+         {"LEAK", "100", "server", "7", "10.0.0.1:8080", "192.0.2.7:40000", "32.0s", "rq=517"})
         EXPECT_NE(line.find(part), std::string::npos) << part << " in " << line;
 }
 
@@ -576,8 +587,9 @@ TEST(ReportHuman, WidestIPv4LineFits)
     std::string out = human_line(f, kClock);
     expect_fits(out, "widest IPv4");
     std::string all = unwrap(out);
-    for (const char* part : {"4294967295", "2147483647", "255.255.255.255:65535", "255.255.255.254:65535",
-                             "rq=4294967295", "by listener_closed", "+2 more fds", "closed before the periodic scan"})
+    for (const char* part :
+         {"4294967295", "2147483647", "255.255.255.255:65535", "255.255.255.254:65535", "rq=4294967295",
+          "by listener_closed", "+2 more fds", "closed before the periodic scan"})
         EXPECT_NE(all.find(part), std::string::npos) << part << " in " << out;
 }
 
@@ -591,9 +603,9 @@ TEST(ReportHuman, LongIPv6EndpointsMoveBelowAndFit)
     std::string out = human_line(f, kClock);
     expect_fits(out, "long IPv6");
     std::string all = unwrap(out);
-    for (const char* part : {"[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535",
-                             "[fd00:1234:5678:9abc:def0:1234:5678:9abc]:65534",
-                             "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111]:65535", "+1 more fds"})
+    for (const char* part :
+         {"[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535", "[fd00:1234:5678:9abc:def0:1234:5678:9abc]:65534",
+          "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111]:65535", "+1 more fds"})
         EXPECT_NE(all.find(part), std::string::npos) << part << " in\n" << out;
 }
 
@@ -604,7 +616,8 @@ TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
                               {"2001:db8:1:2::1", "fe80::aaaa:bbbb:cccc:dddd"},
                               {"::ffff:0:1.2.3.4", "1:2:3:4:5:6:7:8"}};
     for (auto& a : addrs) {
-        for (FindingType ty : {FindingType::CloseWait, FindingType::CloseWaitLeak, FindingType::CloseWaitClosed}) {
+        for (FindingType ty :
+             {FindingType::CloseWait, FindingType::CloseWaitLeak, FindingType::CloseWaitClosed}) {
             Finding f = sock_finding(ty);
             f.tuple = Tuple{v6(a[0], 443), v6(a[1], 65535), AF_INET6};
             f.closed_by = "reset";
@@ -670,14 +683,15 @@ TEST(ReportHuman, SummaryLinesFit)
         p.fds.push_back(fd);
     s.processes.push_back(p);
     ListenerSummary ls;
-    ls.listener = listener_view(v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", 65535), 4294967295U,
-                                "a-very-long-nam");
+    ls.listener =
+        listener_view(v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", 65535), 4294967295U, "a-very-long-nam");
     ls.queued_close_waits = 46;
     ls.oldest_age_s = 1e6;
     ls.oldest_predates_start = true;
     s.listeners.push_back(ls);
 
-    const std::string text = capture([&](std::FILE* out) { make_human_reporter(out, out, kClock)->summary(s, 3600.0); });
+    const std::string text =
+        capture([&](std::FILE* out) { make_human_reporter(out, out, kClock)->summary(s, 3600.0); });
     auto ls_ = lines_of(text);
     EXPECT_GE(ls_.size(), 5u) << text;
     for (const auto& l : ls_) {

@@ -7,8 +7,10 @@
 #include "endpoints.hpp"
 #include "snapshot.hpp"
 
-namespace cwt {
-namespace {
+namespace cwt
+{
+namespace
+{
 
 using test::v4;
 using test::v6;
@@ -27,7 +29,8 @@ cwt_tuple raw_tuple(const Endpoint& local, const Endpoint& remote)
     return t;
 }
 
-cwt_iter_sock sock(SockId sk, std::uint8_t state, const Endpoint& local, const Endpoint& remote, bool has_socket)
+cwt_iter_sock sock(SockId sk, std::uint8_t state, const Endpoint& local, const Endpoint& remote,
+                   bool has_socket)
 {
     cwt_iter_sock s{};
     s.sk = sk;
@@ -172,8 +175,9 @@ TEST(Snapshot, SharedSocketListsEveryOwnerAndCountsItOncePerProcess)
 
 TEST(Snapshot, SocketWithAFileButNoFdIsNoFdNeverAcceptQueue)
 {
-    std::vector<cwt_iter_sock> socks = {listener(1, v4("10.0.0.1", 80), 0, 16),
-                                        sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), true)};
+    std::vector<cwt_iter_sock> socks = {
+        listener(1, v4("10.0.0.1", 80), 0, 16),
+        sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), true)};
     std::vector<cwt_iter_file> files = {file(1, 100, 3, "server")};
     Snapshot snap = classify_snapshot(socks, files, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
@@ -183,7 +187,8 @@ TEST(Snapshot, SocketWithAFileButNoFdIsNoFdNeverAcceptQueue)
     EXPECT_FALSE(f.listener.has_value());
     EXPECT_EQ(snap.summary.unknown_owner, 1u);
     EXPECT_EQ(snap.listeners[0].queued_close_wait, 0u);
-    EXPECT_FALSE(classify_snapshot(socks, files, {}, 100, kNow).has_findings()) << "-p: nobody's is not the target's";
+    EXPECT_FALSE(classify_snapshot(socks, files, {}, 100, kNow).has_findings())
+        << "-p: nobody's is not the target's";
 }
 
 TEST(Snapshot, QueuedSocketWithoutListenerSaysSo)
@@ -234,8 +239,10 @@ TEST(Snapshot, KernelBoundOnTheFinGivesMinimumAge)
 } // namespace
 } // namespace cwt
 
-namespace cwt {
-namespace {
+namespace cwt
+{
+namespace
+{
 
 // SO_REUSEPORT: two listeners on one address. The kernel says whose queue
 // holds each child; a child it does not name falls back to the address.

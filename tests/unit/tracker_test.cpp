@@ -16,8 +16,10 @@
 
 #include "tracker.hpp"
 
-namespace cwt {
-namespace {
+namespace cwt
+{
+namespace
+{
 
 constexpr MonoNs kSec = 1000000000ULL;
 constexpr MonoNs kMs = 1000000ULL;
@@ -125,8 +127,7 @@ SockEvent accepted_later(SockId sk, CloseWaitInfo info, const ProcessRef& by, Mo
     return e;
 }
 
-ListenerInfo listener(SockId sk, const Endpoint& local, const ProcessRef& owner,
-                      std::uint32_t netns = kNetns)
+ListenerInfo listener(SockId sk, const Endpoint& local, const ProcessRef& owner, std::uint32_t netns = kNetns)
 {
     ListenerInfo l;
     l.sk = sk;
@@ -545,9 +546,8 @@ TEST(TrackerReuse, ScanWithNewEnterTimeReplacesTheOldSocket)
 TEST(TrackerReuse, ScanDropsSocketsAbsentFromTheMap)
 {
     Tracker t(config());
-    t.on_scan(kT0, {{1, owned(kT0, proc(100, "a", 4))},
-                    {2, owned(kT0, proc(100, "a", 5))},
-                    {3, queued(kT0)}});
+    t.on_scan(kT0,
+              {{1, owned(kT0, proc(100, "a", 4))}, {2, owned(kT0, proc(100, "a", 5))}, {3, queued(kT0)}});
     EXPECT_EQ(t.tracked(), 3u);
     t.on_scan(kT0 + kSec, {{2, owned(kT0, proc(100, "a", 5))}});
     EXPECT_EQ(t.tracked(), 1u);

@@ -40,7 +40,8 @@ int main(int argc, char** argv)
         close(fd);
         ++(cf ? client_first : server_first);
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     std::printf("DONE n=%ld client_first=%ld server_first=%ld ms=%lld\n", count, client_first, server_first,
                 static_cast<long long>(ms));
     return 0;

@@ -15,7 +15,8 @@
 
 #include "scenario_common.hpp"
 
-namespace {
+namespace
+{
 
 // The receiver of --share scm: holds every fd it is sent.
 [[noreturn]] void scm_receiver(int chan)

@@ -24,7 +24,8 @@
 #include <map>
 #include <string>
 
-namespace scn {
+namespace scn
+{
 
 inline std::map<std::string, std::string>& opts()
 {
