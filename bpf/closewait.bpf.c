@@ -750,11 +750,11 @@ static long queue_walk_step(__u32 i, void* ctx)
 
 /* The iterator holds the listener's lock (5.15+), so accept() cannot unlink
  * entries meanwhile; softirq may append, which only extends the walk. */
-static __always_inline void record_accept_queue(struct tcp_sock* tp, __u64 listener)
+static __always_inline void record_accept_queue(struct tcp_sock* tp, __u64 listener, bool with_bpf_loop)
 {
     struct queue_walk w = {(__u64)tp->inet_conn.icsk_accept_queue.rskq_accept_head, listener};
 
-    if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
+    if (with_bpf_loop) {
         bpf_loop(CWT_MAX_QUEUE_WALK, queue_walk_step, &w, 0);
         return;
     }
@@ -763,8 +763,10 @@ static __always_inline void record_accept_queue(struct tcp_sock* tp, __u64 liste
             break;
 }
 
-SEC("iter/tcp")
-int iter_tcp(struct bpf_iter__tcp* ctx)
+/* Two programs, one body: a kernel without bpf_loop (before 5.17) rejects
+ * the callback reference even in dead code, so the loader loads the variant
+ * without it there. */
+static __always_inline int iter_tcp_body(struct bpf_iter__tcp* ctx, bool with_bpf_loop)
 {
     struct sock_common* skc = ctx->sk_common;
     struct cwt_iter_sock rec = {};
@@ -804,7 +806,7 @@ int iter_tcp(struct bpf_iter__tcp* ctx)
         rec.recv_q = sk->sk_ack_backlog;
         rec.send_q = sk->sk_max_ack_backlog;
         if (rec.recv_q)
-            record_accept_queue(tp, key);
+            record_accept_queue(tp, key, with_bpf_loop);
     } else {
         __s32 rq = (__s32)(tp->rcv_nxt - tp->copied_seq);
         __s32 sq = (__s32)(tp->write_seq - tp->snd_una);
@@ -815,6 +817,18 @@ int iter_tcp(struct bpf_iter__tcp* ctx)
     }
     bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
     return 0;
+}
+
+SEC("iter/tcp")
+int iter_tcp(struct bpf_iter__tcp* ctx)
+{
+    return iter_tcp_body(ctx, true);
+}
+
+SEC("iter/tcp")
+int iter_tcp_unrolled(struct bpf_iter__tcp* ctx)
+{
+    return iter_tcp_body(ctx, false);
 }
 
 /* The TCP sock behind a file from the iterator. bpf_sock_from_file (5.11+)

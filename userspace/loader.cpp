@@ -66,6 +66,13 @@ std::string missing_iterators()
     return missing;
 }
 
+// bpf_loop (5.17) is offered to every program type: probe it once.
+bool kernel_has_bpf_loop()
+{
+    static const bool has = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCKET_FILTER, BPF_FUNC_loop, nullptr) == 1;
+    return has;
+}
+
 UserError privilege_error()
 {
     return UserError("permission denied loading BPF programs",
@@ -204,6 +211,12 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     {
         bpf_program__set_autoload(prog, std::strncmp(bpf_program__section_name(prog), "iter/", 5) == 0);
     }
+    {
+        // One iter/tcp variant: with bpf_loop where the kernel has it.
+        bool loop = kernel_has_bpf_loop();
+        bpf_program__set_autoload(s.progs.iter_tcp, loop);
+        bpf_program__set_autoload(s.progs.iter_tcp_unrolled, !loop);
+    }
     std::vector<bpf_program*> live;
     if (opts.attach_live) {
         live = live_programs(c);
@@ -320,12 +333,17 @@ int BpfSession::map_fd(const char* name) const
     return m ? bpf_map__fd(m) : -1;
 }
 
+bpf_program* BpfSession::tcp_iter_program() const
+{
+    return bpf_program__autoload(skel_->progs.iter_tcp) ? skel_->progs.iter_tcp : skel_->progs.iter_tcp_unrolled;
+}
+
 int BpfSession::iter_link_fd(bool tcp)
 {
     auto& slot = tcp ? iter_tcp_link_ : iter_file_link_;
     if (!slot) {
         bpf_link* l =
-            bpf_program__attach_iter(tcp ? skel_->progs.iter_tcp : skel_->progs.iter_task_file, nullptr);
+            bpf_program__attach_iter(tcp ? tcp_iter_program() : skel_->progs.iter_task_file, nullptr);
         if (!l)
             throw UserError(std::string("cannot attach the ") + (tcp ? "iter/tcp" : "iter/task_file") +
                                 " iterator: " + std::strerror(errno),

@@ -52,6 +52,8 @@ class BpfSession
     int map_fd(const char* name) const;
     // Fd of an iterator link for iter/tcp or iter/task_file (created lazily).
     int iter_link_fd(bool tcp);
+    // The iter/tcp variant that was loaded (with or without bpf_loop).
+    bpf_program* tcp_iter_program() const;
 
   private:
     struct Candidate {
