@@ -53,6 +53,7 @@ bool iter_snapshot = false;
 /* iter/task_file visits one fd table at a time: count it here, store it when
  * the next table starts (one map update per process, not per fd). */
 __u32 iter_cur_tgid = 0;
+__s32 iter_cur_last_fd = -1; /* a record that overflowed a read is shown again: count it once */
 __u64 iter_cur_fds = 0, iter_cur_nofile_soft = 0, iter_cur_nofile_hard = 0;
 
 struct {
@@ -711,17 +712,19 @@ static __always_inline __u64 fin_by_ns(const struct tcp_sock* tp)
 {
     if (!jiffy_ns)
         return 0;
-    __u32 ticks = (__u32)bpf_jiffies64() - tp->rcv_tstamp;
+    __u32 last = tp->rcv_tstamp;
+    barrier(); /* the stamp first: a segment arriving meanwhile must not wrap the difference */
+    __u32 ticks = (__u32)bpf_jiffies64() - last;
+    if (ticks >= 1U << 31)
+        return 0; /* newer than our jiffies read after all, or 25+ days idle: no bound */
     __u64 now = bpf_ktime_get_ns();
     __u64 idle = ticks > 1 ? (__u64)(ticks - 1) * jiffy_ns : 0;
     return idle < now ? now - idle : 0;
 }
 
 /* How far each listener's accept queue is walked; deeper entries are matched
- * by address in userspace. bpf_loop (5.17+) verifies its body once; the
- * unrolled loop older kernels need costs verifier time per iteration. */
+ * by address in userspace. */
 #define CWT_MAX_QUEUE_WALK 65536
-#define CWT_MAX_QUEUE_WALK_UNROLLED 256
 
 struct queue_walk {
     __u64 req; /* struct request_sock *, next entry to read */
@@ -754,18 +757,16 @@ static __always_inline void record_accept_queue(struct tcp_sock* tp, __u64 liste
 {
     struct queue_walk w = {(__u64)tp->inet_conn.icsk_accept_queue.rskq_accept_head, listener};
 
-    if (with_bpf_loop) {
+    /* Without bpf_loop (before 5.17) no walk: before 5.15 the iterator does
+     * not lock the listener, so a concurrent accept() could free the entry
+     * being read. Those kernels match queued sockets by address. */
+    if (with_bpf_loop)
         bpf_loop(CWT_MAX_QUEUE_WALK, queue_walk_step, &w, 0);
-        return;
-    }
-    for (int i = 0; i < CWT_MAX_QUEUE_WALK_UNROLLED; i++)
-        if (!record_queued_child(&w))
-            break;
 }
 
-/* Two programs, one body: a kernel without bpf_loop (before 5.17) rejects
- * the callback reference even in dead code, so the loader loads the variant
- * without it there. */
+/* Two programs, one body: kernels before 5.13 reject the bpf_loop callback
+ * reference even in dead code, so where bpf_loop is missing (before 5.17)
+ * the loader loads the variant without it. */
 static __always_inline int iter_tcp_body(struct bpf_iter__tcp* ctx, bool with_bpf_loop)
 {
     struct sock_common* skc = ctx->sk_common;
@@ -786,6 +787,8 @@ static __always_inline int iter_tcp_body(struct bpf_iter__tcp* ctx, bool with_bp
     if (iter_snapshot) {
         if (rec.state != CWT_TCP_LISTEN && rec.state != CWT_TCP_CLOSE_WAIT && rec.has_socket)
             return 0; /* an accepted or connected socket that is not in CLOSE_WAIT */
+        if (!rec.has_socket && rec.state != CWT_TCP_ESTABLISHED && rec.state != CWT_TCP_CLOSE_WAIT)
+            return 0; /* an orphan (FIN_WAIT, LAST_ACK...), not a queued child */
     } else if (iter_only_wanted && rec.state != CWT_TCP_LISTEN && !bpf_map_lookup_elem(&wanted, &key)) {
         return 0;
     }
@@ -870,6 +873,7 @@ int iter_task_file(struct bpf_iter__task_file* ctx)
 {
     struct task_struct* task = ctx->task;
     struct file* file = ctx->file;
+    __s32 fd = (__s32)ctx->fd; /* read once: the verifier refuses a ctx pointer the compiler offset */
     struct cwt_iter_file rec = {};
     struct sock* sk;
     __u64 key;
@@ -886,10 +890,13 @@ int iter_task_file(struct bpf_iter__task_file* ctx)
             store_fd_count();
             iter_cur_tgid = task->tgid;
             iter_cur_fds = 0;
+            iter_cur_last_fd = -1;
             iter_cur_nofile_soft = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
             iter_cur_nofile_hard = task->signal->rlim[RLIMIT_NOFILE].rlim_max;
         }
-        iter_cur_fds++;
+        if (fd > iter_cur_last_fd) /* fds come in increasing order */
+            iter_cur_fds++;
+        iter_cur_last_fd = fd;
     }
     sk = iter_file_tcp_sock(file);
     if (!sk)
@@ -901,7 +908,7 @@ int iter_task_file(struct bpf_iter__task_file* ctx)
     rec.sk = key;
     rec.ino = file->f_inode->i_ino;
     rec.tgid = task->tgid;
-    rec.fd = ctx->fd;
+    rec.fd = fd;
     __builtin_memcpy(rec.comm, task->comm, sizeof(rec.comm));
     bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
     return 0;

@@ -105,7 +105,11 @@ Preexisting take_inventory(Inventory& inv, const Options& o)
     std::unordered_map<SockId, const cwt_iter_file*> first_raw; // raw comm, for the kernel maps
     for (const auto& f : fds) {
         owners[f.sk].push_back(decode_process(f.tgid, f.comm, f.fd));
-        first_raw.emplace(f.sk, &f);
+        // Under -p the seeded owner must be the target's fd: the kernel map
+        // holds one owner, and the filter decides on it.
+        auto [it, added] = first_raw.emplace(f.sk, &f);
+        if (!added && o.pid && f.tgid == o.pid && it->second->tgid != o.pid)
+            it->second = &f;
     }
     auto is_target = [&](const std::vector<ProcessRef>& list) {
         return !o.pid ||
@@ -445,6 +449,9 @@ int run_live(const Options& o)
     // Attach first, then take the inventory: a socket that changes state in
     // between is seen by the probes, and the maps merge both by socket.
     BpfSession session(loader_options(o, true));
+    // From here the probes see every transition: a socket already in
+    // CLOSE_WAIT now has been so at least since then (its age bound).
+    MonoNs attached = mono_now_ns();
     Inventory inv(session);
     Preexisting pre = take_inventory(inv, o);
 
@@ -460,7 +467,7 @@ int run_live(const Options& o)
     info.preexisting_close_waits = pre.close_waits;
     reporter->start(info);
 
-    LiveLoop loop(o, session, *reporter, started);
+    LiveLoop loop(o, session, *reporter, attached);
     loop.start(std::move(pre));
     MonoNs deadline = o.duration_s > 0 ? started + static_cast<MonoNs>(o.duration_s * 1e9) : 0;
     loop.run(deadline);
@@ -536,8 +543,8 @@ int run_snapshot(const Options& o)
         try {
             r = audit_with_iterators(o, phase);
         } catch (const UserError& e) {
-            if (o.inventory == "iterators")
-                throw;
+            if (o.inventory == "iterators" || geteuid() != 0)
+                throw; // without root, /proc/PID/fd of other users is unreadable: no silent half-audit
             // No BTF, or a kernel without iterators: the audit still works.
             std::fprintf(
                 stderr,

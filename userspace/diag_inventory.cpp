@@ -83,7 +83,9 @@ bool to_record(const inet_diag_msg& m, const tcp_info* info, std::uint32_t netns
     }
     // tcpi_last_ack_recv is the same rcv_tstamp bound as in iter/tcp, in ms
     // rounded from jiffies: take off one tick at the coarsest HZ (100).
-    if (rec.state == CWT_TCP_CLOSE_WAIT && info) {
+    // tcp_get_info() reads jiffies before the socket: a segment arriving in
+    // between wraps the difference, so a huge value means "unknown".
+    if (rec.state == CWT_TCP_CLOSE_WAIT && info && info->tcpi_last_ack_recv < (1U << 31)) {
         MonoNs idle = info->tcpi_last_ack_recv > 10 ? (info->tcpi_last_ack_recv - 10) * kNsPerMs : 0;
         rec.fin_by_ns = idle < now ? now - idle : 0;
     }
@@ -194,9 +196,13 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
         Fd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dfd.get() < 0)
             continue; // exited, or a kernel thread
-        DIR* fds = fdopendir(dup(dfd.get()));
-        if (!fds)
+        int dir_fd = dup(dfd.get());
+        DIR* fds = dir_fd >= 0 ? fdopendir(dir_fd) : nullptr;
+        if (!fds) {
+            if (dir_fd >= 0)
+                close(dir_fd);
             continue;
+        }
         char comm[CWT_COMM_LEN];
         bool have_comm = false;
         while (dirent* e = readdir(fds)) {

@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <unordered_set>
 #include <cerrno>
 #include <cstring>
 
@@ -33,7 +35,9 @@ template <typename T> std::vector<T> read_records(int link_fd)
         if (out.size() * sizeof(T) - bytes < kChunk)
             out.resize(out.size() * 2);
         ssize_t n = read(fd, reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
-        if (n < 0 && errno == EINTR)
+        // EAGAIN: the kernel visited a million objects without output and
+        // yields; the iterator keeps its place.
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0) {
             int e = errno;
@@ -115,9 +119,37 @@ Inventory::AuditWalk Inventory::audit_walk()
     bss.iter_only_wanted = !w.full_fd_walk;
     bss.iter_cur_tgid = 0;
     w.files = read_records<cwt_iter_file>(s_.iter_link_fd(false));
+    drop_closed_meanwhile(w);
     bss.iter_snapshot = false;
     bss.iter_only_wanted = false;
     return w;
+}
+
+// A CLOSE_WAIT whose owner closed it between the two walks has no fd left
+// and would read as "no_fd". Walk those few again and keep only the ones
+// still in CLOSE_WAIT.
+void Inventory::drop_closed_meanwhile(AuditWalk& w)
+{
+    std::unordered_set<SockId> with_fd;
+    for (const auto& f : w.files)
+        with_fd.insert(f.sk);
+    std::vector<SockId> suspects;
+    for (const auto& s : w.socks)
+        if (s.state == CWT_TCP_CLOSE_WAIT && s.has_socket && !with_fd.count(s.sk))
+            suspects.push_back(s.sk);
+    if (suspects.empty())
+        return;
+    set_wanted(suspects);
+    std::unordered_set<SockId> still;
+    for (const auto& s : tcp_sockets(true))
+        if (s.state == CWT_TCP_CLOSE_WAIT)
+            still.insert(s.sk);
+    std::unordered_set<SockId> gone;
+    for (SockId sk : suspects)
+        if (!still.count(sk))
+            gone.insert(sk);
+    w.socks.erase(std::remove_if(w.socks.begin(), w.socks.end(), [&](const cwt_iter_sock& s) { return gone.count(s.sk) > 0; }),
+                  w.socks.end());
 }
 
 std::optional<cwt_fd_count> Inventory::audit_fd_count(std::uint32_t tgid)

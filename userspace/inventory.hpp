@@ -70,6 +70,7 @@ class Inventory
 
   private:
     void take_queued_on();
+    void drop_closed_meanwhile(AuditWalk& w);
     QueuedOn queued_on_;
     BpfSession& s_;
 };

@@ -29,11 +29,14 @@ std::string g_last_libbpf_error;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
 {
+    if (g_libbpf_debug) {
+        // Whole: a verifier log is one message of many kilobytes.
+        std::vfprintf(stderr, fmt, args);
+        return 0;
+    }
     char buf[1024];
     std::vsnprintf(buf, sizeof(buf), fmt, args);
-    if (g_libbpf_debug) {
-        std::fputs(buf, stderr);
-    } else if (level == LIBBPF_WARN) {
+    if (level == LIBBPF_WARN) {
         // Keep the last warning: it names the cause when a load fails.
         std::string line = buf;
         while (!line.empty() && (line.back() == '\n' || line.back() == ' '))
@@ -299,6 +302,10 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
             probes_.push_back({"io_uring accept errors", "tracepoint io_uring:io_uring_complete", uring_,
                                uring_ ? "io_uring present" : "no io_uring tracepoint: not watched"});
             probes_.push_back({"inventory", "iter/tcp + iter/task_file", true, "BPF iterators"});
+            probes_.push_back({"accept queues", kernel_has_bpf_loop() ? "walked per listener (bpf_loop)" : "by address",
+                               true,
+                               kernel_has_bpf_loop() ? "SO_REUSEPORT listeners told apart"
+                                                     : "no bpf_loop: SO_REUSEPORT groups merge"});
             tier_reason_ = !opts.attach_live         ? "iterators only"
                            : opts.tier != Tier::Auto ? "forced by --probes"
                            : failures.empty()        ? "best tier loads"

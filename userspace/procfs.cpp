@@ -131,19 +131,21 @@ std::optional<unsigned> hz_from_line(const std::string& line)
 
 std::optional<unsigned> kernel_hz()
 {
+    // The running kernel's own config first; /boot may hold another build's.
+    if (gzFile gz = gzopen("/proc/config.gz", "rb")) {
+        std::optional<unsigned> found;
+        char buf[512];
+        while (!found && gzgets(gz, buf, sizeof(buf)))
+            found = hz_from_line(buf);
+        gzclose(gz);
+        if (found)
+            return found;
+    }
     std::ifstream plain("/boot/config-" + kernel_release());
     for (std::string line; std::getline(plain, line);)
         if (auto hz = hz_from_line(line))
             return hz;
-    gzFile gz = gzopen("/proc/config.gz", "rb");
-    if (!gz)
-        return std::nullopt;
-    std::optional<unsigned> found;
-    char buf[512];
-    while (!found && gzgets(gz, buf, sizeof(buf)))
-        found = hz_from_line(buf);
-    gzclose(gz);
-    return found;
+    return std::nullopt;
 }
 
 } // namespace cwt

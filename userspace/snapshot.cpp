@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "decoder.hpp"
 
@@ -68,13 +69,17 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
     }
 
     std::unordered_map<std::uint32_t, std::size_t> proc_row; // pid -> index in snap.processes
-    using ListenerKey = std::tuple<std::uint32_t, std::array<std::uint8_t, 16>, std::uint16_t>;
+    // By listener when known (SO_REUSEPORT listeners share an address).
+    using ListenerKey = std::tuple<std::uint32_t, std::array<std::uint8_t, 16>, std::uint16_t, SockId>;
     std::map<ListenerKey, ListenerSummary> queued;
     Summary& sum = snap.summary;
     sum.ts_ns = now;
 
+    // A walk may show a socket twice around a read boundary: count it once.
+    std::unordered_set<SockId> seen;
+    seen.reserve(socks.size());
     for (const auto& s : socks) {
-        if (s.state == CWT_TCP_LISTEN)
+        if (s.state == CWT_TCP_LISTEN || !seen.insert(s.sk).second)
             continue;
         const bool in_queue = !s.has_socket; // accepted sockets always have one
         if (!in_queue && s.state != CWT_TCP_CLOSE_WAIT)
@@ -131,7 +136,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
         ++sum.open_close_waits;
         if (cw.owner == OwnerKind::AcceptQueue) {
             Endpoint local = l ? l->local : t.local;
-            ListenerSummary& ls = queued[{cw.netns, local.addr, local.port}];
+            ListenerSummary& ls = queued[{cw.netns, local.addr, local.port, l ? l->sk : 0}];
             ls.netns = cw.netns;
             ls.listener.local = local;
             if (l) {

@@ -313,6 +313,7 @@ Summary Tracker::summary(MonoNs now) const
     s.lost_events = lost_reported_;
     s.leaks_reported = leaks_reported_;
     std::map<std::uint32_t, ProcessSummary> procs;
+    // By listener when known: SO_REUSEPORT listeners share an address.
     std::map<std::pair<std::uint32_t, std::string>, ListenerSummary> lsums;
 
     auto age_of = [&](const Tracked& t, bool& predates) {
@@ -333,7 +334,7 @@ Summary Tracker::summary(MonoNs now) const
             Endpoint local = l ? l->local : t.info.tuple.local;
             auto key = std::make_pair(t.info.netns,
                                       std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
-                                          std::to_string(local.port));
+                                          std::to_string(local.port) + "/" + std::to_string(l ? l->sk : 0));
             ListenerSummary& ls = lsums[key];
             ls.netns = t.info.netns;
             ls.listener.local = local;
