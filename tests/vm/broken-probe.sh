@@ -18,8 +18,10 @@ trap 'rm -rf "$work"' EXIT
 git -C "$repo" ls-files -z | (cd "$repo" && xargs -0 cp --parents -t "$work")
 bpf=$work/bpf/closewait.bpf.c
 # Swap the two slots: each kernel now reads the other signature's slot.
-grep -q 'return (struct sock \*)ctx\[2\];' "$bpf" || { echo "broken-probe: slot read not found in $bpf" >&2; exit 2; }
-sed -i 's/return (struct sock \*)ctx\[2\];/return (struct sock *)ctx[@OLD@];/; s/return (struct sock \*)ctx\[4\];/return (struct sock *)ctx[2];/; s/@OLD@/4/' "$bpf"
+# (Either pointer spacing: the source is clang-formatted.)
+grep -Eq 'return \(struct sock ?\*\)ctx\[2\];' "$bpf" || { echo "broken-probe: slot read not found in $bpf" >&2; exit 2; }
+sed -E -i 's/return \(struct sock ?\*\)ctx\[2\];/return (struct sock*)ctx[@OLD@];/; s/return \(struct sock ?\*\)ctx\[4\];/return (struct sock*)ctx[2];/; s/@OLD@/4/' "$bpf"
+grep -Eq 'return \(struct sock\*\)ctx\[4\];' "$bpf" || { echo "broken-probe: slots not swapped in $bpf" >&2; exit 2; }
 
 cmake -S "$work" -B "$work/build" -G Ninja -DCWT_BUILD_BENCH=OFF >/dev/null
 cmake --build "$work/build" >/dev/null
