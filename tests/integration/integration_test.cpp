@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "scenarios/scm_rights.hpp"
 
 using namespace itest;
 
@@ -2093,20 +2094,7 @@ TEST_F(Snapshot, InFlightSocketIsNoFd)
     ASSERT_GE(afd, 0) << std::strerror(errno);
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
     // Send the accepted socket to sv[1] and never receive it; drop our fd.
-    char data = 'x';
-    iovec iov{&data, 1};
-    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctrl;
-    msg.msg_controllen = sizeof(ctrl);
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cm), &afd, sizeof(afd));
-    ASSERT_EQ(sendmsg(sv[0], &msg, 0), 1) << std::strerror(errno);
+    ASSERT_TRUE(scn::send_fd(sv[0], afd)) << std::strerror(errno);
     ::close(afd);
     afd = -1;
     ::close(cfd);

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "scenario_common.hpp"
+#include "scm_rights.hpp"
 
 namespace
 {
@@ -42,20 +43,7 @@ namespace
 
 void scm_send(int chan, int fd)
 {
-    char data = 'x';
-    iovec iov{&data, 1};
-    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctrl;
-    msg.msg_controllen = sizeof(ctrl);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(fd));
-    if (sendmsg(chan, &msg, 0) < 0)
+    if (!scn::send_fd(chan, fd))
         scn::die("sendmsg");
 }
 
