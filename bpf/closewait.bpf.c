@@ -731,24 +731,21 @@ struct queue_walk {
     __u64 listener;
 };
 
-static __always_inline bool record_queued_child(struct queue_walk* w)
+/* bpf_loop callback: one queue entry; 1 ends the walk. */
+static long queue_walk_step(__u32 i, void* ctx)
 {
+    struct queue_walk* w = ctx;
     struct request_sock* req = (struct request_sock*)w->req;
     __u64 child = 0, next = 0;
 
     if (!req)
-        return false;
+        return 1;
     bpf_core_read(&child, sizeof(child), &req->sk);
     bpf_core_read(&next, sizeof(next), &req->dl_next);
     if (child && bpf_map_update_elem(&queued_on, &child, &w->listener, BPF_ANY))
         count(CWT_CNT_QUEUED_MAP_FULL);
     w->req = next;
-    return next != 0;
-}
-
-static long queue_walk_step(__u32 i, void* ctx)
-{
-    return record_queued_child(ctx) ? 0 : 1;
+    return next ? 0 : 1;
 }
 
 /* The iterator holds the listener's lock (5.15+), so accept() cannot unlink
@@ -829,7 +826,7 @@ int iter_tcp(struct bpf_iter__tcp* ctx)
 }
 
 SEC("iter/tcp")
-int iter_tcp_unrolled(struct bpf_iter__tcp* ctx)
+int iter_tcp_no_queue_walk(struct bpf_iter__tcp* ctx)
 {
     return iter_tcp_body(ctx, false);
 }

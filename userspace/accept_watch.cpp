@@ -1,5 +1,7 @@
 #include "accept_watch.hpp"
 
+#include "listener_index.hpp"
+
 #include <sys/syscall.h>
 
 #include <algorithm>
@@ -41,16 +43,6 @@ MonoNs since(MonoNs now, MonoNs then)
     return now > then ? now - then : 0;
 }
 
-ListenerView view_of(const ListenerInfo& l)
-{
-    ListenerView v;
-    v.local = l.local;
-    if (!l.owners.empty())
-        v.owner = l.owners.front();
-    v.queue = l.queue;
-    v.backlog = l.backlog;
-    return v;
-}
 } // namespace
 
 void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& samples, const FdContextFn& fds,
@@ -104,7 +96,7 @@ void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& sa
             f.socket_fds = r.fds.socket_fds;
             f.close_wait_fds = r.fds.close_wait_fds;
             if (l)
-                f.listener = view_of(*l);
+                f.listener = listener_view(*l);
             out.push_back(std::move(f));
         }
         r.last.emfile += d_emfile;
@@ -135,7 +127,7 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             Finding f;
             f.type = FindingType::ListenOverflow;
             f.ts_ns = now;
-            f.listener = view_of(*l);
+            f.listener = listener_view(*l);
             if (!l->owners.empty())
                 f.processes = {l->owners.front()};
             f.tuple.local = l->local;
@@ -175,7 +167,7 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             Finding f;
             f.type = FindingType::AcceptStall;
             f.ts_ns = now;
-            f.listener = view_of(l);
+            f.listener = listener_view(l);
             if (!l.owners.empty())
                 f.processes = {l.owners.front()};
             f.tuple.local = l.local;

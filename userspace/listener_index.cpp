@@ -3,6 +3,17 @@
 namespace cwt
 {
 
+ListenerView listener_view(const ListenerInfo& l)
+{
+    ListenerView v;
+    v.local = l.local;
+    if (!l.owners.empty())
+        v.owner = l.owners.front();
+    v.queue = l.queue;
+    v.backlog = l.backlog;
+    return v;
+}
+
 ListenerIndex::ListenerIndex(std::vector<ListenerInfo> listeners) : listeners_(std::move(listeners))
 {
     for (std::uint32_t i = 0; i < listeners_.size(); ++i) {

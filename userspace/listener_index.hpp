@@ -11,6 +11,9 @@
 namespace cwt
 {
 
+// What a finding shows of a listener: address, first owner, queue and backlog.
+ListenerView listener_view(const ListenerInfo& l);
+
 class ListenerIndex
 {
   public:

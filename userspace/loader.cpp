@@ -218,7 +218,7 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
         // One iter/tcp variant: with bpf_loop where the kernel has it.
         bool loop = kernel_has_bpf_loop();
         bpf_program__set_autoload(s.progs.iter_tcp, loop);
-        bpf_program__set_autoload(s.progs.iter_tcp_unrolled, !loop);
+        bpf_program__set_autoload(s.progs.iter_tcp_no_queue_walk, !loop);
     }
     std::vector<bpf_program*> live;
     if (opts.attach_live) {
@@ -302,8 +302,8 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
             probes_.push_back({"io_uring accept errors", "tracepoint io_uring:io_uring_complete", uring_,
                                uring_ ? "io_uring present" : "no io_uring tracepoint: not watched"});
             probes_.push_back({"inventory", "iter/tcp + iter/task_file", true, "BPF iterators"});
-            probes_.push_back({"accept queues", kernel_has_bpf_loop() ? "walked per listener (bpf_loop)" : "by address",
-                               true,
+            probes_.push_back({"accept queues",
+                               kernel_has_bpf_loop() ? "walked per listener (bpf_loop)" : "by address", true,
                                kernel_has_bpf_loop() ? "SO_REUSEPORT listeners told apart"
                                                      : "no bpf_loop: SO_REUSEPORT groups merge"});
             tier_reason_ = !opts.attach_live         ? "iterators only"
@@ -342,7 +342,8 @@ int BpfSession::map_fd(const char* name) const
 
 bpf_program* BpfSession::tcp_iter_program() const
 {
-    return bpf_program__autoload(skel_->progs.iter_tcp) ? skel_->progs.iter_tcp : skel_->progs.iter_tcp_unrolled;
+    return bpf_program__autoload(skel_->progs.iter_tcp) ? skel_->progs.iter_tcp
+                                                        : skel_->progs.iter_tcp_no_queue_walk;
 }
 
 int BpfSession::iter_link_fd(bool tcp)

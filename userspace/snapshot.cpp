@@ -138,13 +138,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
             Endpoint local = l ? l->local : t.local;
             ListenerSummary& ls = queued[{cw.netns, local.addr, local.port, l ? l->sk : 0}];
             ls.netns = cw.netns;
-            ls.listener.local = local;
-            if (l) {
-                if (!l->owners.empty())
-                    ls.listener.owner = l->owners.front();
-                ls.listener.queue = l->queue;
-                ls.listener.backlog = l->backlog;
-            }
+            ls.listener = l ? listener_view(*l) : ListenerView{local, {}, {}, {}};
             ++ls.queued_close_waits;
             ls.oldest_predates_start = true;
         } else if (cw.owner == OwnerKind::NoFd) {
@@ -225,14 +219,7 @@ Finding Snapshot::finding(const SnapshotCloseWait& cw) const
     // An accepted child shares its listener's local address; a NoFd socket
     // may not come from a listener at all, so it gets none.
     if (cw.listener >= 0 && cw.owner != OwnerKind::NoFd) {
-        const ListenerInfo& l = all_listeners.all()[static_cast<std::size_t>(cw.listener)];
-        ListenerView v;
-        v.local = l.local;
-        if (!l.owners.empty())
-            v.owner = l.owners.front();
-        v.queue = l.queue;
-        v.backlog = l.backlog;
-        f.listener = v;
+        f.listener = listener_view(all_listeners.all()[static_cast<std::size_t>(cw.listener)]);
     } else if (cw.owner == OwnerKind::AcceptQueue) {
         // No listener in the inventory: it closed, or lives in a netns we missed.
         ListenerView v;

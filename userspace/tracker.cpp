@@ -102,13 +102,7 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
         // listener's local address, so match on that.
         l = listeners_.find(t.info.netns, t.info.tuple.local, t.owners.empty() ? 0 : t.owners.front().pid);
     if (l) {
-        ListenerView v;
-        v.local = l->local;
-        if (!l->owners.empty())
-            v.owner = l->owners.front();
-        v.queue = l->queue;
-        v.backlog = l->backlog;
-        f.listener = v;
+        f.listener = listener_view(*l);
     } else if (t.info.owner == OwnerKind::AcceptQueue) {
         // No listener in the inventory: it closed, or lives in a netns we missed.
         ListenerView v;
@@ -337,13 +331,7 @@ Summary Tracker::summary(MonoNs now) const
                                           std::to_string(local.port) + "/" + std::to_string(l ? l->sk : 0));
             ListenerSummary& ls = lsums[key];
             ls.netns = t.info.netns;
-            ls.listener.local = local;
-            if (l) {
-                if (!l->owners.empty())
-                    ls.listener.owner = l->owners.front();
-                ls.listener.queue = l->queue;
-                ls.listener.backlog = l->backlog;
-            }
+            ls.listener = l ? listener_view(*l) : ListenerView{local, {}, {}, {}};
             ++ls.queued_close_waits;
             if (age >= ls.oldest_age_s) {
                 ls.oldest_age_s = age;
