@@ -11,21 +11,22 @@
 set -euo pipefail
 
 src=$1 clone=$2
+# The clone's parent directory is this test's own (it holds the logs too).
+top=$(dirname "$clone")
+[[ $top == /tmp/?*" "* ]] || { echo "fresh-clone: CLONE_DIR must be CLONE_PARENT/NAME, the parent under /tmp with a space in its name, got '$clone'" >&2; exit 2; }
 if [[ ${3:-} == --cleanup ]]; then
-    rm -rf "$clone"
-    rmdir "$(dirname "$clone")" 2>/dev/null || true
+    rm -rf "$top"
     exit 0
 fi
 [[ $(id -u) -eq 0 ]] || { echo "SKIPPED: fresh_clone_two_commands: the README commands need root"; exit 0; }
 sha=$(git -C "$src" rev-parse HEAD 2>/dev/null) ||
     { echo "SKIPPED: fresh_clone_two_commands: $src is not a git checkout"; exit 0; }
-[[ $clone == /tmp/*" "* ]] || { echo "fresh-clone: CLONE_DIR must be under /tmp and contain a space, got '$clone'" >&2; exit 2; }
 subset=${CWT_FRESH_SUBSET:-unit}
 
 fail() { echo "fresh_clone_two_commands: FAILED: $*"; exit 1; }
 
-rm -rf "$clone"
-mkdir -p "$(dirname "$clone")"
+rm -rf "$top"
+mkdir -p "$top"
 t0=$(date +%s)
 # Only committed files: what a user gets. --shared borrows the objects (fast);
 # the working tree is a real checkout. The source may be a worktree on any
@@ -38,7 +39,7 @@ fi
 
 # Command 1, bounded: the tool runs 2 s. Installed into the clone, not over
 # the machine's /usr/local.
-log1=$(dirname "$clone")/command1.log
+log1=$top/command1.log
 set +e
 (cd "$clone" && CWT_PREFIX="$clone/prefix dir" scripts/setup-and-run.sh -d 2) >"$log1" 2>&1
 rc=$?
@@ -51,7 +52,7 @@ grep -q '^--- summary after ' "$log1" || { tail -40 "$log1"; fail "command 1 pri
 echo "fresh-clone: command 1 ok in $((t1 - t0))s: $(grep '^closewait-trace: live, tier ' "$log1" | cut -c1-100)"
 
 # Command 2, on what command 1 left behind.
-log2=$(dirname "$clone")/command2.log
+log2=$top/command2.log
 set +e
 (cd "$clone" && CWT_TEST_SUBSET="$subset" scripts/test.sh) >"$log2" 2>&1
 rc=$?
