@@ -11,9 +11,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 prefix=${CWT_PREFIX:-/usr/local}
 scripts/deps.sh
+# Ninja, unless build/ was configured by hand with another generator
+# (cmake refuses to switch); that one is kept.
+gen=(-G Ninja)
+[[ -f build/CMakeCache.txt ]] && gen=()
 # The same build type and warning flags as test.sh, so the two share build/;
 # tests and benchmarks off here (their packages come with test.sh).
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCWT_WERROR=ON \
+cmake -S . -B build "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCWT_WERROR=ON \
     -DCWT_BUILD_TESTS=OFF -DCWT_BUILD_BENCH=OFF >/dev/null
 cmake --build build
 cmake --install build --prefix "$prefix" >/dev/null

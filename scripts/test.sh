@@ -16,9 +16,13 @@ if [[ $(id -u) -eq 0 ]]; then
 else
     scripts/deps.sh --with-tests || echo "test: not root, so root-only tests will print SKIPPED" >&2
 fi
+# Ninja, unless build/ was configured by hand with another generator
+# (cmake refuses to switch); that one is kept.
+gen=(-G Ninja)
+[[ -f build/CMakeCache.txt ]] && gen=()
 # The same build type and warning flags as setup-and-run.sh, so the two share
 # every object file.
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCWT_WERROR=ON \
+cmake -S . -B build "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCWT_WERROR=ON \
     -DCWT_BUILD_TESTS=ON -DCWT_BUILD_BENCH=ON >/dev/null
 cmake --build build
 subset=()
