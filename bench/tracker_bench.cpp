@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
-#include "decoder.hpp"
-#include "tracker.hpp"
+#include "core/decoder.hpp"
+#include "core/tracker.hpp"
 
 // ---- allocation counting ------------------------------------------------------
 

@@ -14,9 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "decoder.hpp"
-#include "report.hpp"
-#include "tracker.hpp"
+#include "core/decoder.hpp"
+#include "report/human.hpp"
+#include "report/json.hpp"
+#include "report/snapshot_report.hpp"
+#include "report/summary.hpp"
+#include "core/tracker.hpp"
 
 namespace cwt
 {

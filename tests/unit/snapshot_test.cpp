@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "endpoints.hpp"
-#include "snapshot.hpp"
+#include "core/snapshot.hpp"
 
 namespace cwt
 {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "tracker.hpp"
+#include "core/tracker.hpp"
 
 namespace cwt
 {

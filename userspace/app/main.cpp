@@ -1,9 +1,9 @@
 #include <cstdio>
 #include <exception>
 
-#include "cli.hpp"
-#include "daemon.hpp"
-#include "error.hpp"
+#include "app/cli.hpp"
+#include "app/daemon.hpp"
+#include "common/error.hpp"
 
 int main(int argc, char** argv)
 {

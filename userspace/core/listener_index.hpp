@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model.hpp"
+#include "core/model.hpp"
 
 namespace cwt
 {

@@ -10,8 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "listener_index.hpp"
-#include "model.hpp"
+#include "core/listener_index.hpp"
+#include "core/model.hpp"
 
 namespace cwt
 {

@@ -1,10 +1,10 @@
-#include "cli.hpp"
+#include "app/cli.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
-#include "procfs.hpp"
+#include "kernel/procfs.hpp"
 
 #ifndef CWT_VERSION
 #define CWT_VERSION "dev"

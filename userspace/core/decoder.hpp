@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "closewait_trace/events.h"
-#include "model.hpp"
+#include "core/model.hpp"
 
 namespace cwt
 {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
-#include "listener_index.hpp"
-#include "model.hpp"
+#include "core/listener_index.hpp"
+#include "core/model.hpp"
 
 namespace cwt
 {

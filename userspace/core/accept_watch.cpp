@@ -1,6 +1,6 @@
-#include "accept_watch.hpp"
+#include "core/accept_watch.hpp"
 
-#include "listener_index.hpp"
+#include "core/listener_index.hpp"
 
 #include <sys/syscall.h>
 
@@ -8,7 +8,7 @@
 #include <cerrno>
 
 #include "closewait_trace/events.h"
-#include "format.hpp"
+#include "core/format.hpp"
 
 namespace cwt
 {

@@ -1,4 +1,4 @@
-#include "inventory.hpp"
+#include "kernel/inventory.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,9 +10,9 @@
 #include <cstring>
 
 #include "closewait.skel.h"
-#include "decoder.hpp"
-#include "error.hpp"
-#include "procfs.hpp"
+#include "core/decoder.hpp"
+#include "common/error.hpp"
+#include "kernel/procfs.hpp"
 
 namespace cwt
 {

@@ -1,4 +1,4 @@
-#include "tracker.hpp"
+#include "core/tracker.hpp"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,4 @@
-#include "snapshot.hpp"
+#include "core/snapshot.hpp"
 
 #include <algorithm>
 #include <map>
@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "decoder.hpp"
+#include "core/decoder.hpp"
 
 namespace cwt
 {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "model.hpp"
+#include "core/model.hpp"
 
 namespace cwt
 {

@@ -1,7 +1,7 @@
 // Wires it together: loader -> ring buffer -> decoder -> tracker -> reporters.
 #pragma once
 
-#include "cli.hpp"
+#include "app/cli.hpp"
 
 namespace cwt
 {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "loader.hpp"
+#include "kernel/loader.hpp"
 
 namespace cwt
 {

@@ -1,4 +1,4 @@
-#include "diag_inventory.hpp"
+#include "kernel/diag_inventory.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,9 +18,9 @@
 #include <string>
 #include <unordered_map>
 
-#include "error.hpp"
-#include "format.hpp"
-#include "procfs.hpp"
+#include "common/error.hpp"
+#include "core/format.hpp"
+#include "kernel/procfs.hpp"
 
 namespace cwt
 {

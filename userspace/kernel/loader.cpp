@@ -1,4 +1,4 @@
-#include "loader.hpp"
+#include "kernel/loader.hpp"
 
 #include <algorithm>
 
@@ -15,8 +15,8 @@
 #include <cstring>
 
 #include "closewait.skel.h"
-#include "error.hpp"
-#include "procfs.hpp"
+#include "common/error.hpp"
+#include "kernel/procfs.hpp"
 
 namespace cwt
 {

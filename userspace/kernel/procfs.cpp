@@ -1,4 +1,4 @@
-#include "procfs.hpp"
+#include "kernel/procfs.hpp"
 
 #include <dirent.h>
 #include <linux/capability.h>

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
-#include "loader.hpp"
-#include "model.hpp"
+#include "kernel/loader.hpp"
+#include "core/model.hpp"
 
 namespace cwt
 {

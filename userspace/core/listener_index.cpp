@@ -1,4 +1,4 @@
-#include "listener_index.hpp"
+#include "core/listener_index.hpp"
 
 namespace cwt
 {

@@ -1,4 +1,4 @@
-#include "daemon.hpp"
+#include "app/daemon.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -13,17 +13,20 @@
 #include <memory>
 #include <set>
 
-#include "accept_watch.hpp"
+#include "core/accept_watch.hpp"
 #include "closewait.skel.h"
-#include "decoder.hpp"
-#include "diag_inventory.hpp"
-#include "error.hpp"
-#include "format.hpp"
-#include "inventory.hpp"
-#include "procfs.hpp"
-#include "report.hpp"
-#include "snapshot.hpp"
-#include "tracker.hpp"
+#include "core/decoder.hpp"
+#include "kernel/diag_inventory.hpp"
+#include "common/error.hpp"
+#include "core/format.hpp"
+#include "kernel/inventory.hpp"
+#include "kernel/procfs.hpp"
+#include "report/fanout.hpp"
+#include "report/human.hpp"
+#include "report/json.hpp"
+#include "report/snapshot_report.hpp"
+#include "core/snapshot.hpp"
+#include "core/tracker.hpp"
 
 namespace cwt
 {
@@ -432,11 +435,15 @@ class LiveLoop
     int session_map_fd_listeners_ = -1;
 };
 
+// Every output the options ask for, behind one fan-out reporter.
 std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
 {
+    auto fanout = std::make_unique<FanoutReporter>();
     if (o.json)
-        return make_json_reporter(stdout, clock);
-    return make_human_reporter(stdout, stderr, clock);
+        fanout->add(make_json_reporter(stdout, clock));
+    else
+        fanout->add(make_human_reporter(stdout, stderr, clock));
+    return fanout;
 }
 
 } // namespace

@@ -1,9 +1,9 @@
-#include "decoder.hpp"
+#include "core/decoder.hpp"
 
 #include <cstring>
 #include <string_view>
 
-#include "format.hpp"
+#include "core/format.hpp"
 
 namespace cwt
 {

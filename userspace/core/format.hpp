@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "model.hpp"
+#include "core/model.hpp"
 
 namespace cwt
 {

@@ -1,4 +1,4 @@
-#include "format.hpp"
+#include "core/format.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
