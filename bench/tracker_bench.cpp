@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
+#include "common/units.hpp"
 #include "core/decoder.hpp"
 #include "core/tracker.hpp"
 
@@ -122,7 +123,7 @@ namespace
 
 using namespace cwt;
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 constexpr MonoNs kStep = 38000; // ~26k connections/s, the churn measured on this machine
 constexpr SockId kSkBase = 0xffff888100000000ULL;
 constexpr std::uint32_t kNetns = 4026531840U;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/units.hpp"
 #include "core/decoder.hpp"
 #include "report/human.hpp"
 #include "report/json.hpp"
@@ -28,7 +29,7 @@ namespace
 
 using nlohmann::json;
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 const WallClock kClock(0); // monotonic ns == unix ns: deterministic timestamps
 
 // ---- building blocks -------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/units.hpp"
 #include "core/tracker.hpp"
 
 namespace cwt
@@ -21,7 +22,7 @@ namespace cwt
 namespace
 {
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 constexpr MonoNs kMs = 1000000ULL;
 constexpr MonoNs kThreshold = 30 * kSec;
 constexpr std::uint32_t kNetns = 4026531840U;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/units.hpp"
 #include "kernel/loader.hpp"
 
 namespace cwt
@@ -12,8 +13,8 @@ namespace cwt
 struct Options {
     std::uint32_t pid = 0;
     std::uint16_t port = 0;
-    double threshold_s = 30.0;
-    double stall_s = 5.0;
+    double threshold_s = kDefaultThresholdS;
+    double stall_s = kDefaultStallS;
     double duration_s = 0; // 0 = until SIGINT/SIGTERM
     bool json = false;
     bool verbose = false;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 
+#include "common/units.hpp"
 #include "core/accept_watch.hpp"
 #include "closewait.skel.h"
 #include "core/decoder.hpp"
@@ -51,7 +52,6 @@ void install_signals()
     signal(SIGPIPE, SIG_IGN);
 }
 
-constexpr MonoNs kNsPerMs = 1000000ULL;
 // The ring buffer is drained on this timer instead of per-event wakeups.
 constexpr MonoNs kDrainPeriodNs = 100 * kNsPerMs;
 
@@ -63,7 +63,7 @@ LoaderOptions loader_options(const Options& o, bool live)
     l.filter_pid = o.pid;
     l.filter_port = o.port;
     l.verbose = o.verbose;
-    l.leak_threshold_ns = static_cast<std::uint64_t>(o.threshold_s * 1e9);
+    l.leak_threshold_ns = seconds_to_ns(o.threshold_s);
     l.max_sockets = o.max_sockets;
     l.debug = o.debug;
     return l;
@@ -203,19 +203,17 @@ class LiveLoop
   public:
     LiveLoop(const Options& o, BpfSession& session, Reporter& reporter, MonoNs started)
         : o_(o), inv_(session), reporter_(reporter),
-          tracker_(TrackerConfig{static_cast<MonoNs>(o.threshold_s * 1e9), o.verbose, o.pid, started}),
-          scan_period_ns_(std::clamp<MonoNs>(static_cast<MonoNs>(o.threshold_s * 1e9 / 10), 100 * kNsPerMs,
-                                             1000 * kNsPerMs)),
-          accept_watch_(
-              AcceptWatchConfig{1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9), o.pid, started})
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}),
+          scan_period_ns_(
+              std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
+          accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), o.pid, started})
     {
         ring_buffer* rb = ring_buffer__new(session.map_fd("events"), on_ring_record, &batch_, nullptr);
         if (!rb)
             throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
         rb_.reset(rb);
         session_map_fd_listeners_ = session.map_fd("listeners");
-        listener_check_period_ns_ =
-            std::max<MonoNs>(1000 * kNsPerMs, static_cast<MonoNs>(o.stall_s * 1e9 / 2));
+        listener_check_period_ns_ = std::max<MonoNs>(kNsPerSec, seconds_to_ns(o.stall_s / 2));
         last_overflows_ = listen_overflows().value_or(0);
         own_netns_ = own_netns();
     }
@@ -427,7 +425,7 @@ class LiveLoop
     MonoNs last_listener_refresh_ = 0;
     std::unordered_map<SockId, Enrichment> preexisting_;
     AcceptWatch accept_watch_;
-    MonoNs listener_check_period_ns_ = 1000 * kNsPerMs;
+    MonoNs listener_check_period_ns_ = kNsPerSec;
     MonoNs next_listener_check_ = 0;
     std::uint64_t last_overflows_ = 0;
     std::uint32_t own_netns_ = 0;
@@ -476,9 +474,9 @@ int run_live(const Options& o)
 
     LiveLoop loop(o, session, *reporter, attached);
     loop.start(std::move(pre));
-    MonoNs deadline = o.duration_s > 0 ? started + static_cast<MonoNs>(o.duration_s * 1e9) : 0;
+    MonoNs deadline = o.duration_s > 0 ? started + seconds_to_ns(o.duration_s) : 0;
     loop.run(deadline);
-    reporter->summary(loop.summary(), static_cast<double>(mono_now_ns() - started) / 1e9);
+    reporter->summary(loop.summary(), ns_to_seconds(mono_now_ns() - started));
     reporter->flush();
     return 0;
 }
@@ -536,7 +534,7 @@ int run_snapshot(const Options& o)
     auto phase = [&](const char* what) {
         if (o.debug)
             std::fprintf(stderr, "closewait-trace: debug: %-10s %7.1f ms\n", what,
-                         (mono_now_ns() - t0) / 1e6);
+                         static_cast<double>(mono_now_ns() - t0) / static_cast<double>(kNsPerMs));
     };
     AuditResult r;
     if (o.inventory == "sock_diag") {

@@ -1,5 +1,6 @@
 #include "core/accept_watch.hpp"
 
+#include "common/units.hpp"
 #include "core/listener_index.hpp"
 
 #include <sys/syscall.h>
@@ -174,12 +175,10 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             f.netns = l.netns;
             f.queued_close_wait = queued_cw(l);
             if (st.last_accept_ns)
-                f.since_last_accept_s = static_cast<double>(since(now, *st.last_accept_ns)) / 1e9;
+                f.since_last_accept_s = ns_to_seconds(since(now, *st.last_accept_ns));
             else
-                f.min_age_s = static_cast<double>(since(
-                                  now, std::min(st.nonempty_since,
-                                                cfg_.started_ns ? cfg_.started_ns : st.nonempty_since))) /
-                              1e9;
+                f.min_age_s = ns_to_seconds(since(
+                    now, std::min(st.nonempty_since, cfg_.started_ns ? cfg_.started_ns : st.nonempty_since)));
             if (st.last_accept_ns)
                 f.detail = "no accept() while connections wait";
             out.push_back(std::move(f));

@@ -9,14 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "common/units.hpp"
 #include "core/model.hpp"
 
 namespace cwt
 {
 
 struct AcceptWatchConfig {
-    MonoNs report_interval_ns = 1000000000ULL; // one line per interval while failing
-    MonoNs stall_ns = 5000000000ULL;           // --stall
+    MonoNs report_interval_ns = kNsPerSec; // one line per interval while failing
+    MonoNs stall_ns = 5000000000ULL;       // --stall
     std::uint32_t filter_pid = 0;
     MonoNs started_ns = 0;
 };

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/units.hpp"
+
 namespace cwt
 {
 
@@ -123,7 +125,7 @@ static std::int64_t clock_ns(clockid_t id)
 {
     timespec ts{};
     clock_gettime(id, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+    return static_cast<std::int64_t>(ts.tv_sec) * static_cast<std::int64_t>(kNsPerSec) + ts.tv_nsec;
 }
 
 MonoNs mono_now_ns()
@@ -136,18 +138,19 @@ WallClock::WallClock() : offset_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MO
 std::string WallClock::rfc3339(MonoNs mono) const
 {
     std::int64_t ns = to_unix_ns(mono);
-    time_t secs = static_cast<time_t>(ns / 1000000000LL);
+    time_t secs = static_cast<time_t>(ns / static_cast<std::int64_t>(kNsPerSec));
     tm t{};
     gmtime_r(&secs, &t);
     char buf[80];
     std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
-                  t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>((ns / 1000000LL) % 1000));
+                  t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                  static_cast<int>((ns / static_cast<std::int64_t>(kNsPerMs)) % 1000));
     return buf;
 }
 
 std::string WallClock::hms(MonoNs mono) const
 {
-    time_t secs = static_cast<time_t>(to_unix_ns(mono) / 1000000000LL);
+    time_t secs = static_cast<time_t>(to_unix_ns(mono) / static_cast<std::int64_t>(kNsPerSec));
     tm t{};
     localtime_r(&secs, &t);
     char buf[16];

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/units.hpp"
 #include "core/decoder.hpp"
 
 namespace cwt
@@ -215,7 +216,7 @@ Finding Snapshot::finding(const SnapshotCloseWait& cw) const
     f.recv_q = cw.recv_q;
     f.preexisting = true;
     if (cw.fin_by_ns && cw.fin_by_ns <= ts_ns)
-        f.min_age_s = static_cast<double>(ts_ns - cw.fin_by_ns) / 1e9;
+        f.min_age_s = ns_to_seconds(ts_ns - cw.fin_by_ns);
     // An accepted child shares its listener's local address; a NoFd socket
     // may not come from a listener at all, so it gets none.
     if (cw.listener >= 0 && cw.owner != OwnerKind::NoFd) {

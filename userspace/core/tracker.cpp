@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <map>
 
+#include "common/units.hpp"
+
 namespace cwt
 {
 
 namespace
 {
-constexpr double kNsPerS = 1e9;
 
 std::vector<ProcessRef> owners_from(const CloseWaitInfo& info)
 {
@@ -67,12 +68,12 @@ bool Tracker::passes_filter(const Tracked& t) const
 void Tracker::fill_age(Finding& f, const Tracked& t, MonoNs now) const
 {
     if (t.info.enter_ns && now >= t.info.enter_ns) {
-        f.age_s = static_cast<double>(now - t.info.enter_ns) / kNsPerS;
+        f.age_s = ns_to_seconds(now - t.info.enter_ns);
     } else if (t.info.enter_ns == 0) {
         MonoNs since = std::min(t.first_seen_ns, cfg_.started_ns ? cfg_.started_ns : t.first_seen_ns);
         if (t.info.fin_by_ns)
             since = std::min(since, t.info.fin_by_ns); // the kernel's bound, when it has one
-        f.min_age_s = now >= since ? static_cast<double>(now - since) / kNsPerS : 0.0;
+        f.min_age_s = now >= since ? ns_to_seconds(now - since) : 0.0;
     } else {
         f.age_s = 0.0;
     }
@@ -187,7 +188,7 @@ void Tracker::on_scan(MonoNs now, const std::vector<std::pair<SockId, CloseWaitI
         upsert(sk, info, now);
         present.emplace(sk, info.enter_ns);
     }
-    constexpr MonoNs kTombstoneNs = 10ULL * 1000000000ULL;
+    constexpr MonoNs kTombstoneNs = 10 * kNsPerSec;
     for (auto g = reported_gone_.begin(); g != reported_gone_.end();)
         g = now - g->second.second > kTombstoneNs ? reported_gone_.erase(g) : std::next(g);
     for (auto it = open_.begin(); it != open_.end();) {

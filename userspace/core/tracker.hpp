@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/units.hpp"
 #include "core/listener_index.hpp"
 #include "core/model.hpp"
 
@@ -17,7 +18,7 @@ namespace cwt
 {
 
 struct TrackerConfig {
-    MonoNs leak_threshold_ns = 30ULL * 1000000000ULL;
+    MonoNs leak_threshold_ns = kDefaultThresholdNs;
     bool verbose = false;         // every close_wait and every close
     std::uint32_t filter_pid = 0; // -p: 0 = all
     MonoNs started_ns = 0;        // tool start, bounds the age of pre-existing sockets

@@ -18,7 +18,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/units.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "core/format.hpp"
 #include "kernel/procfs.hpp"
 
@@ -27,25 +29,6 @@ namespace cwt
 
 namespace
 {
-
-constexpr MonoNs kNsPerMs = 1000000ULL;
-
-class Fd
-{
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd()
-    {
-        if (fd_ >= 0)
-            close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
 
 std::uint32_t state_bit(int state)
 {
@@ -172,7 +155,7 @@ void read_comm(std::uint32_t pid, char (&comm)[CWT_COMM_LEN])
 {
     std::memset(comm, 0, sizeof(comm));
     std::string path = "/proc/" + std::to_string(pid) + "/comm";
-    Fd f(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd f(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (f.get() < 0)
         return;
     ssize_t n = read(f.get(), comm, sizeof(comm) - 1);
@@ -193,16 +176,14 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
         if (!pid || *end)
             continue;
         std::string dir = std::string("/proc/") + p->d_name + "/fd";
-        Fd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dfd.get() < 0)
             continue; // exited, or a kernel thread
-        int dir_fd = dup(dfd.get());
-        DIR* fds = dir_fd >= 0 ? fdopendir(dir_fd) : nullptr;
-        if (!fds) {
-            if (dir_fd >= 0)
-                close(dir_fd);
+        UniqueFd dir_fd(dup(dfd.get()));
+        DIR* fds = dir_fd.valid() ? fdopendir(dir_fd.get()) : nullptr;
+        if (!fds)
             continue;
-        }
+        dir_fd.release(); // the DIR owns it now
         char comm[CWT_COMM_LEN];
         bool have_comm = false;
         while (dirent* e = readdir(fds)) {
@@ -239,7 +220,7 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
 DiagWalk diag_audit_walk(std::uint16_t port)
 {
     DiagWalk w;
-    Fd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
     if (nl.get() < 0)
         throw UserError(std::string("cannot open a sock_diag netlink socket: ") + std::strerror(errno),
                         "check that the kernel has CONFIG_INET_DIAG (modprobe tcp_diag)");

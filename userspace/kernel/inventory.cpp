@@ -12,6 +12,7 @@
 #include "closewait.skel.h"
 #include "core/decoder.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "kernel/procfs.hpp"
 
 namespace cwt
@@ -24,8 +25,8 @@ namespace
 // storage (the stream is a plain concatenation of fixed-size records).
 template <typename T> std::vector<T> read_records(int link_fd)
 {
-    int fd = bpf_iter_create(link_fd);
-    if (fd < 0)
+    UniqueFd fd(bpf_iter_create(link_fd));
+    if (!fd.valid())
         throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(errno),
                         "check kernel support for BPF iterators (5.9+)");
     constexpr std::size_t kChunk = 1 << 16;
@@ -34,14 +35,14 @@ template <typename T> std::vector<T> read_records(int link_fd)
     for (;;) {
         if (out.size() * sizeof(T) - bytes < kChunk)
             out.resize(out.size() * 2);
-        ssize_t n = read(fd, reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
+        ssize_t n =
+            read(fd.get(), reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
         // EAGAIN: the kernel visited a million objects without output and
         // yields; the iterator keeps its place.
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0) {
             int e = errno;
-            close(fd);
             throw UserError(std::string("BPF iterator read failed: ") + std::strerror(e),
                             "retry; if it persists, run with --debug and report it");
         }
@@ -49,7 +50,6 @@ template <typename T> std::vector<T> read_records(int link_fd)
             break;
         bytes += static_cast<std::size_t>(n);
     }
-    close(fd);
     out.resize(bytes / sizeof(T));
     return out;
 }
@@ -148,7 +148,8 @@ void Inventory::drop_closed_meanwhile(AuditWalk& w)
     for (SockId sk : suspects)
         if (!still.count(sk))
             gone.insert(sk);
-    w.socks.erase(std::remove_if(w.socks.begin(), w.socks.end(), [&](const cwt_iter_sock& s) { return gone.count(s.sk) > 0; }),
+    w.socks.erase(std::remove_if(w.socks.begin(), w.socks.end(),
+                                 [&](const cwt_iter_sock& s) { return gone.count(s.sk) > 0; }),
                   w.socks.end());
 }
 

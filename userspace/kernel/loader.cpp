@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/units.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
 #include "kernel/procfs.hpp"
@@ -188,7 +189,7 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
     s.rodata->ringbuf_wake_bytes = bpf_map__max_entries(s.maps.events) / 4;
     if (auto hz = kernel_hz())
-        s.rodata->jiffy_ns = 1000000000ULL / *hz;
+        s.rodata->jiffy_ns = kNsPerSec / *hz;
     if (opts.attach_live) {
         bpf_map__set_max_entries(s.maps.close_waits, opts.max_sockets);
         bpf_map__set_max_entries(s.maps.owners, opts.max_sockets);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/units.hpp"
+
 struct closewait_bpf;
 struct bpf_link;
 struct bpf_program;
@@ -24,7 +26,7 @@ struct LoaderOptions {
     std::uint32_t filter_pid = 0;
     std::uint16_t filter_port = 0;
     bool verbose = false;
-    std::uint64_t leak_threshold_ns = 30ULL * 1000000000ULL;
+    std::uint64_t leak_threshold_ns = kDefaultThresholdNs;
     std::uint32_t max_sockets = 65536; // close_waits and owners map capacity
     bool debug = false;                // libbpf's own log to stderr
 };

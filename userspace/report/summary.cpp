@@ -92,11 +92,10 @@ nlohmann::json summary_json(const Summary& s, const WallClock& clock, double ela
 
 void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s)
 {
-    std::fprintf(out,
-                 "--- summary after %s: %zu open CLOSE_WAIT, %llu leaks reported, %llu lost events ---\n",
-                 format_age(elapsed_s).c_str(), s.open_close_waits,
-                 static_cast<unsigned long long>(s.leaks_reported),
-                 static_cast<unsigned long long>(s.lost_events));
+    std::fprintf(
+        out, "--- summary after %s: %zu open CLOSE_WAIT, %llu leaks reported, %llu lost events ---\n",
+        format_age(elapsed_s).c_str(), s.open_close_waits, static_cast<unsigned long long>(s.leaks_reported),
+        static_cast<unsigned long long>(s.lost_events));
     if (!s.processes.empty()) {
         std::fprintf(out, "%7s %-15s %10s %8s %s\n", "PID", "COMM", "CLOSE_WAIT", "OLDEST", "FDS");
         for (const auto& p : s.processes) {
@@ -117,16 +116,15 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s)
         }
     }
     if (!s.listeners.empty()) {
-        std::fprintf(out, "%-27s %-24s %9s %13s %8s\n", "LISTENER", "OWNER", "QUEUED_CW",
-                     "QUEUE/BACKLOG", "OLDEST");
+        std::fprintf(out, "%-27s %-24s %9s %13s %8s\n", "LISTENER", "OWNER", "QUEUED_CW", "QUEUE/BACKLOG",
+                     "OLDEST");
         for (const auto& l : s.listeners) {
             std::string owner = l.listener.owner ? fit(l.listener.owner->comm, 15) + "[" +
                                                        std::to_string(l.listener.owner->pid) + "]"
                                                  : "-";
-            std::string q =
-                l.listener.queue && l.listener.backlog
-                    ? std::to_string(*l.listener.queue) + "/" + std::to_string(*l.listener.backlog)
-                    : "-";
+            std::string q = l.listener.queue && l.listener.backlog ? std::to_string(*l.listener.queue) + "/" +
+                                                                         std::to_string(*l.listener.backlog)
+                                                                   : "-";
             std::string age = (l.oldest_predates_start ? ">" : "") + format_age(l.oldest_age_s);
             std::fprintf(out, "%-27s %-24s %9zu %13s %8s\n", format_endpoint(l.listener.local).c_str(),
                          owner.c_str(), l.queued_close_waits, q.c_str(), age.c_str());
