@@ -202,7 +202,7 @@ class LiveLoop
 {
   public:
     LiveLoop(const Options& o, BpfSession& session, Reporter& reporter, MonoNs started)
-        : o_(o), inv_(session), reporter_(reporter),
+        : inv_(session), reporter_(reporter),
           tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
@@ -415,7 +415,6 @@ class LiveLoop
             reporter_.finding(f);
     }
 
-    const Options& o_;
     Inventory inv_;
     Reporter& reporter_;
     Tracker tracker_;

@@ -11,7 +11,8 @@ namespace cwt
 class UserError : public std::runtime_error
 {
   public:
-    UserError(std::string cause, std::string remedy) : std::runtime_error(cause), remedy_(std::move(remedy))
+    UserError(const std::string& cause, std::string remedy)
+        : std::runtime_error(cause), remedy_(std::move(remedy))
     {
     }
     const std::string& remedy() const { return remedy_; }

@@ -108,7 +108,8 @@ void dump_family(int nl, std::uint8_t family, std::uint16_t port, std::uint32_t 
         // must not claim an earlier time than the kernel's own clock did.
         MonoNs now = mono_now_ns();
         int len = static_cast<int>(n);
-        for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len);
+        for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data());
+             NLMSG_OK(h, len); // NOLINT(clang-diagnostic-sign-compare): glibc NLMSG_OK
              h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_type == NLMSG_DONE)
                 return;
