@@ -1,3 +1,5 @@
+// app/: CLI, the live loop, the snapshot and features commands, main. May include
+// every folder; nothing depends on it.
 // Wires it together: loader -> ring buffer -> decoder -> tracker -> reporters.
 #pragma once
 

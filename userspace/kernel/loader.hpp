@@ -1,3 +1,5 @@
+// kernel/: all that touches BPF or the OS (loader, iterators, sock_diag, procfs).
+// Includes common/ and core/; only app/ depends on it.
 // Loads the BPF object, picks a probe tier by trying, attaches, and owns it
 // all (RAII): destroying a BpfSession detaches every program and frees every map.
 #pragma once
