@@ -1,4 +1,4 @@
-// Microbenchmarks of cwt::Tracker (userspace/tracker.hpp): the userspace cost of
+// Microbenchmarks of cwt::Tracker (userspace/core/tracker.hpp): the userspace cost of
 // one kernel event and of one close_waits scan entry.
 //
 // Every benchmark reports, besides time per iteration:
