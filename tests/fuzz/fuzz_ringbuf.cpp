@@ -6,8 +6,8 @@
 #include <string>
 #include <variant>
 
-#include "decoder.hpp"
-#include "format.hpp"
+#include "core/decoder.hpp"
+#include "core/format.hpp"
 
 namespace
 {
