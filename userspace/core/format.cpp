@@ -100,27 +100,6 @@ const char* owner_kind_name(OwnerKind k)
     return "unknown";
 }
 
-const char* finding_type_name(FindingType t)
-{
-    switch (t) {
-    case FindingType::CloseWait:
-        return "close_wait";
-    case FindingType::CloseWaitLeak:
-        return "close_wait_leak";
-    case FindingType::CloseWaitClosed:
-        return "close_wait_closed";
-    case FindingType::AcceptError:
-        return "accept_error";
-    case FindingType::Lost:
-        return "lost";
-    case FindingType::ListenOverflow:
-        return "listen_overflow";
-    case FindingType::AcceptStall:
-        return "accept_stall";
-    }
-    return "unknown";
-}
-
 static std::int64_t clock_ns(clockid_t id)
 {
     timespec ts{};

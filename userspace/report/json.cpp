@@ -36,78 +36,150 @@ nlohmann::json listener_json(const ListenerView& l)
     return j;
 }
 
-nlohmann::json finding_json(const Finding& f, const WallClock& clock)
+namespace
+{
+
+template <typename T> nlohmann::json opt(const std::optional<T>& v)
+{
+    return v ? nlohmann::json(*v) : nlohmann::json();
+}
+
+// "type" and "ts", the keys every object starts with.
+template <typename F> nlohmann::json head(const F& f, const WallClock& clock)
 {
     nlohmann::json j;
-    j["type"] = finding_type_name(f.type);
+    j["type"] = F::kType;
     j["ts"] = clock.rfc3339(f.ts_ns);
-    if (f.type == FindingType::Lost) {
-        j["count"] = f.count;
-        j["detail"] = f.detail;
-        return j;
-    }
-    const ProcessRef* primary = f.processes.empty() ? nullptr : &f.processes.front();
-    j["pid"] = primary ? nlohmann::json(primary->pid) : nlohmann::json();
-    j["comm"] = primary ? nlohmann::json(primary->comm) : nlohmann::json();
-    j["fd"] = primary ? nlohmann::json(primary->fd) : nlohmann::json();
-    auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-    if (f.type == FindingType::AcceptError) {
-        j["errno"] = f.errno_name;
-        j["syscall"] = f.syscall;
-        j["count"] = f.count;
-        j["shed"] = f.shed;
-        j["nofile_soft"] = opt(f.nofile_soft);
-        j["nofile_hard"] = opt(f.nofile_hard);
-        j["open_fds"] = opt(f.open_fds);
-        j["socket_fds"] = opt(f.socket_fds);
-        j["close_wait_fds"] = opt(f.close_wait_fds);
-        j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
-        if (!f.detail.empty())
-            j["detail"] = f.detail;
-        return j;
-    }
-    if (f.type == FindingType::ListenOverflow || f.type == FindingType::AcceptStall) {
-        j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
-        j["local"] = f.listener ? nlohmann::json(format_endpoint(f.listener->local)) : nlohmann::json();
-        j["netns"] = f.netns;
-        j["queue"] = f.listener ? opt(f.listener->queue) : nlohmann::json();
-        j["backlog"] = f.listener ? opt(f.listener->backlog) : nlohmann::json();
-        j["queued_close_wait"] = f.queued_close_wait;
-        if (f.type == FindingType::ListenOverflow) {
-            j["drops"] = f.count;
-        } else {
-            j["since_last_accept_s"] = opt(f.since_last_accept_s);
-            if (f.min_age_s)
-                j["min_stall_s"] = *f.min_age_s;
-        }
-        if (!f.detail.empty())
-            j["detail"] = f.detail;
-        return j;
-    }
-    j["owner"] = owner_kind_name(f.owner);
-    if (f.processes.size() > 1) {
+    return j;
+}
+
+void put_process(nlohmann::json& j, const ProcessRef* p)
+{
+    j["pid"] = p ? nlohmann::json(p->pid) : nlohmann::json();
+    j["comm"] = p ? nlohmann::json(p->comm) : nlohmann::json();
+    j["fd"] = p ? nlohmann::json(p->fd) : nlohmann::json();
+}
+
+void put_detail(nlohmann::json& j, const std::string& detail)
+{
+    if (!detail.empty())
+        j["detail"] = detail;
+}
+
+// The fields of every socket finding (close_wait, close_wait_leak, close_wait_closed).
+template <typename F> nlohmann::json socket_json(const F& f, const WallClock& clock)
+{
+    const SocketFacts& s = f.sock;
+    nlohmann::json j = head(f, clock);
+    put_process(j, s.processes.empty() ? nullptr : &s.processes.front());
+    j["owner"] = owner_kind_name(s.owner);
+    if (s.processes.size() > 1) {
         nlohmann::json all = nlohmann::json::array();
-        for (const auto& p : f.processes)
+        for (const auto& p : s.processes)
             all.push_back(process_json(p));
         j["owners"] = all;
     }
-    j["local"] = format_endpoint(f.tuple.local);
-    j["remote"] = format_endpoint(f.tuple.remote);
-    j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
-    j["age_s"] = f.age_s ? nlohmann::json(*f.age_s) : nlohmann::json();
-    if (f.min_age_s)
-        j["min_age_s"] = *f.min_age_s;
-    j["recv_q"] = f.recv_q ? nlohmann::json(*f.recv_q) : nlohmann::json();
-    j["netns"] = f.netns;
-    j["preexisting"] = f.preexisting;
-    j["sk"] = hex(f.sk);
-    if (f.type == FindingType::CloseWaitClosed) {
-        j["was_leak"] = f.was_leak;
-        j["closed_by"] = f.closed_by;
-    }
-    if (!f.detail.empty())
-        j["detail"] = f.detail;
+    j["local"] = format_endpoint(s.tuple.local);
+    j["remote"] = format_endpoint(s.tuple.remote);
+    j["listener"] = s.listener ? listener_json(*s.listener) : nlohmann::json();
+    j["age_s"] = opt(s.age_s);
+    if (s.min_age_s)
+        j["min_age_s"] = *s.min_age_s;
+    j["recv_q"] = opt(s.recv_q);
+    j["netns"] = s.netns;
+    j["preexisting"] = s.preexisting;
+    j["sk"] = hex(s.sk);
     return j;
+}
+
+// The fields of the accept-queue findings (listen_overflow, accept_stall).
+template <typename F> nlohmann::json queue_json(const F& f, const WallClock& clock)
+{
+    const ListenerFacts& q = f.queue;
+    nlohmann::json j = head(f, clock);
+    put_process(j, q.process ? &*q.process : nullptr);
+    j["listener"] = q.listener ? listener_json(*q.listener) : nlohmann::json();
+    j["local"] = q.listener ? nlohmann::json(format_endpoint(q.listener->local)) : nlohmann::json();
+    j["netns"] = q.netns;
+    j["queue"] = q.listener ? opt(q.listener->queue) : nlohmann::json();
+    j["backlog"] = q.listener ? opt(q.listener->backlog) : nlohmann::json();
+    j["queued_close_wait"] = q.queued_close_wait;
+    return j;
+}
+
+// One overload per finding type.
+nlohmann::json to_json(const CloseWaitFinding& f, const WallClock& clock)
+{
+    nlohmann::json j = socket_json(f, clock);
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::json to_json(const LeakFinding& f, const WallClock& clock)
+{
+    nlohmann::json j = socket_json(f, clock);
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::json to_json(const ClosedFinding& f, const WallClock& clock)
+{
+    nlohmann::json j = socket_json(f, clock);
+    j["was_leak"] = f.was_leak;
+    j["closed_by"] = f.closed_by;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::json to_json(const AcceptErrorFinding& f, const WallClock& clock)
+{
+    nlohmann::json j = head(f, clock);
+    put_process(j, &f.process);
+    j["errno"] = f.errno_name;
+    j["syscall"] = f.syscall;
+    j["count"] = f.count;
+    j["shed"] = f.shed;
+    j["nofile_soft"] = opt(f.nofile_soft);
+    j["nofile_hard"] = opt(f.nofile_hard);
+    j["open_fds"] = opt(f.open_fds);
+    j["socket_fds"] = opt(f.socket_fds);
+    j["close_wait_fds"] = opt(f.close_wait_fds);
+    j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::json to_json(const ListenOverflowFinding& f, const WallClock& clock)
+{
+    nlohmann::json j = queue_json(f, clock);
+    j["drops"] = f.drops;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::json to_json(const AcceptStallFinding& f, const WallClock& clock)
+{
+    nlohmann::json j = queue_json(f, clock);
+    j["since_last_accept_s"] = opt(f.since_last_accept_s);
+    if (f.min_stall_s)
+        j["min_stall_s"] = *f.min_stall_s;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::json to_json(const LostFinding& f, const WallClock& clock)
+{
+    nlohmann::json j = head(f, clock);
+    j["count"] = f.count;
+    j["detail"] = f.detail;
+    return j;
+}
+
+} // namespace
+
+nlohmann::json finding_json(const Finding& f, const WallClock& clock)
+{
+    return std::visit([&](const auto& x) { return to_json(x, clock); }, f);
 }
 
 nlohmann::json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)
