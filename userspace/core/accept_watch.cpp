@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "closewait_trace/events.h"
-#include "core/format.hpp"
+#include "common/text.hpp"
 
 namespace cwt
 {

@@ -1,5 +1,5 @@
 // core/: pure C++ (model, decoder, tracker, accept watch, listener index, snapshot
-// classification, text forms). Includes only common/ and include/closewait_trace/events.h;
+// classification). Includes only common/ and include/closewait_trace/events.h;
 // kernel/, report/ and app/ depend on it. Never include kernel/ or report/ here.
 // Plain C++ types the tracker and reporters work on. Nothing here knows BPF:
 // the decoder turns kernel records into these, and unit tests build them by hand.

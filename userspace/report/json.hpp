@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/format.hpp"
+#include "report/format.hpp"
 #include "core/model.hpp"
 #include "report/reporter.hpp"
 

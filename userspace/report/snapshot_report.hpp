@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/format.hpp"
+#include "report/format.hpp"
 #include "core/snapshot.hpp"
 
 namespace cwt
