@@ -213,6 +213,22 @@ TEST(ReportJson, EveryFindingHasTypeAndTs)
     }
 }
 
+// Objects keep their keys in insertion order (ordered_json): `type`, then `ts`.
+TEST(ReportJson, EveryObjectStartsWithTypeThenTs)
+{
+    auto starts_right = [](const nlohmann::ordered_json& j) {
+        std::string d = j.dump();
+        return d.rfind("{\"type\":", 0) == 0 && d.find(",\"ts\":") == d.find(',');
+    };
+    for (const auto& f : all_sample_findings()) {
+        auto j = finding_json(f, kClock);
+        EXPECT_TRUE(starts_right(j)) << j.dump();
+    }
+    EXPECT_TRUE(starts_right(start_json(StartInfo{}, kClock, 0)));
+    auto s = summary_json(Summary{}, kClock, 0);
+    EXPECT_TRUE(starts_right(s)) << s.dump();
+}
+
 TEST(ReportJson, TimestampsAreRfc3339Utc)
 {
     LeakFinding f = leak_finding();

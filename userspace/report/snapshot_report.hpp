@@ -11,8 +11,8 @@
 namespace cwt
 {
 
-nlohmann::json listener_row_json(const SnapshotListener& l, const WallClock& clock, MonoNs now);
-nlohmann::json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now);
+nlohmann::ordered_json listener_row_json(const SnapshotListener& l, const WallClock& clock, MonoNs now);
+nlohmann::ordered_json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now);
 void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallClock& clock, MonoNs now);
 
 } // namespace cwt
