@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -164,12 +165,26 @@ Findings leak(Tracker& t, SockId sk, const Enrichment& e, MonoNs now)
     return out;
 }
 
-std::vector<FindingType> types_of(const Findings& fs)
+std::vector<std::string> types_of(const Findings& fs)
 {
-    std::vector<FindingType> v;
+    std::vector<std::string> v;
     for (const auto& f : fs)
-        v.push_back(f.type);
+        v.push_back(type_name(f));
     return v;
+}
+
+// The socket a finding is about; fails the test if it has none.
+const SocketFacts& sock(const Finding& f)
+{
+    const SocketFacts* s = socket_of(f);
+    if (!s)
+        throw std::logic_error(std::string("not a socket finding: ") + type_name(f));
+    return *s;
+}
+
+const ClosedFinding& as_closed(const Finding& f)
+{
+    return std::get<ClosedFinding>(f);
 }
 
 const ProcessSummary* summary_for(const Summary& s, std::uint32_t pid)
@@ -204,26 +219,26 @@ TEST(TrackerLifecycle, VerbosePrintsCloseWaitAndClose)
 
     Findings in = feed(t, entered(kSk, info));
     ASSERT_EQ(in.size(), 1u);
-    EXPECT_EQ(in[0].type, FindingType::CloseWait);
-    EXPECT_EQ(in[0].owner, OwnerKind::Process);
-    ASSERT_EQ(in[0].processes.size(), 1u);
-    EXPECT_EQ(in[0].processes[0], proc(100, "server", 7));
-    EXPECT_EQ(in[0].sk, kSk);
-    EXPECT_EQ(in[0].tuple, info.tuple);
-    EXPECT_EQ(in[0].netns, kNetns);
-    ASSERT_TRUE(in[0].age_s);
-    EXPECT_DOUBLE_EQ(*in[0].age_s, 0.0);
+    EXPECT_EQ(type_name(in[0]), std::string("close_wait"));
+    EXPECT_EQ(sock(in[0]).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(in[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(in[0]).processes[0], proc(100, "server", 7));
+    EXPECT_EQ(sock(in[0]).sk, kSk);
+    EXPECT_EQ(sock(in[0]).tuple, info.tuple);
+    EXPECT_EQ(sock(in[0]).netns, kNetns);
+    ASSERT_TRUE(sock(in[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(in[0]).age_s, 0.0);
 
     Findings out = feed(t, left(kSk, info, kT0 + 2500 * kMs, kLastAck));
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].type, FindingType::CloseWaitClosed);
-    EXPECT_FALSE(out[0].was_leak);
-    EXPECT_EQ(out[0].closed_by, "application");
-    ASSERT_TRUE(out[0].age_s);
-    EXPECT_DOUBLE_EQ(*out[0].age_s, 2.5);
-    ASSERT_EQ(out[0].processes.size(), 1u);
-    EXPECT_EQ(out[0].processes[0].pid, 100u);
-    EXPECT_EQ(out[0].processes[0].fd, 7);
+    EXPECT_EQ(type_name(out[0]), std::string("close_wait_closed"));
+    EXPECT_FALSE(as_closed(out[0]).was_leak);
+    EXPECT_EQ(as_closed(out[0]).closed_by, "application");
+    ASSERT_TRUE(sock(out[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(out[0]).age_s, 2.5);
+    ASSERT_EQ(sock(out[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(out[0]).processes[0].pid, 100u);
+    EXPECT_EQ(sock(out[0]).processes[0].fd, 7);
 }
 
 TEST(TrackerLifecycle, ClosedByIsResetOrListenerClosedWhenNotLastAck)
@@ -237,9 +252,9 @@ TEST(TrackerLifecycle, ClosedByIsResetOrListenerClosedWhenNotLastAck)
     Findings a = feed(t, left(1, mine, kT0 + kSec, kClose));
     Findings b = feed(t, left(2, q, kT0 + kSec, kClose));
     ASSERT_EQ(a.size(), 1u);
-    EXPECT_EQ(a[0].closed_by, "reset");
+    EXPECT_EQ(as_closed(a[0]).closed_by, "reset");
     ASSERT_EQ(b.size(), 1u);
-    EXPECT_EQ(b[0].closed_by, "listener_closed");
+    EXPECT_EQ(as_closed(b[0]).closed_by, "listener_closed");
 }
 
 // ---- FIN before accept: the accept queue -------------------------------------
@@ -253,16 +268,16 @@ TEST(TrackerAcceptQueue, QueuedCloseWaitReportedAtOnceWithExactListener)
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
     const Finding& f = fs[0];
-    EXPECT_EQ(f.type, FindingType::CloseWait);
-    EXPECT_EQ(f.owner, OwnerKind::AcceptQueue);
-    EXPECT_TRUE(f.processes.empty());
-    ASSERT_TRUE(f.listener);
-    EXPECT_EQ(f.listener->local, v4("10.0.0.1", 8080));
-    ASSERT_TRUE(f.listener->owner);
-    EXPECT_EQ(*f.listener->owner, proc(42, "nginx", 6));
-    EXPECT_EQ(f.listener->queue, 3u);
-    EXPECT_EQ(f.listener->backlog, 128u);
-    EXPECT_TRUE(f.detail.empty());
+    EXPECT_EQ(type_name(f), std::string("close_wait"));
+    EXPECT_EQ(sock(f).owner, OwnerKind::AcceptQueue);
+    EXPECT_TRUE(sock(f).processes.empty());
+    ASSERT_TRUE(sock(f).listener);
+    EXPECT_EQ(sock(f).listener->local, v4("10.0.0.1", 8080));
+    ASSERT_TRUE(sock(f).listener->owner);
+    EXPECT_EQ(*sock(f).listener->owner, proc(42, "nginx", 6));
+    EXPECT_EQ(sock(f).listener->queue, 3u);
+    EXPECT_EQ(sock(f).listener->backlog, 128u);
+    EXPECT_TRUE(detail_of(f).empty());
 }
 
 // SO_REUSEPORT: two listeners on the queued socket's address. The one whose
@@ -275,8 +290,8 @@ TEST(TrackerAcceptQueue, ReusePortQueuedSocketNamesTheListenerHoldingIt)
                        QueuedOn{{kSk, 0x200}});
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].listener && fs[0].listener->owner);
-    EXPECT_EQ(*fs[0].listener->owner, proc(42, "worker-b", 6));
+    ASSERT_TRUE(sock(fs[0]).listener && sock(fs[0]).listener->owner);
+    EXPECT_EQ(*sock(fs[0]).listener->owner, proc(42, "worker-b", 6));
     EXPECT_EQ(t.queued_close_waits(t.listeners()[0]), 0u);
     EXPECT_EQ(t.queued_close_waits(t.listeners()[1]), 1u);
 }
@@ -288,10 +303,10 @@ TEST(TrackerAcceptQueue, WildcardIPv4ListenerMatches)
 
     Findings fs = feed(t, entered(kSk, queued(kT0, tuple4(8080, "192.0.2.7", 40000, "10.9.8.7"))));
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].listener);
-    EXPECT_EQ(fs[0].listener->local, v4("0.0.0.0", 8080));
-    ASSERT_TRUE(fs[0].listener->owner);
-    EXPECT_EQ(fs[0].listener->owner->pid, 42u);
+    ASSERT_TRUE(sock(fs[0]).listener);
+    EXPECT_EQ(sock(fs[0]).listener->local, v4("0.0.0.0", 8080));
+    ASSERT_TRUE(sock(fs[0]).listener->owner);
+    EXPECT_EQ(sock(fs[0]).listener->owner->pid, 42u);
 }
 
 TEST(TrackerAcceptQueue, WildcardIPv6ListenerMatchesIPv6AndV4MappedSockets)
@@ -306,10 +321,10 @@ TEST(TrackerAcceptQueue, WildcardIPv6ListenerMatchesIPv6AndV4MappedSockets)
     Findings b = feed(t, entered(2, queued(kT0, mapped)));
     for (const Findings* fs : {&a, &b}) {
         ASSERT_EQ(fs->size(), 1u);
-        ASSERT_TRUE((*fs)[0].listener);
-        EXPECT_EQ((*fs)[0].listener->local, v6("::", 443));
-        ASSERT_TRUE((*fs)[0].listener->owner);
-        EXPECT_EQ((*fs)[0].listener->owner->pid, 77u);
+        ASSERT_TRUE(sock((*fs)[0]).listener);
+        EXPECT_EQ(sock((*fs)[0]).listener->local, v6("::", 443));
+        ASSERT_TRUE(sock((*fs)[0]).listener->owner);
+        EXPECT_EQ(sock((*fs)[0]).listener->owner->pid, 77u);
     }
 }
 
@@ -340,10 +355,10 @@ TEST(TrackerAcceptQueue, ListenerMustShareNetnsAndPort)
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
     // Still reported, with the socket's own address and no owner.
-    ASSERT_TRUE(fs[0].listener);
-    EXPECT_EQ(fs[0].listener->local, v4("10.0.0.1", 8080));
-    EXPECT_FALSE(fs[0].listener->owner);
-    EXPECT_EQ(fs[0].detail, "listener not found");
+    ASSERT_TRUE(sock(fs[0]).listener);
+    EXPECT_EQ(sock(fs[0]).listener->local, v4("10.0.0.1", 8080));
+    EXPECT_FALSE(sock(fs[0]).listener->owner);
+    EXPECT_EQ(detail_of(fs[0]), "listener not found");
 }
 
 TEST(TrackerAcceptQueue, AcceptedLaterBecomesProcessAndLeakNamesIt)
@@ -352,7 +367,7 @@ TEST(TrackerAcceptQueue, AcceptedLaterBecomesProcessAndLeakNamesIt)
     t.update_listeners({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
     const auto q = queued(kT0);
 
-    ASSERT_EQ(types_of(feed(t, entered(kSk, q))), std::vector<FindingType>{FindingType::CloseWait});
+    ASSERT_EQ(types_of(feed(t, entered(kSk, q))), std::vector<std::string>{"close_wait"});
     // accept() by a worker: silent unless verbose.
     EXPECT_TRUE(feed(t, accepted_later(kSk, q, proc(43, "nginx-worker", 11), kT0 + kSec, 0x200)).empty());
     EXPECT_EQ(t.tracked(), 1u);
@@ -367,15 +382,15 @@ TEST(TrackerAcceptQueue, AcceptedLaterBecomesProcessAndLeakNamesIt)
     Findings fs = leak(t, kSk, Enrichment{}, now);
     ASSERT_EQ(fs.size(), 1u);
     const Finding& f = fs[0];
-    EXPECT_EQ(f.type, FindingType::CloseWaitLeak);
-    EXPECT_EQ(f.owner, OwnerKind::Process);
-    ASSERT_EQ(f.processes.size(), 1u);
-    EXPECT_EQ(f.processes[0], proc(43, "nginx-worker", 11));
-    ASSERT_TRUE(f.age_s);
-    EXPECT_DOUBLE_EQ(*f.age_s, 31.0);
+    EXPECT_EQ(type_name(f), std::string("close_wait_leak"));
+    EXPECT_EQ(sock(f).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(f).processes.size(), 1u);
+    EXPECT_EQ(sock(f).processes[0], proc(43, "nginx-worker", 11));
+    ASSERT_TRUE(sock(f).age_s);
+    EXPECT_DOUBLE_EQ(*sock(f).age_s, 31.0);
     // The listener it came from, found by its sk.
-    ASSERT_TRUE(f.listener);
-    EXPECT_EQ(f.listener->local, v4("0.0.0.0", 8080));
+    ASSERT_TRUE(sock(f).listener);
+    EXPECT_EQ(sock(f).listener->local, v4("0.0.0.0", 8080));
 }
 
 TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
@@ -385,11 +400,11 @@ TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
     feed(t, entered(kSk, q));
     Findings fs = feed(t, accepted_later(kSk, q, proc(43, "worker", 11), kT0 + kSec));
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWait);
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    ASSERT_EQ(fs[0].processes.size(), 1u);
-    EXPECT_EQ(fs[0].processes[0].pid, 43u);
-    EXPECT_FALSE(fs[0].detail.empty());
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait"));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(fs[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(fs[0]).processes[0].pid, 43u);
+    EXPECT_FALSE(detail_of(fs[0]).empty());
 }
 
 // Regression: find_listener() once took the last wildcard listener of any
@@ -433,13 +448,13 @@ TEST(TrackerThreshold, LeakReportedExactlyOnceThenClosedAsLeak)
     e.owners = {proc(100, "server", 7)};
     Findings fs = leak(t, kSk, e, now);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWaitLeak);
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    ASSERT_TRUE(fs[0].age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].age_s, 32.0);
-    EXPECT_FALSE(fs[0].min_age_s);
-    EXPECT_EQ(fs[0].recv_q, 517u);
-    EXPECT_FALSE(fs[0].preexisting);
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait_leak"));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    ASSERT_TRUE(sock(fs[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).age_s, 32.0);
+    EXPECT_FALSE(sock(fs[0]).min_age_s);
+    EXPECT_EQ(sock(fs[0]).recv_q, 517u);
+    EXPECT_FALSE(sock(fs[0]).preexisting);
     EXPECT_EQ(t.summary(now).leaks_reported, 1u);
 
     // Not again: neither due nor reported on later scans.
@@ -448,11 +463,11 @@ TEST(TrackerThreshold, LeakReportedExactlyOnceThenClosedAsLeak)
 
     Findings closed = feed(t, left(kSk, info, now + 10 * kSec, kLastAck));
     ASSERT_EQ(closed.size(), 1u);
-    EXPECT_EQ(closed[0].type, FindingType::CloseWaitClosed);
-    EXPECT_TRUE(closed[0].was_leak);
-    EXPECT_EQ(closed[0].closed_by, "application");
-    ASSERT_TRUE(closed[0].age_s);
-    EXPECT_DOUBLE_EQ(*closed[0].age_s, 42.0);
+    EXPECT_EQ(type_name(closed[0]), std::string("close_wait_closed"));
+    EXPECT_TRUE(as_closed(closed[0]).was_leak);
+    EXPECT_EQ(as_closed(closed[0]).closed_by, "application");
+    ASSERT_TRUE(sock(closed[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(closed[0]).age_s, 42.0);
     EXPECT_EQ(t.tracked(), 0u);
     EXPECT_EQ(t.summary(now + 11 * kSec).leaks_reported, 1u);
 }
@@ -463,15 +478,14 @@ TEST(TrackerThreshold, PastThresholdCloseBetweenScansIsALateLeak)
     const auto info = owned(kT0, proc(100, "server", 7));
     // Entered without an event (not verbose), left before any scan saw it.
     Findings fs = feed(t, left(kSk, info, kT0 + kThreshold, kLastAck));
-    ASSERT_EQ(types_of(fs),
-              (std::vector<FindingType>{FindingType::CloseWaitLeak, FindingType::CloseWaitClosed}));
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    ASSERT_EQ(fs[0].processes.size(), 1u);
-    EXPECT_EQ(fs[0].processes[0].pid, 100u);
-    ASSERT_TRUE(fs[0].age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].age_s, 30.0);
-    EXPECT_TRUE(fs[1].was_leak);
-    EXPECT_EQ(fs[1].closed_by, "application");
+    ASSERT_EQ(types_of(fs), (std::vector<std::string>{"close_wait_leak", "close_wait_closed"}));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(fs[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(fs[0]).processes[0].pid, 100u);
+    ASSERT_TRUE(sock(fs[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).age_s, 30.0);
+    EXPECT_TRUE(as_closed(fs[1]).was_leak);
+    EXPECT_EQ(as_closed(fs[1]).closed_by, "application");
     EXPECT_EQ(t.tracked(), 0u);
     EXPECT_EQ(t.summary(kT0 + kThreshold).leaks_reported, 1u);
 }
@@ -482,8 +496,7 @@ TEST(TrackerThreshold, SeenButUnreportedSocketClosingPastThresholdIsALateLeak)
     const auto info = owned(kT0, proc(100, "server", 7));
     t.on_scan(kT0 + kSec, {{kSk, info}});
     Findings fs = feed(t, left(kSk, info, kT0 + kThreshold + kMs, kLastAck));
-    EXPECT_EQ(types_of(fs),
-              (std::vector<FindingType>{FindingType::CloseWaitLeak, FindingType::CloseWaitClosed}));
+    EXPECT_EQ(types_of(fs), (std::vector<std::string>{"close_wait_leak", "close_wait_closed"}));
 }
 
 // ---- address reuse -----------------------------------------------------------
@@ -503,11 +516,11 @@ TEST(TrackerReuse, SameSkNewEnterTimeIsANewSocket)
     const auto second = owned(t2, proc(200, "new", 9), tuple4(9090));
     Findings fs = feed(t, entered(kSk, second));
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_EQ(fs[0].processes.size(), 1u);
-    EXPECT_EQ(fs[0].processes[0].pid, 200u);
-    EXPECT_EQ(fs[0].tuple, second.tuple);
-    ASSERT_TRUE(fs[0].age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].age_s, 0.0);
+    ASSERT_EQ(sock(fs[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(fs[0]).processes[0].pid, 200u);
+    EXPECT_EQ(sock(fs[0]).tuple, second.tuple);
+    ASSERT_TRUE(sock(fs[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).age_s, 0.0);
     EXPECT_EQ(t.tracked(), 1u);
 
     Summary s = t.summary(t2);
@@ -518,14 +531,14 @@ TEST(TrackerReuse, SameSkNewEnterTimeIsANewSocket)
     ASSERT_EQ(t.due_for_leak_report(t2 + kThreshold), std::vector<SockId>{kSk});
     Findings again = leak(t, kSk, Enrichment{}, t2 + kThreshold);
     ASSERT_EQ(again.size(), 1u);
-    EXPECT_EQ(again[0].processes[0].pid, 200u);
+    EXPECT_EQ(sock(again[0]).processes[0].pid, 200u);
     EXPECT_EQ(t.summary(t2 + kThreshold).leaks_reported, 2u);
 
     // Its close is not a leak of the first socket's past.
     Findings closed = feed(t, left(kSk, second, t2 + kThreshold + kSec));
     ASSERT_EQ(closed.size(), 1u);
-    EXPECT_TRUE(closed[0].was_leak);
-    EXPECT_EQ(closed[0].processes[0].pid, 200u);
+    EXPECT_TRUE(as_closed(closed[0]).was_leak);
+    EXPECT_EQ(sock(closed[0]).processes[0].pid, 200u);
 }
 
 TEST(TrackerReuse, ScanWithNewEnterTimeReplacesTheOldSocket)
@@ -610,13 +623,13 @@ TEST(TrackerInterleaving, ShuffledAcrossSocketsInOrderPerSocket)
         --remaining;
     }
 
-    auto count = [&](FindingType ty) {
+    auto count = [&](const std::string& ty) {
         return static_cast<std::size_t>(
-            std::count_if(all.begin(), all.end(), [&](const Finding& f) { return f.type == ty; }));
+            std::count_if(all.begin(), all.end(), [&](const Finding& f) { return type_name(f) == ty; }));
     };
-    EXPECT_EQ(count(FindingType::CloseWait), static_cast<std::size_t>(kSockets));
-    EXPECT_EQ(count(FindingType::CloseWaitClosed), closed);
-    EXPECT_EQ(count(FindingType::CloseWaitLeak), late_leaks);
+    EXPECT_EQ(count("close_wait"), static_cast<std::size_t>(kSockets));
+    EXPECT_EQ(count("close_wait_closed"), closed);
+    EXPECT_EQ(count("close_wait_leak"), late_leaks);
     EXPECT_EQ(t.tracked(), open);
 
     Summary s = t.summary(kT0 + 10 * kSec);
@@ -652,11 +665,11 @@ TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
     e.owners = {proc(100, "legacy", 12)};
     Findings fs = leak(t, kSk, e, now);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWaitLeak);
-    EXPECT_TRUE(fs[0].preexisting);
-    EXPECT_FALSE(fs[0].age_s);
-    ASSERT_TRUE(fs[0].min_age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 2.0);
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait_leak"));
+    EXPECT_TRUE(sock(fs[0]).preexisting);
+    EXPECT_FALSE(sock(fs[0]).age_s);
+    ASSERT_TRUE(sock(fs[0]).min_age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).min_age_s, 2.0);
     EXPECT_TRUE(t.due_for_leak_report(now).empty());
 
     Summary s = t.summary(now + kSec);
@@ -669,8 +682,8 @@ TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
     // Its close is always shown, as a leak it was reported as.
     Findings closed = feed(t, left(kSk, info, now + 5 * kSec));
     ASSERT_EQ(closed.size(), 1u);
-    EXPECT_TRUE(closed[0].was_leak);
-    EXPECT_TRUE(closed[0].preexisting);
+    EXPECT_TRUE(as_closed(closed[0]).was_leak);
+    EXPECT_TRUE(sock(closed[0]).preexisting);
 }
 
 // The kernel's bound (the last segment received came no earlier than the FIN)
@@ -692,15 +705,15 @@ TEST(TrackerPreexisting, KernelBoundOnTheFinLengthensTheMinimumAge)
     e.owners = {proc(100, "legacy", 12)};
     Findings fs = leak(t, kSk, e, started + 2 * kSec);
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].min_age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 62.0);
-    EXPECT_FALSE(fs[0].age_s);
+    ASSERT_TRUE(sock(fs[0]).min_age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).min_age_s, 62.0);
+    EXPECT_FALSE(sock(fs[0]).age_s);
 
     e.owners = {proc(100, "legacy", 13)};
     fs = leak(t, kSk + 1, e, started + 2 * kSec);
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].min_age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 2.0);
+    ASSERT_TRUE(sock(fs[0]).min_age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).min_age_s, 2.0);
 }
 
 TEST(TrackerPreexisting, QueuedPreexistingSummarizedUnderItsListener)
@@ -742,11 +755,11 @@ TEST(TrackerReportLeak, NoOwnersAndUnknownKindBecomesNoFd)
     t.on_scan(kT0, {{kSk, unowned(kT0)}});
     Findings fs = leak(t, kSk, Enrichment{}, kT0 + kThreshold);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWaitLeak);
-    EXPECT_EQ(fs[0].owner, OwnerKind::NoFd);
-    EXPECT_TRUE(fs[0].processes.empty());
-    EXPECT_FALSE(fs[0].listener);
-    EXPECT_FALSE(fs[0].detail.empty());
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait_leak"));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::NoFd);
+    EXPECT_TRUE(sock(fs[0]).processes.empty());
+    EXPECT_FALSE(sock(fs[0]).listener);
+    EXPECT_FALSE(detail_of(fs[0]).empty());
 }
 
 TEST(TrackerReportLeak, SeveralOwnersAreListedAndEachProcessSummarized)
@@ -757,8 +770,8 @@ TEST(TrackerReportLeak, SeveralOwnersAreListedAndEachProcessSummarized)
     e.owners = {proc(100, "parent", 5), proc(101, "child", 5), proc(100, "parent", 9)};
     Findings fs = leak(t, kSk, e, kT0 + kThreshold);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    EXPECT_EQ(fs[0].processes, e.owners);
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    EXPECT_EQ(sock(fs[0]).processes, e.owners);
 
     Summary s = t.summary(kT0 + kThreshold);
     EXPECT_EQ(s.open_close_waits, 1u);
@@ -841,7 +854,7 @@ TEST(TrackerFilter, QueuedSocketsCountOnlyForTheListenerOwner)
     Findings b = feed(t, entered(2, queued(kT0, tuple4(81))));
     Findings c = feed(t, entered(3, queued(kT0, tuple4(82)))); // no listener at all
     ASSERT_EQ(a.size(), 1u);
-    EXPECT_EQ(a[0].listener->owner->pid, 200u);
+    EXPECT_EQ(sock(a[0]).listener->owner->pid, 200u);
     EXPECT_TRUE(b.empty());
     EXPECT_TRUE(c.empty());
 
@@ -864,9 +877,9 @@ TEST(TrackerLost, ReportsOnlyGrowthOfTheCumulativeCounter)
 
     t.on_lost(5, kT0, out);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].type, FindingType::Lost);
-    EXPECT_EQ(out[0].count, 5u);
-    EXPECT_EQ(out[0].ts_ns, kT0);
+    EXPECT_EQ(type_name(out[0]), std::string("lost"));
+    EXPECT_EQ(std::get<LostFinding>(out[0]).count, 5u);
+    EXPECT_EQ(ts_of(out[0]), kT0);
 
     out.clear();
     t.on_lost(5, kT0 + kSec, out);
@@ -874,7 +887,7 @@ TEST(TrackerLost, ReportsOnlyGrowthOfTheCumulativeCounter)
 
     t.on_lost(8, kT0 + 2 * kSec, out);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].count, 3u);
+    EXPECT_EQ(std::get<LostFinding>(out[0]).count, 3u);
     EXPECT_EQ(t.lost_total(), 8u);
     EXPECT_EQ(t.summary(kT0 + 3 * kSec).lost_events, 8u);
 }

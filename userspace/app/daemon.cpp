@@ -19,7 +19,7 @@
 #include "core/decoder.hpp"
 #include "kernel/diag_inventory.hpp"
 #include "common/error.hpp"
-#include "core/format.hpp"
+#include "report/format.hpp"
 #include "kernel/inventory.hpp"
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"

@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "closewait_trace/events.h"
-#include "core/format.hpp"
+#include "common/text.hpp"
 
 namespace cwt
 {
@@ -42,6 +42,17 @@ namespace
 MonoNs since(MonoNs now, MonoNs then)
 {
     return now > then ? now - then : 0;
+}
+
+ListenerFacts queue_facts(const ListenerInfo& l, const QueuedCloseWaitFn& queued_cw)
+{
+    ListenerFacts q;
+    q.listener = listener_view(l);
+    if (!l.owners.empty())
+        q.process = l.owners.front();
+    q.netns = l.netns;
+    q.queued_close_wait = queued_cw(l);
+    return q;
 }
 
 } // namespace
@@ -82,10 +93,9 @@ void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& sa
             bool shed_only = !d_emfile && !d_enfile && err == EMFILE;
             if (!n && !shed_only)
                 continue;
-            Finding f;
-            f.type = FindingType::AcceptError;
+            AcceptErrorFinding f;
             f.ts_ns = now;
-            f.processes = {ProcessRef{s.pid, s.comm, s.listen_fd}};
+            f.process = ProcessRef{s.pid, s.comm, s.listen_fd};
             f.errno_name = errno_name(err);
             f.syscall = syscall_name(s.syscall_nr);
             f.count = n;
@@ -125,26 +135,19 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
         for (const auto* l : full) {
             if (!owned_by_target(*l))
                 continue;
-            Finding f;
-            f.type = FindingType::ListenOverflow;
+            ListenOverflowFinding f;
             f.ts_ns = now;
-            f.listener = listener_view(*l);
-            if (!l->owners.empty())
-                f.processes = {l->owners.front()};
-            f.tuple.local = l->local;
-            f.netns = l->netns;
-            f.count = drops;
-            f.queued_close_wait = queued_cw(*l);
+            f.queue = queue_facts(*l, queued_cw);
+            f.drops = drops;
             f.detail = full.size() > 1 ? "drops counted per netns, shared by " + std::to_string(full.size()) +
                                              " full listeners"
                                        : "accept queue full";
             out.push_back(std::move(f));
         }
         if (full.empty() && !cfg_.filter_pid) {
-            Finding f;
-            f.type = FindingType::ListenOverflow;
+            ListenOverflowFinding f;
             f.ts_ns = now;
-            f.count = drops;
+            f.drops = drops;
             f.detail = "no listener full at sampling time";
             out.push_back(std::move(f));
         }
@@ -165,19 +168,13 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             }
         }
         if (!st.reported && since(now, st.nonempty_since) >= cfg_.stall_ns) {
-            Finding f;
-            f.type = FindingType::AcceptStall;
+            AcceptStallFinding f;
             f.ts_ns = now;
-            f.listener = listener_view(l);
-            if (!l.owners.empty())
-                f.processes = {l.owners.front()};
-            f.tuple.local = l.local;
-            f.netns = l.netns;
-            f.queued_close_wait = queued_cw(l);
+            f.queue = queue_facts(l, queued_cw);
             if (st.last_accept_ns)
                 f.since_last_accept_s = ns_to_seconds(since(now, *st.last_accept_ns));
             else
-                f.min_age_s = ns_to_seconds(since(
+                f.min_stall_s = ns_to_seconds(since(
                     now, std::min(st.nonempty_since, cfg_.started_ns ? cfg_.started_ns : st.nonempty_since)));
             if (st.last_accept_ns)
                 f.detail = "no accept() while connections wait";

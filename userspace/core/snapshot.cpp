@@ -202,11 +202,11 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
     return snap;
 }
 
-Finding Snapshot::finding(const SnapshotCloseWait& cw) const
+CloseWaitFinding Snapshot::finding(const SnapshotCloseWait& cw) const
 {
-    Finding f;
-    f.type = FindingType::CloseWait;
-    f.ts_ns = ts_ns;
+    CloseWaitFinding out;
+    out.ts_ns = ts_ns;
+    SocketFacts& f = out.sock;
     f.sk = cw.sk;
     f.owner = cw.owner;
     f.processes.assign(owner_refs.begin() + cw.owners_begin,
@@ -226,11 +226,11 @@ Finding Snapshot::finding(const SnapshotCloseWait& cw) const
         ListenerView v;
         v.local = cw.tuple.local;
         f.listener = v;
-        f.detail = "listener not found";
+        out.detail = "listener not found";
     }
     if (cw.owner == OwnerKind::NoFd)
-        f.detail = kNoFdDetail;
-    return f;
+        out.detail = kNoFdDetail;
+    return out;
 }
 
 } // namespace cwt

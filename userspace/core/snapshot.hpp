@@ -55,7 +55,7 @@ struct Snapshot {
     Summary summary;
     bool has_findings() const { return !close_waits.empty(); }
     // The `close_wait` line of one socket, as the live stream would print it.
-    Finding finding(const SnapshotCloseWait& cw) const;
+    CloseWaitFinding finding(const SnapshotCloseWait& cw) const;
 };
 
 // filter_pid: only that process's sockets and the queues of its listeners.

@@ -65,7 +65,7 @@ bool Tracker::passes_filter(const Tracked& t) const
     return t.owners.empty() && t.info.owner == OwnerKind::Unknown;
 }
 
-void Tracker::fill_age(Finding& f, const Tracked& t, MonoNs now) const
+void Tracker::fill_age(SocketFacts& f, const Tracked& t, MonoNs now) const
 {
     if (t.info.enter_ns && now >= t.info.enter_ns) {
         f.age_s = ns_to_seconds(now - t.info.enter_ns);
@@ -79,11 +79,11 @@ void Tracker::fill_age(Finding& f, const Tracked& t, MonoNs now) const
     }
 }
 
-Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, MonoNs now) const
+template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoNs now) const
 {
-    Finding f;
-    f.type = type;
-    f.ts_ns = now;
+    F out;
+    out.ts_ns = now;
+    SocketFacts& f = out.sock;
     f.sk = sk;
     f.owner = t.info.owner;
     f.processes = t.owners;
@@ -109,9 +109,9 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
         ListenerView v;
         v.local = t.info.tuple.local;
         f.listener = v;
-        f.detail = "listener not found";
+        out.detail = "listener not found";
     }
-    return f;
+    return out;
 }
 
 void Tracker::on_event(const SockEvent& ev, Findings& out)
@@ -122,15 +122,14 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         if (t.filtered_out)
             return;
         if (cfg_.verbose || t.info.owner == OwnerKind::AcceptQueue) {
-            Finding f = make_finding(FindingType::CloseWait, ev.sk, t, ev.ts_ns);
-            out.push_back(std::move(f));
+            out.emplace_back(make_finding<CloseWaitFinding>(ev.sk, t, ev.ts_ns));
         }
         return;
     }
     case SockEventKind::QueuedAccepted: {
         Tracked& t = upsert(ev.sk, ev.info, ev.ts_ns);
         if (!t.filtered_out && cfg_.verbose) {
-            Finding f = make_finding(FindingType::CloseWait, ev.sk, t, ev.ts_ns);
+            auto f = make_finding<CloseWaitFinding>(ev.sk, t, ev.ts_ns);
             f.detail = "accepted after the peer closed";
             out.push_back(std::move(f));
         }
@@ -154,12 +153,12 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         t.leak_reported |= reported_before;
         if (t.filtered_out)
             return;
-        Finding f = make_finding(FindingType::CloseWaitClosed, ev.sk, t, ev.ts_ns);
+        auto f = make_finding<ClosedFinding>(ev.sk, t, ev.ts_ns);
         bool past_threshold = t.info.enter_ns && ev.ts_ns - t.info.enter_ns >= cfg_.leak_threshold_ns;
         if (!t.leak_reported && past_threshold && passes_filter(t)) {
             // It outlived the threshold but closed before a scan noticed:
             // still a leak suspect, reported late rather than never.
-            Finding leak = make_finding(FindingType::CloseWaitLeak, ev.sk, t, ev.ts_ns);
+            auto leak = make_finding<LeakFinding>(ev.sk, t, ev.ts_ns);
             leak.detail = "closed before the periodic scan";
             out.push_back(std::move(leak));
             ++leaks_reported_;
@@ -243,7 +242,7 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
     t.filtered_out = !passes_filter(t);
     if (t.filtered_out)
         return;
-    Finding f = make_finding(FindingType::CloseWaitLeak, sk, t, now);
+    auto f = make_finding<LeakFinding>(sk, t, now);
     if (t.info.owner == OwnerKind::NoFd)
         f.detail = "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
     out.push_back(std::move(f));
@@ -292,8 +291,7 @@ void Tracker::on_lost(std::uint64_t total, MonoNs now, Findings& out)
 {
     if (total <= lost_reported_)
         return;
-    Finding f;
-    f.type = FindingType::Lost;
+    LostFinding f;
     f.ts_ns = now;
     f.count = total - lost_reported_;
     f.detail = "kernel could not record events (ring buffer or map full); see summary";
@@ -312,7 +310,7 @@ Summary Tracker::summary(MonoNs now) const
     std::map<std::pair<std::uint32_t, std::string>, ListenerSummary> lsums;
 
     auto age_of = [&](const Tracked& t, bool& predates) {
-        Finding f;
+        SocketFacts f;
         fill_age(f, t, now);
         predates = !f.age_s.has_value();
         return f.age_s ? *f.age_s : f.min_age_s.value_or(0.0);

@@ -73,8 +73,9 @@ class Tracker
         MonoNs first_seen_ns = 0;
     };
 
-    Finding make_finding(FindingType type, SockId sk, const Tracked& t, MonoNs now) const;
-    void fill_age(Finding& f, const Tracked& t, MonoNs now) const;
+    // A CloseWait, Leak or Closed finding with the socket's facts filled in.
+    template <typename F> F make_finding(SockId sk, const Tracked& t, MonoNs now) const;
+    void fill_age(SocketFacts& f, const Tracked& t, MonoNs now) const;
     bool passes_filter(const Tracked& t) const;
     // The listener whose accept queue holds a queued socket.
     const ListenerInfo* queue_listener(const Tracked& t) const;
