@@ -145,7 +145,7 @@ TrackerConfig config(bool verbose = false, std::uint32_t filter_pid = 0, MonoNs 
     TrackerConfig c;
     c.leak_threshold_ns = kThreshold;
     c.verbose = verbose;
-    c.filter_pid = filter_pid;
+    c.target = filter_pid;
     c.started_ns = started_ns;
     return c;
 }

@@ -29,10 +29,7 @@ std::string syscall_name(std::uint32_t nr)
 
 bool AcceptWatch::owned_by_target(const ListenerInfo& l) const
 {
-    if (!cfg_.filter_pid)
-        return true;
-    return std::any_of(l.owners.begin(), l.owners.end(),
-                       [&](const ProcessRef& p) { return p.pid == cfg_.filter_pid; });
+    return cfg_.target.wants_any(l.owners);
 }
 
 namespace
@@ -140,7 +137,7 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
                                        : "accept queue full";
             out.push_back(std::move(f));
         }
-        if (full.empty() && !cfg_.filter_pid) {
+        if (full.empty() && !cfg_.target.active()) {
             Finding f;
             f.type = FindingType::ListenOverflow;
             f.ts_ns = now;

@@ -11,6 +11,7 @@
 
 #include "common/units.hpp"
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -18,7 +19,7 @@ namespace cwt
 struct AcceptWatchConfig {
     MonoNs report_interval_ns = kNsPerSec; // one line per interval while failing
     MonoNs stall_ns = 5000000000ULL;       // --stall
-    std::uint32_t filter_pid = 0;
+    TargetFilter target;                   // -p
     MonoNs started_ns = 0;
 };
 
@@ -60,7 +61,7 @@ class AcceptWatch
         std::optional<MonoNs> last_accept_ns;
         bool reported = false;
     };
-    bool wanted(std::uint32_t pid) const { return !cfg_.filter_pid || pid == cfg_.filter_pid; }
+    bool wanted(std::uint32_t pid) const { return cfg_.target.wants(pid); }
     bool owned_by_target(const ListenerInfo& l) const;
 
     AcceptWatchConfig cfg_;

@@ -47,19 +47,11 @@ Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs n
 
 bool Tracker::passes_filter(const Tracked& t) const
 {
-    if (!cfg_.filter_pid)
+    if (!cfg_.target.active() || cfg_.target.wants_any(t.owners))
         return true;
-    for (const auto& p : t.owners)
-        if (p.pid == cfg_.filter_pid)
-            return true;
     if (t.info.owner == OwnerKind::AcceptQueue) {
         const ListenerInfo* l = queue_listener(t);
-        if (!l)
-            return false;
-        for (const auto& p : l->owners)
-            if (p.pid == cfg_.filter_pid)
-                return true;
-        return false;
+        return l && cfg_.target.wants_any(l->owners);
     }
     // Owner not resolved yet: keep it until the threshold resolution decides.
     return t.owners.empty() && t.info.owner == OwnerKind::Unknown;
@@ -343,7 +335,7 @@ Summary Tracker::summary(MonoNs now) const
         if (t.owners.empty()) {
             // Under -p an unresolved socket is most likely someone else's:
             // count it only once its owner is known.
-            if (cfg_.filter_pid)
+            if (cfg_.target.active())
                 --s.open_close_waits;
             else
                 ++s.unknown_owner;
@@ -352,7 +344,7 @@ Summary Tracker::summary(MonoNs now) const
         // Attributed to every process holding it (fork, dup, SCM_RIGHTS).
         std::vector<std::uint32_t> seen;
         for (const auto& p : t.owners) {
-            if (cfg_.filter_pid && p.pid != cfg_.filter_pid)
+            if (!cfg_.target.wants(p.pid))
                 continue;
             ProcessSummary& ps = procs[p.pid];
             ps.process.pid = p.pid;

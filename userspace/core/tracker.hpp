@@ -13,15 +13,16 @@
 #include "common/units.hpp"
 #include "core/listener_index.hpp"
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
 
 struct TrackerConfig {
     MonoNs leak_threshold_ns = kDefaultThresholdNs;
-    bool verbose = false;         // every close_wait and every close
-    std::uint32_t filter_pid = 0; // -p: 0 = all
-    MonoNs started_ns = 0;        // tool start, bounds the age of pre-existing sockets
+    bool verbose = false;  // every close_wait and every close
+    TargetFilter target;   // -p
+    MonoNs started_ns = 0; // tool start, bounds the age of pre-existing sockets
 };
 
 using Findings = std::vector<Finding>;
