@@ -11,6 +11,7 @@
 #include "closewait_trace/events.h"
 #include "kernel/loader.hpp"
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -50,7 +51,11 @@ class Inventory
         std::unordered_map<SockId, std::vector<ProcessRef>> owners;
         QueuedOn queued_on;
     };
+    // Also remembers each listener's owners for listeners().
     Refresh refresh(const std::vector<SockId>& sks, std::uint32_t tgid = 0);
+    // Every listener with its queue and last accept now; owners as of the last
+    // refresh(), which runs again only when a listener is new. Refreshes queued_on().
+    std::vector<ListenerInfo> listeners();
 
     std::vector<std::pair<SockId, CloseWaitInfo>> scan_close_waits();
     std::vector<AcceptErrorSample> accept_errors();
@@ -60,6 +65,16 @@ class Inventory
     std::uint64_t lost_total();
     std::uint64_t counter(cwt_counter idx);
 
+    // The CLOSE_WAITs that exist before we start, seeded into the kernel maps
+    // (as plan_seeds() decides) so that their closes are seen, and returned as
+    // enrichment for the tracker.
+    struct Preexisting {
+        std::unordered_map<SockId, Enrichment> enrich;
+        std::size_t close_waits = 0;
+    };
+    Preexisting seed_preexisting(const TargetFilter& target);
+
+  private:
     // Tell the kernel about sockets that predate the tool.
     void seed_close_wait(SockId sk, const cwt_cw_entry& e);
     void seed_owner(SockId sk, const cwt_owner& o);
@@ -68,10 +83,10 @@ class Inventory
     void unseed_close_wait(SockId sk);
     void unseed_owner(SockId sk);
 
-  private:
     void take_queued_on();
     void drop_closed_meanwhile(AuditWalk& w);
     QueuedOn queued_on_;
+    std::unordered_map<SockId, std::vector<ProcessRef>> listener_owners_;
     BpfSession& s_;
 };
 
