@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "closewait_trace/events.h"
+#include "core/accept_watch.hpp"
 #include "core/leak_resolution.hpp"
+#include "core/listener_state.hpp"
 #include "core/seed_policy.hpp"
 #include "core/target_filter.hpp"
+#include "endpoints.hpp"
 
 namespace cwt
 {
@@ -167,6 +170,83 @@ TEST(LeakResolution, UnseenInAnotherNetnsKeepsItsOwners)
     EXPECT_FALSE(e.recv_q) << "unknown, not zero";
     EXPECT_EQ(e.owners, owners);
     EXPECT_FALSE(resolve_at_threshold(std::nullopt, nullptr, 2, 1).gone);
+}
+
+ListenerInfo listener(SockId sk, Endpoint local, std::uint32_t pid)
+{
+    ListenerInfo l;
+    l.sk = sk;
+    l.netns = 1;
+    l.local = local;
+    l.owners = {proc(pid, 3)};
+    return l;
+}
+
+TEST(ListenerState, TheKernelsWordOnTheQueueBeatsTheAddress)
+{
+    using test::v4;
+    ListenerState ls;
+    // SO_REUSEPORT: two listeners on one address.
+    ls.update({listener(0x10, v4("0.0.0.0", 80), 100), listener(0x20, v4("0.0.0.0", 80), 200)},
+              {{0x99, 0x20}});
+    ASSERT_NE(ls.queue_of(0x99, 1, v4("10.0.0.1", 80)), nullptr);
+    EXPECT_EQ(ls.queue_of(0x99, 1, v4("10.0.0.1", 80))->sk, 0x20u);
+    ASSERT_NE(ls.queue_of(0x98, 1, v4("10.0.0.1", 80)), nullptr) << "unnamed: by address";
+    EXPECT_EQ(ls.queue_of(0x98, 1, v4("10.0.0.1", 80))->local.port, 80);
+    EXPECT_EQ(ls.queue_of(0x98, 1, v4("10.0.0.1", 81)), nullptr);
+    EXPECT_EQ(ls.by_sk(0x10)->owners.front().pid, 100u);
+}
+
+AcceptErrorSample sample(std::uint32_t pid, std::uint64_t emfile, SockId listener_sk = 0x10)
+{
+    AcceptErrorSample s;
+    s.pid = pid;
+    s.listen_fd = 3;
+    s.comm = "srv";
+    s.listener_sk = listener_sk;
+    s.emfile = emfile;
+    return s;
+}
+
+TEST(AcceptWatchInputs, FdContextsOnlyForTheLinesDue)
+{
+    using test::v4;
+    AcceptWatch w(AcceptWatchConfig{kNsPerSec, 5 * kNsPerSec, TargetFilter(100), 0});
+    ListenerState ls;
+    ls.update({listener(0x10, v4("0.0.0.0", 80), 100)});
+    std::vector<AcceptErrorSample> samples = {sample(100, 1), sample(200, 1)};
+    EXPECT_EQ(w.pids_due(kNsPerSec, samples), std::vector<std::uint32_t>{100}) << "-p: not pid 200";
+
+    FdContexts fds;
+    fds[100].open_fds = 1024;
+    std::vector<Finding> out;
+    w.on_errors(kNsPerSec, samples, fds, ls, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].open_fds, std::optional<std::size_t>(1024));
+    ASSERT_TRUE(out[0].listener);
+    EXPECT_EQ(out[0].listener->local.port, 80);
+
+    samples = {sample(100, 5)};
+    EXPECT_TRUE(w.pids_due(kNsPerSec + kNsPerSec / 2, samples).empty()) << "within the interval";
+    EXPECT_EQ(w.pids_due(2 * kNsPerSec, samples), std::vector<std::uint32_t>{100});
+}
+
+TEST(AcceptWatchInputs, QueuedCloseWaitsComeAsCounts)
+{
+    using test::v4;
+    AcceptWatch w(AcceptWatchConfig{kNsPerSec, kNsPerSec, TargetFilter(), 0});
+    ListenerInfo l = listener(0x10, v4("0.0.0.0", 80), 100);
+    l.queue = 3;
+    l.backlog = 3;
+    ListenerState ls;
+    ls.update({l});
+    std::vector<Finding> out;
+    w.on_listeners(0, ls, 0, {}, out);
+    EXPECT_TRUE(out.empty());
+    w.on_listeners(2 * kNsPerSec, ls, 7, {{0x10, 2}}, out);
+    ASSERT_EQ(out.size(), 2u) << "an overflow and a stall";
+    for (const auto& f : out)
+        EXPECT_EQ(f.queued_close_wait, 2u);
 }
 
 } // namespace

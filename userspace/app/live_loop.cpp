@@ -79,7 +79,7 @@ class LiveLoop
   public:
     LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started)
         : inv_(inv), reporter_(reporter),
-          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}),
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}, listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
           accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), o.pid, started}),
@@ -163,7 +163,7 @@ class LiveLoop
             if (auto* se = std::get_if<SockEvent>(&ev))
                 if (se->info.owner == OwnerKind::AcceptQueue) {
                     any_queued = true;
-                    const ListenerInfo* l = tracker_.find_listener(se->info.netns, se->info.tuple.local);
+                    const ListenerInfo* l = listeners_.find(se->info.netns, se->info.tuple.local);
                     need_owners |= !l || l->owners.empty();
                 }
         if (need_owners)
@@ -180,12 +180,14 @@ class LiveLoop
             return;
         // Name the listener of a new failure even if it appeared this instant.
         if (std::any_of(errors.begin(), errors.end(), [&](const AcceptErrorSample& e) {
-                return accept_watch_.changed(e) && !tracker_.listener_by_sk(e.listener_sk);
+                return accept_watch_.changed(e) && !listeners_.by_sk(e.listener_sk);
             }))
             refresh_listeners(now, true);
-        accept_watch_.on_errors(
-            now, errors, [&](std::uint32_t pid) { return inv_.fd_context(pid); },
-            [&](SockId sk) { return tracker_.listener_by_sk(sk); }, out);
+        FdContexts fds;
+        for (std::uint32_t pid : accept_watch_.pids_due(now, errors))
+            if (!fds.count(pid))
+                fds.emplace(pid, inv_.fd_context(pid));
+        accept_watch_.on_errors(now, errors, fds, listeners_, out);
     }
 
     // Step 3, every scan period: the kernel's close_waits map into the
@@ -224,7 +226,7 @@ class LiveLoop
         if (unresolved.empty())
             return enrich;
         Inventory::Refresh r = inv_.refresh(unresolved);
-        tracker_.update_listeners(r.listeners, r.queued_on);
+        listeners_.update(std::move(r.listeners), std::move(r.queued_on));
         last_listener_refresh_ = now;
         for (SockId sk : unresolved) {
             std::optional<SeenSock> seen;
@@ -247,21 +249,18 @@ class LiveLoop
             return;
         last_overflows_ = overflows;
         next_listener_check_ = now + listener_check_period_ns_;
-        std::vector<ListenerInfo> ls = read_listeners(now);
+        read_listeners(now);
         Findings out;
-        accept_watch_.on_listeners(
-            now, ls, overflows, [&](const ListenerInfo& l) { return tracker_.queued_close_waits(l); }, out);
+        accept_watch_.on_listeners(now, listeners_, overflows, tracker_.queued_close_waits(), out);
         report(out);
     }
 
     // Queues now; owners from the inventory's cache (an fd walk only when a
     // listener is new).
-    std::vector<ListenerInfo> read_listeners(MonoNs now)
+    void read_listeners(MonoNs now)
     {
-        std::vector<ListenerInfo> ls = inv_.listeners();
-        tracker_.update_listeners(ls, inv_.queued_on());
+        listeners_.update(inv_.listeners(), inv_.queued_on());
         last_listener_refresh_ = now;
-        return ls;
     }
 
     // Listeners with their owners from a fresh fd walk.
@@ -270,7 +269,7 @@ class LiveLoop
         if (!force && now - last_listener_refresh_ < kListenerRefreshMinNs)
             return;
         auto r = inv_.refresh({});
-        tracker_.update_listeners(std::move(r.listeners), std::move(r.queued_on));
+        listeners_.update(std::move(r.listeners), std::move(r.queued_on));
         last_listener_refresh_ = now;
     }
 
@@ -283,6 +282,9 @@ class LiveLoop
 
     Inventory& inv_;
     Reporter& reporter_;
+    // Listener state has one owner, this loop; the tracker and the accept
+    // watch read it. Declared before them.
+    ListenerState listeners_;
     Tracker tracker_;
     MonoNs scan_period_ns_;
     AcceptWatch accept_watch_;

@@ -43,35 +43,54 @@ MonoNs since(MonoNs now, MonoNs then)
 
 } // namespace
 
-void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& samples, const FdContextFn& fds,
-                            const ListenerFn& listener, std::vector<Finding>& out)
+AcceptWatch::Deltas AcceptWatch::due(MonoNs now, const AcceptErrorSample& s) const
+{
+    Deltas d;
+    auto it = errors_.find({s.pid, s.listen_fd});
+    if (it == errors_.end()) {
+        // The first failure stands alone (count 1) and goes out at once;
+        // whatever else is already counted goes in the next interval.
+        d.emfile = s.emfile ? 1 : 0;
+        d.enfile = s.emfile ? 0 : 1;
+        return d;
+    }
+    const Reported& r = it->second;
+    if (now - r.last_line_ns < cfg_.report_interval_ns)
+        return d;
+    d.emfile = s.emfile - r.last.emfile;
+    d.enfile = s.enfile - r.last.enfile;
+    d.shed = s.shed - r.last.shed;
+    return d;
+}
+
+std::vector<std::uint32_t> AcceptWatch::pids_due(MonoNs now,
+                                                 const std::vector<AcceptErrorSample>& samples) const
+{
+    std::vector<std::uint32_t> pids;
+    for (const auto& s : samples)
+        if (wanted(s.pid) && due(now, s).any())
+            pids.push_back(s.pid);
+    return pids;
+}
+
+void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& samples, const FdContexts& fds,
+                            const ListenerState& listeners, std::vector<Finding>& out)
 {
     for (const auto& s : samples) {
         if (!wanted(s.pid))
             continue;
-        auto key = std::make_pair(s.pid, s.listen_fd);
-        auto it = errors_.find(key);
-        bool first = it == errors_.end();
-        Reported& r = errors_[key];
+        bool first = !errors_.count({s.pid, s.listen_fd});
+        Deltas d = due(now, s);
+        Reported& r = errors_[{s.pid, s.listen_fd}];
         r.seen = s;
-        if (!first && now - r.last_line_ns < cfg_.report_interval_ns)
+        if (!d.any())
             continue;
-        std::uint64_t d_emfile = s.emfile - r.last.emfile;
-        std::uint64_t d_enfile = s.enfile - r.last.enfile;
-        std::uint64_t d_shed = s.shed - r.last.shed;
-        if (first) {
-            // The first failure stands alone (count 1) and goes out at once;
-            // whatever else is already counted goes in the next interval.
-            d_emfile = s.emfile ? 1 : 0;
-            d_enfile = s.emfile ? 0 : 1;
-            d_shed = 0;
-        }
-        if (!d_emfile && !d_enfile && !d_shed)
-            continue;
-        FdContext now_fds = fds(s.pid);
+        std::uint64_t d_emfile = d.emfile, d_enfile = d.enfile, d_shed = d.shed;
+        auto ctx = fds.find(s.pid);
+        FdContext now_fds = ctx == fds.end() ? FdContext{} : ctx->second;
         if (now_fds.open_fds || !r.fds.open_fds)
             r.fds = now_fds; // keep the last known when the process has exited
-        const ListenerInfo* l = listener(s.listener_sk);
+        const ListenerInfo* l = listeners.by_sk(s.listener_sk);
         if (l)
             r.listener = l->local;
         for (int err : {EMFILE, ENFILE}) {
@@ -104,10 +123,21 @@ void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& sa
     }
 }
 
-void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& listeners,
-                               std::uint64_t overflows, const QueuedCloseWaitFn& queued_cw,
-                               std::vector<Finding>& out)
+namespace
 {
+
+std::size_t queued_on(const QueuedCloseWaits& queued_cw, const ListenerInfo& l)
+{
+    auto it = queued_cw.find(l.sk);
+    return it == queued_cw.end() ? 0 : it->second;
+}
+
+} // namespace
+
+void AcceptWatch::on_listeners(MonoNs now, const ListenerState& state, std::uint64_t overflows,
+                               const QueuedCloseWaits& queued_cw, std::vector<Finding>& out)
+{
+    const std::vector<ListenerInfo>& listeners = state.all();
     // Overflows: the kernel counts them per netns, not per listener, on this
     // tier; a listener whose queue is full right now is the one dropping.
     if (!overflow_base_)
@@ -131,7 +161,7 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             f.tuple.local = l->local;
             f.netns = l->netns;
             f.count = drops;
-            f.queued_close_wait = queued_cw(*l);
+            f.queued_close_wait = queued_on(queued_cw, *l);
             f.detail = full.size() > 1 ? "drops counted per netns, shared by " + std::to_string(full.size()) +
                                              " full listeners"
                                        : "accept queue full";
@@ -170,7 +200,7 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
                 f.processes = {l.owners.front()};
             f.tuple.local = l.local;
             f.netns = l.netns;
-            f.queued_close_wait = queued_cw(l);
+            f.queued_close_wait = queued_on(queued_cw, l);
             if (st.last_accept_ns)
                 f.since_last_accept_s = ns_to_seconds(since(now, *st.last_accept_ns));
             else

@@ -19,7 +19,7 @@ std::vector<ProcessRef> owners_from(const CloseWaitInfo& info)
 }
 } // namespace
 
-Tracker::Tracker(TrackerConfig cfg) : cfg_(cfg) {}
+Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(cfg), listeners_(listeners) {}
 
 Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs now)
 {
@@ -89,7 +89,7 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
     if (t.info.owner == OwnerKind::AcceptQueue)
         l = queue_listener(t);
     else if (t.info.accepted && t.info.accepted->listener_sk)
-        l = listener_by_sk(t.info.accepted->listener_sk);
+        l = listeners_.by_sk(t.info.accepted->listener_sk);
     if (!l && t.info.owner == OwnerKind::Process && !(t.info.accepted && t.info.accepted->listener_sk))
         // Accept not seen (it predates us): an accepted child shares its
         // listener's local address, so match on that.
@@ -242,29 +242,9 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
     ++leaks_reported_;
 }
 
-void Tracker::update_listeners(std::vector<ListenerInfo> listeners, QueuedOn queued_on)
-{
-    listeners_ = ListenerIndex(std::move(listeners));
-    queued_on_ = std::move(queued_on);
-}
-
 const ListenerInfo* Tracker::queue_listener(const Tracked& t) const
 {
-    auto q = queued_on_.find(t.sk);
-    if (q != queued_on_.end())
-        if (const ListenerInfo* l = listeners_.by_sk(q->second))
-            return l;
-    return find_listener(t.info.netns, t.info.tuple.local);
-}
-
-const ListenerInfo* Tracker::find_listener(std::uint32_t netns, const Endpoint& local) const
-{
-    return listeners_.find(netns, local);
-}
-
-const ListenerInfo* Tracker::listener_by_sk(SockId sk) const
-{
-    return listeners_.by_sk(sk);
+    return listeners_.queue_of(t.sk, t.info.netns, t.info.tuple.local);
 }
 
 std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
@@ -276,6 +256,18 @@ std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
         const ListenerInfo* m = queue_listener(t);
         if (m && m->sk == l.sk)
             ++n;
+    }
+    return n;
+}
+
+std::unordered_map<SockId, std::size_t> Tracker::queued_close_waits() const
+{
+    std::unordered_map<SockId, std::size_t> n;
+    for (const auto& [sk, t] : open_) {
+        if (t.info.owner != OwnerKind::AcceptQueue)
+            continue;
+        if (const ListenerInfo* m = queue_listener(t))
+            ++n[m->sk];
     }
     return n;
 }
