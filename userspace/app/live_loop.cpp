@@ -231,7 +231,7 @@ class LiveLoop
         for (SockId sk : unresolved) {
             std::optional<SeenSock> seen;
             if (auto s = r.socks.find(sk); s != r.socks.end())
-                seen = SeenSock{s->second.state, s->second.recv_q};
+                seen = s->second;
             auto ow = r.owners.find(sk);
             enrich[sk] = resolve_at_threshold(seen, ow == r.owners.end() ? nullptr : &ow->second,
                                               tracker_.netns_of(sk), own_netns_);

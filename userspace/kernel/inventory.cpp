@@ -159,12 +159,12 @@ void Inventory::drop_closed_meanwhile(AuditWalk& w)
                   w.socks.end());
 }
 
-std::optional<cwt_fd_count> Inventory::audit_fd_count(std::uint32_t tgid)
+std::optional<Inventory::FdCount> Inventory::audit_fd_count(std::uint32_t tgid)
 {
     cwt_fd_count c{};
     if (bpf_map_lookup_elem(map_fd(s_.skel().maps.fd_counts), &tgid, &c) != 0)
         return std::nullopt;
-    return c;
+    return FdCount{c.open_fds, c.nofile_soft, c.nofile_hard};
 }
 
 void Inventory::set_wanted(const std::vector<SockId>& sks)
@@ -193,7 +193,7 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
     std::vector<SockId> all = sks;
     for (const auto& rec : tcp_sockets(true)) {
         if (rec.state != CWT_TCP_LISTEN) {
-            r.socks.emplace(rec.sk, rec);
+            r.socks.emplace(rec.sk, SeenSock{rec.state, rec.recv_q});
             continue;
         }
         r.listeners.push_back(decode_listener(rec));

@@ -10,6 +10,7 @@
 
 #include "closewait_trace/events.h"
 #include "kernel/loader.hpp"
+#include "core/leak_resolution.hpp"
 #include "core/model.hpp"
 #include "core/target_filter.hpp"
 
@@ -21,15 +22,8 @@ class Inventory
   public:
     explicit Inventory(BpfSession& s) : s_(s) {}
 
-    // Every TCP socket, or (only_wanted) listeners plus the wanted sockets.
-    // Also refreshes queued_on().
-    std::vector<cwt_iter_sock> tcp_sockets(bool only_wanted);
     // Which listener's queue held each queued child, as of the last walk.
     const QueuedOn& queued_on() const { return queued_on_; }
-    // Every fd that refers to a TCP socket, optionally of one process, or only
-    // of wanted sockets.
-    std::vector<cwt_iter_file> socket_fds(std::uint32_t tgid, bool only_wanted);
-    void set_wanted(const std::vector<SockId>& sks);
 
     // The one-shot audit in two walks: listeners, CLOSE_WAITs and queued
     // children; then the fds of those sockets in every process, while the
@@ -41,13 +35,18 @@ class Inventory
         bool full_fd_walk = false; // the `wanted` map overflowed: every socket fd
     };
     AuditWalk audit_walk();
-    std::optional<cwt_fd_count> audit_fd_count(std::uint32_t tgid);
+    struct FdCount {
+        std::uint64_t open_fds = 0;
+        std::uint64_t nofile_soft = 0; // RLIMIT_NOFILE
+        std::uint64_t nofile_hard = 0;
+    };
+    std::optional<FdCount> audit_fd_count(std::uint32_t tgid);
 
     // One pass over the kernel: every listener (with owners and last accept)
     // plus the current state and owners of the `sks` sockets.
     struct Refresh {
         std::vector<ListenerInfo> listeners;
-        std::unordered_map<SockId, cwt_iter_sock> socks;
+        std::unordered_map<SockId, SeenSock> socks; // the `sks` iter/tcp found
         std::unordered_map<SockId, std::vector<ProcessRef>> owners;
         QueuedOn queued_on;
     };
@@ -75,6 +74,13 @@ class Inventory
     Preexisting seed_preexisting(const TargetFilter& target);
 
   private:
+    // Every TCP socket, or (only_wanted) listeners plus the wanted sockets.
+    // Also refreshes queued_on().
+    std::vector<cwt_iter_sock> tcp_sockets(bool only_wanted);
+    // Every fd that refers to a TCP socket, optionally of one process, or only
+    // of wanted sockets.
+    std::vector<cwt_iter_file> socket_fds(std::uint32_t tgid, bool only_wanted);
+    void set_wanted(const std::vector<SockId>& sks);
     // Tell the kernel about sockets that predate the tool.
     void seed_close_wait(SockId sk, const cwt_cw_entry& e);
     void seed_owner(SockId sk, const cwt_owner& o);
