@@ -7,7 +7,7 @@
 #include <variant>
 
 #include "core/decoder.hpp"
-#include "core/format.hpp"
+#include "report/format.hpp"
 
 namespace
 {

@@ -466,8 +466,9 @@ Findings findings_for_hostile_comm()
 
     TrackerConfig cfg;
     cfg.verbose = true;
-    Tracker t(cfg);
-    t.update_listeners({l});
+    ListenerState listeners;
+    Tracker t(cfg, listeners);
+    listeners.update({l});
     Findings out;
     t.on_event(std::get<SockEvent>(*ev), out);
 

@@ -146,7 +146,7 @@ TrackerConfig config(bool verbose = false, std::uint32_t filter_pid = 0, MonoNs 
     TrackerConfig c;
     c.leak_threshold_ns = kThreshold;
     c.verbose = verbose;
-    c.filter_pid = filter_pid;
+    c.target = filter_pid;
     c.started_ns = started_ns;
     return c;
 }
@@ -202,7 +202,8 @@ constexpr MonoNs kT0 = 1000 * kSec;
 
 TEST(TrackerLifecycle, AcceptedSocketClosedBeforeThresholdIsQuietByDefault)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
 
     EXPECT_TRUE(feed(t, entered(kSk, info)).empty());
@@ -214,7 +215,8 @@ TEST(TrackerLifecycle, AcceptedSocketClosedBeforeThresholdIsQuietByDefault)
 
 TEST(TrackerLifecycle, VerbosePrintsCloseWaitAndClose)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
 
     Findings in = feed(t, entered(kSk, info));
@@ -243,7 +245,8 @@ TEST(TrackerLifecycle, VerbosePrintsCloseWaitAndClose)
 
 TEST(TrackerLifecycle, ClosedByIsResetOrListenerClosedWhenNotLastAck)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto mine = owned(kT0, proc(100, "server", 7));
     const auto q = queued(kT0, tuple4(8080, "192.0.2.8"));
 
@@ -261,9 +264,10 @@ TEST(TrackerLifecycle, ClosedByIsResetOrListenerClosedWhenNotLastAck)
 
 TEST(TrackerAcceptQueue, QueuedCloseWaitReportedAtOnceWithExactListener)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("10.0.0.2", 8080), proc(50, "other", 3)),
-                        listener(0x200, v4("10.0.0.1", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("10.0.0.2", 8080), proc(50, "other", 3)),
+                      listener(0x200, v4("10.0.0.1", 8080), proc(42, "nginx", 6))});
 
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
@@ -284,22 +288,24 @@ TEST(TrackerAcceptQueue, QueuedCloseWaitReportedAtOnceWithExactListener)
 // queue holds it (the kernel's word) is named, and counts it, not the first.
 TEST(TrackerAcceptQueue, ReusePortQueuedSocketNamesTheListenerHoldingIt)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("10.0.0.1", 8080), proc(41, "worker-a", 6)),
-                        listener(0x200, v4("10.0.0.1", 8080), proc(42, "worker-b", 6))},
-                       QueuedOn{{kSk, 0x200}});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("10.0.0.1", 8080), proc(41, "worker-a", 6)),
+                      listener(0x200, v4("10.0.0.1", 8080), proc(42, "worker-b", 6))},
+                     QueuedOn{{kSk, 0x200}});
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
     ASSERT_TRUE(sock(fs[0]).listener && sock(fs[0]).listener->owner);
     EXPECT_EQ(*sock(fs[0]).listener->owner, proc(42, "worker-b", 6));
-    EXPECT_EQ(t.queued_close_waits(t.listeners()[0]), 0u);
-    EXPECT_EQ(t.queued_close_waits(t.listeners()[1]), 1u);
+    EXPECT_EQ(t.queued_close_waits(listeners.all()[0]), 0u);
+    EXPECT_EQ(t.queued_close_waits(listeners.all()[1]), 1u);
 }
 
 TEST(TrackerAcceptQueue, WildcardIPv4ListenerMatches)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
 
     Findings fs = feed(t, entered(kSk, queued(kT0, tuple4(8080, "192.0.2.7", 40000, "10.9.8.7"))));
     ASSERT_EQ(fs.size(), 1u);
@@ -311,8 +317,9 @@ TEST(TrackerAcceptQueue, WildcardIPv4ListenerMatches)
 
 TEST(TrackerAcceptQueue, WildcardIPv6ListenerMatchesIPv6AndV4MappedSockets)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v6("::", 443), proc(77, "envoy", 9))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v6("::", 443), proc(77, "envoy", 9))});
 
     Findings a = feed(t, entered(1, queued(kT0, tuple6("2001:db8::1", 443))));
     // A dual-stack listener's IPv4 children are AF_INET6 with v4-mapped addresses.
@@ -330,27 +337,29 @@ TEST(TrackerAcceptQueue, WildcardIPv6ListenerMatchesIPv6AndV4MappedSockets)
 
 TEST(TrackerAcceptQueue, ExactListenerPreferredOverWildcardWhateverTheOrder)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3)),
-                        listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4))});
-    const ListenerInfo* l = t.find_listener(kNetns, v4("10.0.0.1", 8080));
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3)),
+                      listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4))});
+    const ListenerInfo* l = listeners.find(kNetns, v4("10.0.0.1", 8080));
     ASSERT_NE(l, nullptr);
     EXPECT_EQ(l->sk, 0x200u);
 
-    t.update_listeners({listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4)),
-                        listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3))});
-    l = t.find_listener(kNetns, v4("10.0.0.1", 8080));
+    listeners.update({listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4)),
+                      listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3))});
+    l = listeners.find(kNetns, v4("10.0.0.1", 8080));
     ASSERT_NE(l, nullptr);
     EXPECT_EQ(l->sk, 0x200u);
 }
 
 TEST(TrackerAcceptQueue, ListenerMustShareNetnsAndPort)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("10.0.0.1", 8080), proc(42, "nginx", 6), kNetns + 1),
-                        listener(0x200, v4("0.0.0.0", 8080), proc(43, "nginx", 6), kNetns + 1),
-                        listener(0x300, v4("10.0.0.1", 8081), proc(44, "nginx", 6))});
-    EXPECT_EQ(t.find_listener(kNetns, v4("10.0.0.1", 8080)), nullptr);
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("10.0.0.1", 8080), proc(42, "nginx", 6), kNetns + 1),
+                      listener(0x200, v4("0.0.0.0", 8080), proc(43, "nginx", 6), kNetns + 1),
+                      listener(0x300, v4("10.0.0.1", 8081), proc(44, "nginx", 6))});
+    EXPECT_EQ(listeners.find(kNetns, v4("10.0.0.1", 8080)), nullptr);
 
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
@@ -363,8 +372,9 @@ TEST(TrackerAcceptQueue, ListenerMustShareNetnsAndPort)
 
 TEST(TrackerAcceptQueue, AcceptedLaterBecomesProcessAndLeakNamesIt)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
     const auto q = queued(kT0);
 
     ASSERT_EQ(types_of(feed(t, entered(kSk, q))), std::vector<std::string>{"close_wait"});
@@ -395,7 +405,8 @@ TEST(TrackerAcceptQueue, AcceptedLaterBecomesProcessAndLeakNamesIt)
 
 TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto q = queued(kT0);
     feed(t, entered(kSk, q));
     Findings fs = feed(t, accepted_later(kSk, q, proc(43, "worker", 11), kT0 + kSec));
@@ -413,17 +424,18 @@ TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
 // the AF_INET listener when both exist.
 TEST(TrackerAcceptQueue, WildcardListenerMatchRespectsAddressFamily)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto l4 = listener(0x400, v4("0.0.0.0", 443), proc(1, "v4srv", 3));
     const auto l6 = listener(0x600, v6("::", 443), proc(2, "v6srv", 4));
 
-    t.update_listeners({l6, l4});
-    const ListenerInfo* got = t.find_listener(kNetns, v6("2001:db8::1", 443));
+    listeners.update({l6, l4});
+    const ListenerInfo* got = listeners.find(kNetns, v6("2001:db8::1", 443));
     ASSERT_NE(got, nullptr);
     EXPECT_EQ(got->sk, 0x600u) << "IPv6 socket attributed to the IPv4 listener";
 
-    t.update_listeners({l4, l6});
-    got = t.find_listener(kNetns, v4("10.0.0.1", 443));
+    listeners.update({l4, l6});
+    got = listeners.find(kNetns, v4("10.0.0.1", 443));
     ASSERT_NE(got, nullptr);
     EXPECT_EQ(got->sk, 0x400u) << "IPv4 socket attributed to the IPv6-only listener";
 }
@@ -432,7 +444,8 @@ TEST(TrackerAcceptQueue, WildcardListenerMatchRespectsAddressFamily)
 
 TEST(TrackerThreshold, LeakReportedExactlyOnceThenClosedAsLeak)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
     t.on_scan(kT0, {{kSk, info}});
     EXPECT_EQ(t.tracked(), 1u);
@@ -474,7 +487,8 @@ TEST(TrackerThreshold, LeakReportedExactlyOnceThenClosedAsLeak)
 
 TEST(TrackerThreshold, PastThresholdCloseBetweenScansIsALateLeak)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
     // Entered without an event (not verbose), left before any scan saw it.
     Findings fs = feed(t, left(kSk, info, kT0 + kThreshold, kLastAck));
@@ -492,7 +506,8 @@ TEST(TrackerThreshold, PastThresholdCloseBetweenScansIsALateLeak)
 
 TEST(TrackerThreshold, SeenButUnreportedSocketClosingPastThresholdIsALateLeak)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
     t.on_scan(kT0 + kSec, {{kSk, info}});
     Findings fs = feed(t, left(kSk, info, kT0 + kThreshold + kMs, kLastAck));
@@ -503,7 +518,8 @@ TEST(TrackerThreshold, SeenButUnreportedSocketClosingPastThresholdIsALateLeak)
 
 TEST(TrackerReuse, SameSkNewEnterTimeIsANewSocket)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto first = owned(kT0, proc(100, "old", 7));
     feed(t, entered(kSk, first));
     const MonoNs t1 = kT0 + kThreshold;
@@ -543,7 +559,8 @@ TEST(TrackerReuse, SameSkNewEnterTimeIsANewSocket)
 
 TEST(TrackerReuse, ScanWithNewEnterTimeReplacesTheOldSocket)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, owned(kT0, proc(100, "old", 7))}});
     ASSERT_EQ(leak(t, kSk, Enrichment{}, kT0 + kThreshold).size(), 1u);
 
@@ -559,7 +576,8 @@ TEST(TrackerReuse, ScanWithNewEnterTimeReplacesTheOldSocket)
 
 TEST(TrackerReuse, ScanDropsSocketsAbsentFromTheMap)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0,
               {{1, owned(kT0, proc(100, "a", 4))}, {2, owned(kT0, proc(100, "a", 5))}, {3, queued(kT0)}});
     EXPECT_EQ(t.tracked(), 3u);
@@ -577,7 +595,8 @@ TEST(TrackerReuse, ScanDropsSocketsAbsentFromTheMap)
 
 TEST(TrackerInterleaving, ShuffledAcrossSocketsInOrderPerSocket)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     constexpr int kSockets = 60;
     const std::uint32_t pids[] = {100, 200, 300};
     std::vector<std::deque<SockEvent>> per_socket(kSockets);
@@ -652,7 +671,8 @@ TEST(TrackerInterleaving, ShuffledAcrossSocketsInOrderPerSocket)
 TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
 {
     const MonoNs started = kT0;
-    Tracker t(config(false, 0, started));
+    ListenerState listeners;
+    Tracker t(config(false, 0, started), listeners);
     CloseWaitInfo info = owned(0, proc(100, "legacy", 12));
     info.preexisting = true;
 
@@ -692,7 +712,8 @@ TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
 TEST(TrackerPreexisting, KernelBoundOnTheFinLengthensTheMinimumAge)
 {
     const MonoNs started = 100 * kSec;
-    Tracker t(config(false, 0, started));
+    ListenerState listeners;
+    Tracker t(config(false, 0, started), listeners);
     CloseWaitInfo old = owned(0, proc(100, "legacy", 12));
     old.preexisting = true;
     old.fin_by_ns = started - 60 * kSec;
@@ -718,8 +739,9 @@ TEST(TrackerPreexisting, KernelBoundOnTheFinLengthensTheMinimumAge)
 
 TEST(TrackerPreexisting, QueuedPreexistingSummarizedUnderItsListener)
 {
-    Tracker t(config(false, 0, kT0));
-    t.update_listeners({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(false, 0, kT0), listeners);
+    listeners.update({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
     CloseWaitInfo info = queued(0);
     info.preexisting = true;
     t.on_scan(kT0, {{kSk, info}, {kSk + 64, queued(kT0 + kSec, tuple4(8080, "192.0.2.9"))}});
@@ -739,7 +761,8 @@ TEST(TrackerPreexisting, QueuedPreexistingSummarizedUnderItsListener)
 
 TEST(TrackerReportLeak, GoneSocketIsDroppedSilently)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, owned(kT0, proc(100, "server", 7))}});
     Enrichment e;
     e.gone = true;
@@ -751,7 +774,8 @@ TEST(TrackerReportLeak, GoneSocketIsDroppedSilently)
 
 TEST(TrackerReportLeak, NoOwnersAndUnknownKindBecomesNoFd)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, unowned(kT0)}});
     Findings fs = leak(t, kSk, Enrichment{}, kT0 + kThreshold);
     ASSERT_EQ(fs.size(), 1u);
@@ -764,7 +788,8 @@ TEST(TrackerReportLeak, NoOwnersAndUnknownKindBecomesNoFd)
 
 TEST(TrackerReportLeak, SeveralOwnersAreListedAndEachProcessSummarized)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, unowned(kT0)}});
     Enrichment e;
     e.owners = {proc(100, "parent", 5), proc(101, "child", 5), proc(100, "parent", 9)};
@@ -789,7 +814,8 @@ TEST(TrackerReportLeak, SeveralOwnersAreListedAndEachProcessSummarized)
 
 TEST(TrackerReportLeak, UnknownOwnerCountedUntilResolved)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, unowned(kT0)}});
     Summary s = t.summary(kT0 + kSec);
     EXPECT_EQ(s.open_close_waits, 1u);
@@ -800,7 +826,8 @@ TEST(TrackerReportLeak, UnknownOwnerCountedUntilResolved)
 
 TEST(TrackerFilter, OtherProcessesSocketsAreInvisible)
 {
-    Tracker t(config(/*verbose=*/true, /*filter_pid=*/200));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true, /*filter_pid=*/200), listeners);
     const auto theirs = owned(kT0, proc(100, "other", 7));
     const auto mine = owned(kT0, proc(200, "mine", 8), tuple4(9090));
 
@@ -826,7 +853,8 @@ TEST(TrackerFilter, OtherProcessesSocketsAreInvisible)
 
 TEST(TrackerFilter, UnresolvedOwnerFilteredOutAtResolution)
 {
-    Tracker t(config(false, 200));
+    ListenerState listeners;
+    Tracker t(config(false, 200), listeners);
     t.on_scan(kT0, {{1, unowned(kT0)}, {2, unowned(kT0, tuple4(9090))}});
     ASSERT_EQ(t.due_for_leak_report(kT0 + kThreshold), (std::vector<SockId>{1, 2}));
     Enrichment theirs, mine;
@@ -846,9 +874,10 @@ TEST(TrackerFilter, UnresolvedOwnerFilteredOutAtResolution)
 
 TEST(TrackerFilter, QueuedSocketsCountOnlyForTheListenerOwner)
 {
-    Tracker t(config(false, 200));
-    t.update_listeners({listener(0x10, v4("0.0.0.0", 80), proc(200, "mine", 3)),
-                        listener(0x20, v4("0.0.0.0", 81), proc(300, "theirs", 3))});
+    ListenerState listeners;
+    Tracker t(config(false, 200), listeners);
+    listeners.update({listener(0x10, v4("0.0.0.0", 80), proc(200, "mine", 3)),
+                      listener(0x20, v4("0.0.0.0", 81), proc(300, "theirs", 3))});
 
     Findings a = feed(t, entered(1, queued(kT0, tuple4(80))));
     Findings b = feed(t, entered(2, queued(kT0, tuple4(81))));
@@ -870,7 +899,8 @@ TEST(TrackerFilter, QueuedSocketsCountOnlyForTheListenerOwner)
 
 TEST(TrackerLost, ReportsOnlyGrowthOfTheCumulativeCounter)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     Findings out;
     t.on_lost(0, kT0, out);
     EXPECT_TRUE(out.empty());

@@ -19,7 +19,7 @@ std::vector<ProcessRef> owners_from(const CloseWaitInfo& info)
 }
 } // namespace
 
-Tracker::Tracker(TrackerConfig cfg) : cfg_(cfg) {}
+Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(cfg), listeners_(listeners) {}
 
 Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs now)
 {
@@ -47,19 +47,11 @@ Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs n
 
 bool Tracker::passes_filter(const Tracked& t) const
 {
-    if (!cfg_.filter_pid)
+    if (!cfg_.target.active() || cfg_.target.wants_any(t.owners))
         return true;
-    for (const auto& p : t.owners)
-        if (p.pid == cfg_.filter_pid)
-            return true;
     if (t.info.owner == OwnerKind::AcceptQueue) {
         const ListenerInfo* l = queue_listener(t);
-        if (!l)
-            return false;
-        for (const auto& p : l->owners)
-            if (p.pid == cfg_.filter_pid)
-                return true;
-        return false;
+        return l && cfg_.target.wants_any(l->owners);
     }
     // Owner not resolved yet: keep it until the threshold resolution decides.
     return t.owners.empty() && t.info.owner == OwnerKind::Unknown;
@@ -97,7 +89,7 @@ template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoN
     if (t.info.owner == OwnerKind::AcceptQueue)
         l = queue_listener(t);
     else if (t.info.accepted && t.info.accepted->listener_sk)
-        l = listener_by_sk(t.info.accepted->listener_sk);
+        l = listeners_.by_sk(t.info.accepted->listener_sk);
     if (!l && t.info.owner == OwnerKind::Process && !(t.info.accepted && t.info.accepted->listener_sk))
         // Accept not seen (it predates us): an accepted child shares its
         // listener's local address, so match on that.
@@ -249,29 +241,9 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
     ++leaks_reported_;
 }
 
-void Tracker::update_listeners(std::vector<ListenerInfo> listeners, QueuedOn queued_on)
-{
-    listeners_ = ListenerIndex(std::move(listeners));
-    queued_on_ = std::move(queued_on);
-}
-
 const ListenerInfo* Tracker::queue_listener(const Tracked& t) const
 {
-    auto q = queued_on_.find(t.sk);
-    if (q != queued_on_.end())
-        if (const ListenerInfo* l = listeners_.by_sk(q->second))
-            return l;
-    return find_listener(t.info.netns, t.info.tuple.local);
-}
-
-const ListenerInfo* Tracker::find_listener(std::uint32_t netns, const Endpoint& local) const
-{
-    return listeners_.find(netns, local);
-}
-
-const ListenerInfo* Tracker::listener_by_sk(SockId sk) const
-{
-    return listeners_.by_sk(sk);
+    return listeners_.queue_of(t.sk, t.info.netns, t.info.tuple.local);
 }
 
 std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
@@ -283,6 +255,18 @@ std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
         const ListenerInfo* m = queue_listener(t);
         if (m && m->sk == l.sk)
             ++n;
+    }
+    return n;
+}
+
+std::unordered_map<SockId, std::size_t> Tracker::queued_close_waits() const
+{
+    std::unordered_map<SockId, std::size_t> n;
+    for (const auto& [sk, t] : open_) {
+        if (t.info.owner != OwnerKind::AcceptQueue)
+            continue;
+        if (const ListenerInfo* m = queue_listener(t))
+            ++n[m->sk];
     }
     return n;
 }
@@ -341,7 +325,7 @@ Summary Tracker::summary(MonoNs now) const
         if (t.owners.empty()) {
             // Under -p an unresolved socket is most likely someone else's:
             // count it only once its owner is known.
-            if (cfg_.filter_pid)
+            if (cfg_.target.active())
                 --s.open_close_waits;
             else
                 ++s.unknown_owner;
@@ -350,7 +334,7 @@ Summary Tracker::summary(MonoNs now) const
         // Attributed to every process holding it (fork, dup, SCM_RIGHTS).
         std::vector<std::uint32_t> seen;
         for (const auto& p : t.owners) {
-            if (cfg_.filter_pid && p.pid != cfg_.filter_pid)
+            if (!cfg_.target.wants(p.pid))
                 continue;
             ProcessSummary& ps = procs[p.pid];
             ps.process.pid = p.pid;
