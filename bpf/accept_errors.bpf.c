@@ -103,7 +103,7 @@ int uring_complete(struct trace_event_raw_io_uring_complete* ctx)
         return 0;
     struct sock* lsk = file_to_tcp_sock(BPF_CORE_READ(req, file));
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!lsk || !port_matches(lsk) || (filter_tgid && tgid != filter_tgid))
+    if (!lsk || !sock_filters_match(lsk) || (filter_tgid && tgid != filter_tgid))
         return 0;
     record_accept_error(tgid, -1, lsk, -res, CWT_SYSCALL_IO_URING, bpf_ktime_get_ns());
     return 0;

@@ -2,7 +2,7 @@
 /*
  * Inline helpers shared by several program files: loss counting (every failed
  * ringbuf reservation or map insert bumps a `counters` slot), reading the facts
- * of a socket, the port filter, the ring-buffer record, and fd -> socket.
+ * of a socket, the socket filters (family, ports), the ring-buffer record, and fd -> socket.
  */
 #ifndef CWT_HELPERS_BPF_H
 #define CWT_HELPERS_BPF_H
@@ -48,13 +48,34 @@ static __always_inline void read_tuple(const struct sock* sk, struct cwt_tuple* 
     }
 }
 
-static __always_inline bool port_matches(const struct sock* sk)
+/* Whether `port` is in the first `n` entries of a filter list. */
+static __always_inline bool port_in(const volatile __u16* list, __u8 n, __u16 port)
 {
-    if (!filter_port)
+    bool found = false;
+#pragma unroll
+    for (int i = 0; i < CWT_MAX_FILTER_PORTS; i++)
+        found |= i < n && list[i] == port;
+    return found;
+}
+
+/* The socket filters: family (-4/-6) and ports (-P/-L/-D). A listener has no
+ * remote port (0), so -D matches no listener. */
+static __always_inline bool sock_filters_match(const struct sock* sk)
+{
+    if (filter_family && BPF_CORE_READ(sk, __sk_common.skc_family) != filter_family)
+        return false;
+    if (!filter_n_ports && !filter_n_lports && !filter_n_rports)
         return true;
     __u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
     __u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-    return sport == filter_port || dport == filter_port;
+    if (filter_n_ports && !port_in(filter_ports, filter_n_ports, sport) &&
+        !port_in(filter_ports, filter_n_ports, dport))
+        return false;
+    if (filter_n_lports && !port_in(filter_lports, filter_n_lports, sport))
+        return false;
+    if (filter_n_rports && !port_in(filter_rports, filter_n_rports, dport))
+        return false;
+    return true;
 }
 
 static __always_inline __u32 tcp_recv_q(const struct sock* sk)

@@ -123,7 +123,7 @@ static __always_inline int iter_tcp_body(struct bpf_iter__tcp* ctx, bool with_bp
     } else if (iter_only_wanted && rec.state != CWT_TCP_LISTEN && !bpf_map_lookup_elem(&wanted, &key)) {
         return 0;
     }
-    if (!port_matches(sk))
+    if (!sock_filters_match(sk))
         return 0;
     if (iter_snapshot && rec.has_socket) {
         __u8 one = 1;

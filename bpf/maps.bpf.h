@@ -18,7 +18,15 @@
 
 /* Filters and modes, fixed at load time. */
 const volatile __u32 filter_tgid = 0;              /* -p: 0 = every process */
-const volatile __u16 filter_port = 0;              /* --port: local or remote, 0 = any */
+/* Port lists (n = 0: no filter). -P: local or remote port in the list; -L:
+ * local port in it; -D: remote port in it. Every list given must match. */
+const volatile __u16 filter_ports[CWT_MAX_FILTER_PORTS] = {};
+const volatile __u8 filter_n_ports = 0;
+const volatile __u16 filter_lports[CWT_MAX_FILTER_PORTS] = {};
+const volatile __u8 filter_n_lports = 0;
+const volatile __u16 filter_rports[CWT_MAX_FILTER_PORTS] = {};
+const volatile __u8 filter_n_rports = 0;
+const volatile __u16 filter_family = 0; /* -4: AF_INET, -6: AF_INET6, 0 = both */
 const volatile bool emit_every_close_wait = false; /* -v */
 const volatile __u64 leak_threshold_ns = CWT_DEFAULT_LEAK_THRESHOLD_NS;
 /* Past this much unread data, wake the daemon instead of waiting for its timer

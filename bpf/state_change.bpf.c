@@ -79,7 +79,7 @@ static __always_inline int handle_set_state(const struct sock* sk, int oldstate,
     }
 
     if (newstate == CWT_TCP_CLOSE_WAIT) {
-        if (port_matches(sk))
+        if (sock_filters_match(sk))
             on_enter_close_wait(sk, key, oldstate, bpf_ktime_get_ns());
         return 0;
     }

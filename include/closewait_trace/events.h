@@ -15,6 +15,8 @@
 #endif
 
 #define CWT_COMM_LEN 16
+/* Ports per list filter (-P, -L, -D), the size of the kernel's filter arrays. */
+#define CWT_MAX_FILTER_PORTS 16
 
 /* Linux TCP states (include/net/tcp_states.h); stable kernel ABI. */
 enum cwt_tcp_state {

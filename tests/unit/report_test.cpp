@@ -147,16 +147,13 @@ std::vector<std::string> lines_of(const std::string& s)
     return out;
 }
 
-// Joins a wrapped human line back: continuation lines are indented 9 columns.
-std::string unwrap(const std::string& s)
+constexpr HumanStyle kWide{true, true, false, 0};
+
+// A human record is one line: no newline anywhere.
+std::string one_line(const std::string& s)
 {
-    auto ls = lines_of(s);
-    std::string out = ls.empty() ? "" : ls[0];
-    for (std::size_t i = 1; i < ls.size(); ++i) {
-        EXPECT_EQ(ls[i].rfind("         ", 0), 0u) << "continuation not indented: " << ls[i];
-        out += ls[i].substr(std::min<std::size_t>(9, ls[i].size()));
-    }
-    return out;
+    EXPECT_EQ(s.find('\n'), std::string::npos) << "a record must be one line: " << s;
+    return s;
 }
 
 bool printable_ascii(const std::string& s)
@@ -170,6 +167,7 @@ bool printable_ascii(const std::string& s)
 void expect_fits(const std::string& human, const std::string& what)
 {
     EXPECT_FALSE(human.empty()) << what;
+    EXPECT_EQ(human.find('\n'), std::string::npos) << what << ": one record, one line: [" << human << "]";
     for (const auto& l : lines_of(human)) {
         EXPECT_LE(l.size(), kMaxLineWidth) << what << ": [" << l << "]";
         EXPECT_TRUE(printable_ascii(l)) << what << ": [" << l << "]";
@@ -426,13 +424,29 @@ TEST(ReportJson, StartSchema)
     EXPECT_TRUE(j["filters"]["port"].is_null());
     EXPECT_DOUBLE_EQ(j["filters"]["threshold_s"].get<double>(), 30.0);
 
+    EXPECT_EQ(j["filters"]["ports"], json::array());
+    EXPECT_TRUE(j["filters"]["family"].is_null());
+
     si.filter_pid = 1234;
-    si.filter_port = 443;
+    si.socket_filter.ports = {443};
     si.verbose = true;
     j = start_json(si, kClock, 0);
     EXPECT_EQ(j["filters"]["pid"], 1234);
     EXPECT_EQ(j["filters"]["port"], 443);
+    EXPECT_EQ(j["filters"]["ports"], json::array({443}));
     EXPECT_EQ(j["filters"]["verbose"], true);
+
+    si.socket_filter.ports = {80, 81};
+    si.socket_filter.lports = {8080};
+    si.socket_filter.rports = {5432, 5433};
+    si.socket_filter.family = AF_INET6;
+    j = start_json(si, kClock, 0);
+    EXPECT_TRUE(j["filters"]["port"].is_null()) << "port is the one -P port only";
+    EXPECT_EQ(j["filters"]["ports"], json::array({80, 81}));
+    EXPECT_EQ(j["filters"]["lports"], json::array({8080}));
+    EXPECT_EQ(j["filters"]["rports"], json::array({5432, 5433}));
+    EXPECT_EQ(j["filters"]["family"], "ipv6");
+    EXPECT_EQ(describe_filter(si.socket_filter), " port=80,81 lport=8080 rport=5432,5433 ipv6");
 }
 
 // ---- hostile names: decoder -> tracker -> reporters ---------------------------
@@ -584,7 +598,9 @@ TEST(ReportHuman, QueuedSocketShowsTheListenerOwner)
     EXPECT_NE(line.find("CLOSEWAIT"), std::string::npos) << line;
     EXPECT_NE(line.find(" 42 "), std::string::npos) << line;
     EXPECT_NE(line.find("nginx"), std::string::npos) << line;
-    EXPECT_NE(line.find("queued q=3/128 on 0.0.0.0:8080"), std::string::npos) << line;
+    // Narrow: the detail's first words fit; -w: all of it.
+    EXPECT_NE(line.find("queued q=3/128"), std::string::npos) << line;
+    EXPECT_NE(human_line(queued_finding(), kClock, kWide).find("queued q=3/128 on 0.0.0.0:8080"), std::string::npos);
 }
 
 TEST(ReportHuman, PreexistingShowsALowerBound)
@@ -610,14 +626,18 @@ TEST(ReportHuman, WidestIPv4LineFits)
     f.detail = "closed before the periodic scan";
     std::string out = human_line(f, kClock);
     expect_fits(out, "widest IPv4");
-    std::string all = unwrap(out);
+    EXPECT_EQ(out.back(), '+') << "the cut detail is marked: " << out;
+    for (const char* part : {"4294967295", "2147483647", "255.255.255.255:65535", "255.255.255.254:65535"})
+        EXPECT_NE(out.find(part), std::string::npos) << part << " in " << out;
+    // -w: every field whole, still one line.
+    std::string all = one_line(human_line(f, kClock, kWide));
     for (const char* part :
          {"4294967295", "2147483647", "255.255.255.255:65535", "255.255.255.254:65535", "rq=4294967295",
           "by listener_closed", "+2 more fds", "closed before the periodic scan"})
-        EXPECT_NE(all.find(part), std::string::npos) << part << " in " << out;
+        EXPECT_NE(all.find(part), std::string::npos) << part << " in " << all;
 }
 
-TEST(ReportHuman, LongIPv6EndpointsMoveBelowAndFit)
+TEST(ReportHuman, LongIPv6EndpointsAreCutKeepingThePortAndWholeWhenWide)
 {
     LeakFinding f = leak_finding();
     f.sock.tuple = Tuple{v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", 65535),
@@ -626,11 +646,13 @@ TEST(ReportHuman, LongIPv6EndpointsMoveBelowAndFit)
     f.sock.processes.push_back(ProcessRef{101, "worker", 8});
     std::string out = human_line(f, kClock);
     expect_fits(out, "long IPv6");
-    std::string all = unwrap(out);
+    for (const char* part : {"[2001:db8:aaa+]:65535", "[fd00:1234:56+]:65534"})
+        EXPECT_NE(out.find(part), std::string::npos) << part << " in\n" << out;
+    std::string all = one_line(human_line(f, kClock, kWide));
     for (const char* part :
          {"[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535", "[fd00:1234:5678:9abc:def0:1234:5678:9abc]:65534",
           "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111]:65535", "+1 more fds"})
-        EXPECT_NE(all.find(part), std::string::npos) << part << " in\n" << out;
+        EXPECT_NE(all.find(part), std::string::npos) << part << " in\n" << all;
 }
 
 TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
@@ -644,9 +666,14 @@ TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
             f.sock.tuple = Tuple{v6(a[0], 443), v6(a[1], 65535), AF_INET6};
             std::string out = human_line(f, kClock);
             expect_fits(out, a[0]);
-            std::string all = unwrap(out);
-            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.local)), std::string::npos) << out;
-            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.remote)), std::string::npos) << out;
+            std::string all = one_line(human_line(f, kClock, kWide));
+            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.local)), std::string::npos) << all;
+            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.remote)), std::string::npos) << all;
+            // Narrow: whole where it fits in 21 columns, else cut with the port kept.
+            for (const Endpoint& e : {f.sock.tuple.local, f.sock.tuple.remote}) {
+                std::string ep = format_endpoint(e);
+                EXPECT_NE(out.find(ep.size() <= 21 ? ep : fit_endpoint(ep, 21)), std::string::npos) << out;
+            }
         };
         auto closed = sock_finding<ClosedFinding>();
         closed.closed_by = "reset";
@@ -656,7 +683,14 @@ TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
     }
 }
 
-TEST(ReportHuman, LongDetailsWrapAndFit)
+// The first 10 characters of the DETAIL column, as -w shows it.
+std::string wide_prefix(const Finding& f)
+{
+    std::string wide = human_line(f, kClock, kWide);
+    return wide.substr(human_header().find("DETAIL"), 10);
+}
+
+TEST(ReportHuman, LongDetailsAreCutOnOneLineAndWholeWhenWide)
 {
     std::string longd;
     for (int i = 0; i < 40; ++i)
@@ -667,8 +701,12 @@ TEST(ReportHuman, LongDetailsWrapAndFit)
         std::visit([&](auto& x) { x.detail = longd; }, f);
         out = human_line(f, kClock);
         expect_fits(out, "long detail");
-        EXPECT_GT(lines_of(out).size(), 2u);
-        EXPECT_NE(unwrap(out).find(longd), std::string::npos) << out;
+        EXPECT_EQ(out.size(), kMaxLineWidth) << out;
+        EXPECT_EQ(out.back(), '+') << out;
+        EXPECT_EQ(out.substr(human_header().find("DETAIL"), 10), wide_prefix(f)) << "the detail starts as in -w: " << out;
+        std::string wide = one_line(human_line(f, kClock, kWide));
+        EXPECT_GT(wide.size(), kMaxLineWidth);
+        EXPECT_NE(wide.find(longd.substr(0, longd.size() - 1)), std::string::npos) << wide;
     }
 }
 
@@ -690,7 +728,8 @@ TEST(ReportHuman, LostAndAcceptErrorFit)
     expect_fits(out, "accept error");
     EXPECT_NE(out.find("ACCEPTERR"), std::string::npos);
     for (const char* part : {"EMFILE", "accept4", "x12"})
-        EXPECT_NE(unwrap(out).find(part), std::string::npos) << part << " in\n" << out;
+        EXPECT_NE(out.find(part), std::string::npos) << part << " in\n" << out;
+    EXPECT_NE(one_line(human_line(ae, kClock, kWide)).find(std::string(150, 'y')), std::string::npos);
 }
 
 TEST(ReportHuman, SummaryLinesFit)

@@ -2,8 +2,13 @@
 
 #include <CLI/CLI.hpp>
 
-#include <cstdio>
+#include <sys/socket.h>
 
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "common/log.hpp"
 #include "kernel/procfs.hpp"
 
 #ifndef CWT_VERSION
@@ -13,17 +18,56 @@
 namespace cwt
 {
 
+namespace
+{
+
+constexpr const char* kFooter = R"(Examples:
+  closewait-trace                        leaks and accept-queue trouble, until Ctrl-C
+  closewait-trace -p 1234 -T             only process 1234, with an HH:MM:SS column
+  closewait-trace -P 80,443 -6 -w        ports 80 and 443 on IPv6 sockets, no field cut
+  closewait-trace -L 8080 -t             local port 8080, seconds since start
+  closewait-trace -D 5432 --threshold 5  connections to remote port 5432, leak after 5 s
+  closewait-trace --json -d 60           JSON lines for one minute
+  closewait-trace --snapshot -P 8080     one-shot audit of what exists now
+
+Exit status:
+  0  live mode ended (Ctrl-C, SIGTERM, --duration); --snapshot found no CLOSE_WAIT
+  1  --snapshot found CLOSE_WAIT sockets
+  2  error (bad flag, missing privilege, kernel without what is needed): one line on stderr)";
+
+// "-P 80,81" and "-P 80 -P 81" both give a list of ports.
+CLI::Option* add_ports(CLI::App& app, const char* names, std::vector<std::uint16_t>& to, const char* what)
+{
+    return app.add_option(names, to, what)
+        ->delimiter(',')
+        ->check(CLI::Range(1, 65535).description(""))
+        ->type_name("PORT[,PORT...]");
+}
+
+int bad_usage(const std::string& what)
+{
+    log_error(what);
+    return 2;
+}
+
+} // namespace
+
 int parse_options(int argc, char** argv, Options& o)
 {
     CLI::App app{"closewait-trace: find leaked and unaccepted CLOSE_WAIT sockets, and accept() failures, "
                  "as they happen"};
-    app.set_version_flag("--version", std::string("closewait-trace ") + CWT_VERSION);
+    app.set_version_flag("-V,--version", std::string("closewait-trace ") + CWT_VERSION);
+    app.footer(kFooter);
     app.add_option("-p,--pid", o.pid, "Only sockets owned by this process, or queued on its listeners")
         ->check(CLI::Range(1U, 4194304U));
-    app.add_option("--port", o.port, "Only sockets with this local or remote port")
-        ->check(CLI::Range(1, 65535));
-    app.add_option("-t,--threshold", o.threshold_s,
-                   "Seconds in CLOSE_WAIT before a socket is reported as a leak")
+    add_ports(app, "-P,--port", o.filter.ports, "Only sockets with one of these ports, local or remote");
+    add_ports(app, "-L,--localport", o.filter.lports, "Only sockets with one of these local ports");
+    add_ports(app, "-D,--remoteport", o.filter.rports,
+              "Only sockets with one of these remote ports (listeners have none)");
+    bool v4 = false, v6 = false;
+    auto* opt4 = app.add_flag("-4,--ipv4", v4, "Only IPv4 sockets");
+    app.add_flag("-6,--ipv6", v6, "Only IPv6 sockets (IPv4-mapped ones included)")->excludes(opt4);
+    app.add_option("--threshold", o.threshold_s, "Seconds in CLOSE_WAIT before a socket is reported as a leak")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("--stall", o.stall_s,
@@ -33,6 +77,9 @@ int parse_options(int argc, char** argv, Options& o)
     app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
         ->check(CLI::Range(0.1, 31536000.0));
     app.add_flag("-j,--json", o.json, "JSON lines instead of columns");
+    app.add_flag("-T,--time", o.clock_time, "TIME column as HH:MM:SS (the default unless -t)");
+    app.add_flag("-t,--timestamp", o.rel_time, "TIME(s) column: seconds since start (with -T: both)");
+    app.add_flag("-w,--wide", o.wide, "Wide columns: no field is cut (lines may be longer than 119)");
     app.add_flag("-v,--verbose", o.verbose, "Print every CLOSE_WAIT and every close, not only findings");
     app.add_flag("-s,--snapshot", o.snapshot, "One-shot audit of the sockets that exist now, then exit");
     app.add_option("--probes", o.probes, "Probe tier: auto|fentry|kprobe|tracepoint")
@@ -48,7 +95,7 @@ int parse_options(int argc, char** argv, Options& o)
                    "Capacity of the kernel's per-socket maps (CLOSE_WAITs, accepted sockets)")
         ->check(CLI::Range(1024U, 4194304U))
         ->capture_default_str();
-    app.add_flag("--debug", o.debug, "Print libbpf's log (verifier output) to stderr");
+    app.add_flag("--debug", o.debug, "Debug messages and libbpf's log (verifier output) on stderr");
 
     try {
         app.parse(argc, argv);
@@ -59,19 +106,25 @@ int parse_options(int argc, char** argv, Options& o)
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "closewait-trace: error: %s; see --help\n", e.what());
-        return 2;
+        // "-t 5" meant the threshold before -t became bcc's timestamp flag.
+        bool old_t = false;
+        for (int i = 1; i + 1 < argc; ++i)
+            old_t |= std::string(argv[i]) == "-t" && std::isdigit(static_cast<unsigned char>(argv[i + 1][0]));
+        return bad_usage(std::string(e.what()) +
+                         (old_t ? "; -t is the timestamp flag now (as in bcc): write --threshold SECONDS"
+                                : "; see --help"));
     }
-    if (o.inventory != "auto" && !o.snapshot) {
-        std::fprintf(stderr,
-                     "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
-        return 2;
-    }
-    if (o.pid && !pid_exists(o.pid)) {
-        std::fprintf(
-            stderr, "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", o.pid);
-        return 2;
-    }
+    if (o.debug)
+        set_log_level(LogLevel::Debug);
+    o.filter.family = v4 ? AF_INET : v6 ? AF_INET6 : 0;
+    for (const auto* l : {&o.filter.ports, &o.filter.lports, &o.filter.rports})
+        if (l->size() > SocketFilter::kMaxPorts)
+            return bad_usage("at most " + std::to_string(SocketFilter::kMaxPorts) +
+                             " ports per -P, -L or -D list; use fewer ports, or none and filter the output");
+    if (o.inventory != "auto" && !o.snapshot)
+        return bad_usage("--inventory applies to --snapshot only; add --snapshot");
+    if (o.pid && !pid_exists(o.pid))
+        return bad_usage("no process with pid " + std::to_string(o.pid) + "; check the pid (pgrep -a NAME)");
     return -1;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/units.hpp"
+#include "core/target_filter.hpp"
 #include "kernel/loader.hpp"
 
 namespace cwt
@@ -12,11 +13,14 @@ namespace cwt
 
 struct Options {
     std::uint32_t pid = 0;
-    std::uint16_t port = 0;
+    SocketFilter filter; // -4/-6, -P/--port, -L/--localport, -D/--remoteport
     double threshold_s = kDefaultThresholdS;
     double stall_s = kDefaultStallS;
     double duration_s = 0; // 0 = until SIGINT/SIGTERM
     bool json = false;
+    bool wide = false;       // -w: no field of the columns is cut
+    bool clock_time = false; // -T: TIME column, HH:MM:SS (the default without -t)
+    bool rel_time = false;   // -t: TIME(s) column, seconds since start
     bool verbose = false;
     bool snapshot = false;
     bool debug = false;

@@ -299,13 +299,13 @@ class LiveLoop
 };
 
 // Every output the options ask for, behind one fan-out reporter.
-std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
+std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock, MonoNs started)
 {
     auto fanout = std::make_unique<FanoutReporter>();
     if (o.json)
         fanout->add(make_json_reporter(stdout, clock));
     else
-        fanout->add(make_human_reporter(stdout, stderr, clock));
+        fanout->add(make_human_reporter(stdout, stderr, clock, human_style(o, started)));
     return fanout;
 }
 
@@ -316,7 +316,7 @@ StartInfo start_info(const Options& o, const BpfSession& session, std::size_t pr
     info.tier_reason = session.tier_reason();
     info.kernel = kernel_release();
     info.filter_pid = o.pid;
-    info.filter_port = o.port;
+    info.socket_filter = o.filter;
     info.threshold_s = o.threshold_s;
     info.verbose = o.verbose;
     info.preexisting_close_waits = preexisting;
@@ -339,7 +339,7 @@ int run_live(const Options& o)
     Inventory inv(session);
     Inventory::Preexisting pre = inv.seed_preexisting(TargetFilter(o.pid));
 
-    auto reporter = make_reporter(o, clock);
+    auto reporter = make_reporter(o, clock, started);
     reporter->start(start_info(o, session, pre.close_waits));
 
     LiveLoop loop(o, session, inv, *reporter, attached);

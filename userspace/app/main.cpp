@@ -1,9 +1,10 @@
-#include <cstdio>
 #include <exception>
+#include <string>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "common/error.hpp"
+#include "common/log.hpp"
 
 int main(int argc, char** argv)
 {
@@ -18,11 +19,10 @@ int main(int argc, char** argv)
             return cwt::run_snapshot(o);
         return cwt::run_live(o);
     } catch (const cwt::UserError& e) {
-        std::fprintf(stderr, "closewait-trace: error: %s; %s\n", e.what(), e.remedy().c_str());
+        cwt::log_error(std::string(e.what()) + "; " + e.remedy());
         return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "closewait-trace: internal error: %s; please report it with `uname -r`\n",
-                     e.what());
+        cwt::log_error(std::string("internal: ") + e.what() + "; please report it with `uname -r`");
         return 2;
     }
 }

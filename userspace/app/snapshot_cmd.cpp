@@ -1,5 +1,6 @@
 // --snapshot: the one-shot audit, through BPF iterators or, where they are
 // unavailable, sock_diag and /proc.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include "app/commands.hpp"
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "common/units.hpp"
 #include "core/snapshot.hpp"
 #include "kernel/diag_inventory.hpp"
@@ -38,8 +40,8 @@ AuditResult audit_with_iterators(const Options& o, const std::function<void(cons
     // must not look like one that no process holds.
     Inventory::AuditWalk walk = inv.audit_walk();
     phase("walk");
-    if (o.debug && walk.full_fd_walk)
-        std::fprintf(stderr, "closewait-trace: debug: socket mark map full, walked every socket fd\n");
+    if (walk.full_fd_walk)
+        log_debug("socket mark map full, walked every socket fd");
     AuditResult r{
         classify_snapshot(walk.socks, std::move(walk.files), walk.queued_on, TargetFilter(o.pid), now),
         "iterators"};
@@ -57,7 +59,7 @@ AuditResult audit_with_iterators(const Options& o, const std::function<void(cons
 AuditResult audit_with_sock_diag(const Options& o, const std::function<void(const char*)>& phase)
 {
     MonoNs now = mono_now_ns();
-    DiagWalk walk = diag_audit_walk(o.port);
+    DiagWalk walk = diag_audit_walk(o.filter);
     phase("walk");
     AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), {}, TargetFilter(o.pid), now),
                   "sock_diag"};
@@ -72,9 +74,9 @@ int run_snapshot(const Options& o)
     WallClock clock;
     MonoNs t0 = mono_now_ns();
     auto phase = [&](const char* what) {
-        if (o.debug)
-            std::fprintf(stderr, "closewait-trace: debug: %-10s %7.1f ms\n", what,
-                         static_cast<double>(mono_now_ns() - t0) / static_cast<double>(kNsPerMs));
+        if (log_enabled(LogLevel::Debug))
+            log_debug(fmt::format("{:<10} {:7.1f} ms", what,
+                                  static_cast<double>(mono_now_ns() - t0) / static_cast<double>(kNsPerMs)));
     };
     AuditResult r;
     if (o.inventory == "sock_diag") {
@@ -91,11 +93,9 @@ int run_snapshot(const Options& o)
             if (o.inventory == "iterators" || geteuid() != 0)
                 throw; // without root, /proc/PID/fd of other users is unreadable: no silent half-audit
             // No BTF, or a kernel without iterators: the audit still works.
-            std::fprintf(
-                stderr,
-                "closewait-trace: BPF iterators unavailable (%s); inventory from sock_diag and /proc instead "
-                "(slower, and sockets and fds are read in two passes)\n",
-                e.what());
+            log_warning(std::string("BPF iterators unavailable (") + e.what() +
+                        "); inventory from sock_diag and /proc instead (slower, and sockets and fds are read in "
+                        "two passes)");
             r = audit_with_sock_diag(o, phase);
         }
     }
@@ -112,7 +112,7 @@ int run_snapshot(const Options& o)
         }
     }
     phase("procfs");
-    print_snapshot(snap, o.json, stdout, clock, snap.ts_ns);
+    print_snapshot(snap, o.json, stdout, clock, snap.ts_ns, human_style(o, t0));
     std::fflush(stdout);
     phase("print");
     return snap.has_findings() ? 1 : 0;

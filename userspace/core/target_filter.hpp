@@ -1,11 +1,14 @@
-// The -p target: one place for the rules every stage applies to it.
-// Without -p every process is a target.
+// The -p target, and the socket filters (-4/-6, -P/-L/-D): one place for the
+// rules every stage applies to them. Without -p every process is a target.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "closewait_trace/events.h"
 #include "core/model.hpp"
 
 namespace cwt
@@ -37,6 +40,36 @@ class TargetFilter
 
   private:
     std::uint32_t pid_ = 0;
+};
+
+// The family and port filters. The kernel applies the same rules
+// (bpf/helpers.bpf.h, sock_filters_match) from its copy of them in .rodata;
+// this copy filters what does not pass through the kernel's programs (the
+// sock_diag inventory).
+struct SocketFilter {
+    static constexpr std::size_t kMaxPorts = CWT_MAX_FILTER_PORTS;
+    std::vector<std::uint16_t> ports;  // -P: local or remote port in the list
+    std::vector<std::uint16_t> lports; // -L: local port in the list
+    std::vector<std::uint16_t> rports; // -D: remote port in the list
+    std::uint16_t family = 0;          // -4: AF_INET, -6: AF_INET6, 0: both
+
+    bool active() const { return family || !ports.empty() || !lports.empty() || !rports.empty(); }
+    // Every filter given must match. A listener has no remote port (0), so
+    // -D matches no listener.
+    bool wants(std::uint16_t sock_family, std::uint16_t sport, std::uint16_t dport) const
+    {
+        auto in = [](const std::vector<std::uint16_t>& l, std::uint16_t p) {
+            return std::find(l.begin(), l.end(), p) != l.end();
+        };
+        if (family && sock_family != family)
+            return false;
+        if (!ports.empty() && !in(ports, sport) && !in(ports, dport))
+            return false;
+        if (!lports.empty() && !in(lports, sport))
+            return false;
+        return rports.empty() || in(rports, dport);
+    }
+    bool wants(const Tuple& t) const { return wants(t.family, t.local.port, t.remote.port); }
 };
 
 } // namespace cwt

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -20,7 +21,7 @@ struct DiagWalk {
 
 // Listeners, CLOSE_WAITs and children still in an accept queue of this
 // network namespace, with the fds that refer to the listeners and
-// CLOSE_WAITs in every process. port: 0 = any, else local or remote port.
-DiagWalk diag_audit_walk(std::uint16_t port);
+// CLOSE_WAITs in every process; only sockets the filter wants.
+DiagWalk diag_audit_walk(const SocketFilter& filter);
 
 } // namespace cwt

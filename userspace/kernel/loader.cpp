@@ -17,6 +17,7 @@
 #include "common/units.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "kernel/procfs.hpp"
 
 namespace cwt
@@ -28,11 +29,34 @@ namespace
 bool g_libbpf_debug = false;
 std::string g_last_libbpf_error;
 
+// The socket filters into .rodata (at most kMaxPorts per list: the CLI checks).
+template <typename Rodata> void set_socket_filter(Rodata& r, const SocketFilter& f)
+{
+    auto put = [](const std::vector<std::uint16_t>& from, volatile std::uint16_t* to, volatile std::uint8_t& n) {
+        n = static_cast<std::uint8_t>(std::min(from.size(), SocketFilter::kMaxPorts));
+        for (std::size_t i = 0; i < n; ++i)
+            to[i] = from[i];
+    };
+    put(f.ports, r.filter_ports, r.filter_n_ports);
+    put(f.lports, r.filter_lports, r.filter_n_lports);
+    put(f.rports, r.filter_rports, r.filter_n_rports);
+    r.filter_family = f.family;
+}
+
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
 {
     if (g_libbpf_debug) {
         // Whole: a verifier log is one message of many kilobytes.
-        std::vfprintf(stderr, fmt, args);
+        va_list copy;
+        va_copy(copy, args);
+        int n = std::vsnprintf(nullptr, 0, fmt, copy);
+        va_end(copy);
+        if (n > 0) {
+            std::string text(static_cast<std::size_t>(n) + 1, '\0');
+            std::vsnprintf(text.data(), text.size(), fmt, args);
+            text.pop_back();
+            log_debug_block(text);
+        }
         return 0;
     }
     char buf[1024];
@@ -184,7 +208,7 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     skel_.reset(raw);
     auto& s = *skel_;
     s.rodata->filter_tgid = opts.filter_pid;
-    s.rodata->filter_port = opts.filter_port;
+    set_socket_filter(*s.rodata, opts.socket_filter);
     s.rodata->emit_every_close_wait = opts.verbose;
     s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
     s.rodata->ringbuf_wake_bytes = bpf_map__max_entries(s.maps.events) / 4;

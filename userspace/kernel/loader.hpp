@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/units.hpp"
+#include "core/target_filter.hpp"
 
 struct closewait_bpf;
 struct bpf_link;
@@ -26,7 +27,7 @@ struct LoaderOptions {
     bool attach_live = true; // false: iterators only (--snapshot)
     Tier tier = Tier::Auto;
     std::uint32_t filter_pid = 0;
-    std::uint16_t filter_port = 0;
+    SocketFilter socket_filter; // -4/-6, -P/-L/-D, into the kernel's .rodata
     bool verbose = false;
     std::uint64_t leak_threshold_ns = kDefaultThresholdNs;
     std::uint32_t max_sockets = 65536; // close_waits and owners map capacity

@@ -1,6 +1,8 @@
 #include "report/json.hpp"
 #include "report/summary.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 
 namespace cwt
@@ -11,9 +13,7 @@ namespace
 
 std::string hex(std::uint64_t v)
 {
-    char buf[24];
-    std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
+    return fmt::format("{:#x}", v);
 }
 
 } // namespace
@@ -185,9 +185,16 @@ nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock)
 
 nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)
 {
+    const SocketFilter& f = s.socket_filter;
+    const char* family = family_name(f.family);
     nlohmann::ordered_json filters = {
         {"pid", s.filter_pid ? nlohmann::ordered_json(s.filter_pid) : nlohmann::ordered_json()},
-        {"port", s.filter_port ? nlohmann::ordered_json(s.filter_port) : nlohmann::ordered_json()},
+        // The one -P port (the --port N of older versions); null for none or several.
+        {"port", f.ports.size() == 1 ? nlohmann::ordered_json(f.ports[0]) : nlohmann::ordered_json()},
+        {"ports", f.ports},
+        {"lports", f.lports},
+        {"rports", f.rports},
+        {"family", *family ? nlohmann::ordered_json(family) : nlohmann::ordered_json()},
         {"threshold_s", s.threshold_s},
         {"verbose", s.verbose}};
     return {{"type", "start"},
@@ -217,7 +224,7 @@ class JsonReporter : public Reporter
     {
         // Names were escaped already; `replace` guards any other invalid UTF-8.
         std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-        std::fprintf(out_, "%s\n", line.c_str());
+        fmt::print(out_, "{}\n", line);
     }
     std::FILE* out_;
     WallClock clock_;

@@ -1,5 +1,7 @@
 #include "report/summary.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <sstream>
 
@@ -90,53 +92,51 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
     return j;
 }
 
-void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s)
+void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, bool wide)
 {
-    std::fprintf(
-        out, "--- summary after %s: %zu open CLOSE_WAIT, %llu leaks reported, %llu lost events ---\n",
-        format_age(elapsed_s).c_str(), s.open_close_waits, static_cast<unsigned long long>(s.leaks_reported),
-        static_cast<unsigned long long>(s.lost_events));
+    fmt::print(out, "--- summary after {}: {} open CLOSE_WAIT, {} leaks reported, {} lost events ---\n",
+               format_age(elapsed_s), s.open_close_waits, s.leaks_reported, s.lost_events);
     if (!s.processes.empty()) {
-        std::fprintf(out, "%7s %-15s %10s %8s %s\n", "PID", "COMM", "CLOSE_WAIT", "OLDEST", "FDS");
+        fmt::print(out, "{:>7} {:<15} {:>10} {:>8} {}\n", "PID", "COMM", "CLOSE_WAIT", "OLDEST", "FDS");
         for (const auto& p : s.processes) {
             std::string fds;
             std::size_t shown = 0;
             for (auto fd : p.fds) {
                 std::string next = (fds.empty() ? "" : ",") + std::to_string(fd);
-                if (fds.size() + next.size() > 60)
+                if (!wide && fds.size() + next.size() > 60)
                     break;
                 fds += next;
                 ++shown;
             }
             if (shown < p.fds.size())
-                fds += " (+" + std::to_string(p.fds.size() - shown) + ")";
+                fds += fmt::format(" (+{})", p.fds.size() - shown);
             std::string age = (p.oldest_predates_start ? ">" : "") + format_age(p.oldest_age_s);
-            std::fprintf(out, "%7u %-15s %10zu %8s %s\n", p.process.pid, fit(p.process.comm, 15).c_str(),
-                         p.open_close_waits, age.c_str(), fds.c_str());
+            fmt::print(out, "{:>7} {:<15} {:>10} {:>8} {}\n", p.process.pid, cut(p.process.comm, 15, wide),
+                       p.open_close_waits, age, fds);
         }
     }
     if (!s.listeners.empty()) {
-        std::fprintf(out, "%-27s %-24s %9s %13s %8s\n", "LISTENER", "OWNER", "QUEUED_CW", "QUEUE/BACKLOG",
-                     "OLDEST");
+        fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", "LISTENER", "OWNER", "QUEUED_CW", "QUEUE/BACKLOG",
+                   "OLDEST");
         for (const auto& l : s.listeners) {
-            std::string owner = l.listener.owner ? fit(l.listener.owner->comm, 15) + "[" +
-                                                       std::to_string(l.listener.owner->pid) + "]"
-                                                 : "-";
-            std::string q = l.listener.queue && l.listener.backlog ? std::to_string(*l.listener.queue) + "/" +
-                                                                         std::to_string(*l.listener.backlog)
-                                                                   : "-";
+            std::string owner =
+                l.listener.owner ? fmt::format("{}[{}]", cut(l.listener.owner->comm, 15, wide), l.listener.owner->pid)
+                                 : "-";
+            std::string q = l.listener.queue && l.listener.backlog
+                                ? fmt::format("{}/{}", *l.listener.queue, *l.listener.backlog)
+                                : "-";
             std::string age = (l.oldest_predates_start ? ">" : "") + format_age(l.oldest_age_s);
-            std::fprintf(out, "%-27s %-24s %9zu %13s %8s\n", format_endpoint(l.listener.local).c_str(),
-                         owner.c_str(), l.queued_close_waits, q.c_str(), age.c_str());
+            std::string local = format_endpoint(l.listener.local);
+            fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", wide ? local : fit_endpoint(local, 27), owner,
+                       l.queued_close_waits, q, age);
         }
     }
     if (s.unknown_owner)
-        std::fprintf(out, "%zu CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
+        fmt::print(out, "{} CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
     for (const auto& e : s.accept_errors)
-        std::fprintf(out, "%s\n", wrap(accept_error_sentence(e), kMaxLineWidth, 4).c_str());
+        fmt::print(out, "{}\n", cut(accept_error_sentence(e), kMaxLineWidth, wide));
     if (s.listen_overflows)
-        std::fprintf(out, "%llu connections dropped on full accept queues\n",
-                     static_cast<unsigned long long>(s.listen_overflows));
+        fmt::print(out, "{} connections dropped on full accept queues\n", s.listen_overflows);
 }
 
 } // namespace cwt
