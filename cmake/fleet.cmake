@@ -4,11 +4,15 @@
 
 target_sources(cwt_core PRIVATE
   ${CMAKE_SOURCE_DIR}/userspace/common/atomic_file.cpp
+  ${CMAKE_SOURCE_DIR}/userspace/kernel/container.cpp
+  ${CMAKE_SOURCE_DIR}/userspace/report/journal.cpp
+  ${CMAKE_SOURCE_DIR}/userspace/report/metrics_reporter.cpp
   ${CMAKE_SOURCE_DIR}/userspace/report/prometheus_text.cpp)
 
 if(CWT_BUILD_TESTS AND TARGET unit_tests)
   target_sources(unit_tests PRIVATE
     ${CMAKE_SOURCE_DIR}/tests/unit/atomic_file_test.cpp
+    ${CMAKE_SOURCE_DIR}/tests/unit/metrics_reporter_test.cpp
     ${CMAKE_SOURCE_DIR}/tests/unit/prometheus_text_test.cpp)
 endif()
 
