@@ -82,3 +82,9 @@ if(CWT_BUILD_TESTS)
                        PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
   set_tests_properties(fleet_deb PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
+
+# The metrics end-to-end tests (real node_exporter and Prometheus) run in the
+# integration binary: `integration_tests --gtest_filter=Metrics.*`.
+if(CWT_BUILD_TESTS AND TARGET integration_tests)
+  target_sources(integration_tests PRIVATE ${CMAKE_SOURCE_DIR}/tests/integration/metrics_test.cpp)
+endif()

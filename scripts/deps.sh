@@ -7,7 +7,7 @@ build_pkgs=(cmake ninja-build g++ clang llvm pkg-config bpftool libbpf-dev libel
             libcli11-dev nlohmann-json3-dev scdoc)
 test_pkgs=(googletest libgtest-dev libbenchmark-dev liburing-dev iproute2 python3 nodejs xz-utils zstd
            qemu-system-x86 busybox-static cpio bpftrace
-           systemd prometheus prometheus-node-exporter dpkg-dev bc man-db bsdextrautils)
+           systemd prometheus prometheus-node-exporter dpkg-dev bc man-db bsdextrautils curl)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")
