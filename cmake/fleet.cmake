@@ -2,20 +2,6 @@
 # bash completion, the alerting rules, and the Debian package (issue #11).
 # Included at the end of the top-level CMakeLists.txt.
 
-target_sources(cwt_core PRIVATE
-  ${CMAKE_SOURCE_DIR}/userspace/common/atomic_file.cpp
-  ${CMAKE_SOURCE_DIR}/userspace/kernel/container.cpp
-  ${CMAKE_SOURCE_DIR}/userspace/report/journal.cpp
-  ${CMAKE_SOURCE_DIR}/userspace/report/metrics_reporter.cpp
-  ${CMAKE_SOURCE_DIR}/userspace/report/prometheus_text.cpp)
-
-if(CWT_BUILD_TESTS AND TARGET unit_tests)
-  target_sources(unit_tests PRIVATE
-    ${CMAKE_SOURCE_DIR}/tests/unit/atomic_file_test.cpp
-    ${CMAKE_SOURCE_DIR}/tests/unit/metrics_reporter_test.cpp
-    ${CMAKE_SOURCE_DIR}/tests/unit/prometheus_text_test.cpp)
-endif()
-
 # ---- Installed files: man page, unit, completion, alerting rules ------------
 include(GNUInstallDirs)
 
@@ -83,8 +69,3 @@ if(CWT_BUILD_TESTS)
   set_tests_properties(fleet_deb PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
 
-# The metrics end-to-end tests (real node_exporter and Prometheus) run in the
-# integration binary: `integration_tests --gtest_filter=Metrics.*`.
-if(CWT_BUILD_TESTS AND TARGET integration_tests)
-  target_sources(integration_tests PRIVATE ${CMAKE_SOURCE_DIR}/tests/integration/metrics_test.cpp)
-endif()

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "common/atomic_file.hpp"
-#include "error.hpp"
+#include "kernel/atomic_file.hpp"
+#include "common/error.hpp"
 
 namespace cwt
 {

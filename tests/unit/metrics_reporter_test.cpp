@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "endpoints.hpp"
-#include "error.hpp"
+#include "common/error.hpp"
 #include "kernel/container.hpp"
 #include "report/journal.hpp"
 #include "report/metrics_reporter.hpp"

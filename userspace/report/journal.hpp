@@ -7,7 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "report.hpp"
+#include "core/format.hpp"
+#include "report/human.hpp"
+#include "report/reporter.hpp"
 
 namespace cwt
 {

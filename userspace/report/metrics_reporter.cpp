@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "error.hpp"
+#include "common/error.hpp"
 
 namespace cwt
 {

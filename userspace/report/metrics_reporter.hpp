@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "report.hpp"
+#include "core/format.hpp"
+#include "report/reporter.hpp"
 #include "report/prometheus_text.hpp"
 
 namespace cwt
