@@ -51,6 +51,15 @@ std::string run(const std::string& cmd, int* rc = nullptr)
     return out;
 }
 
+// The full path of a program on PATH (Proc runs it with execv).
+std::string which(const std::string& prog)
+{
+    std::string p = run("command -v " + prog);
+    while (!p.empty() && p.back() == '\n')
+        p.pop_back();
+    return p;
+}
+
 std::string slurp(const std::string& path)
 {
     std::ifstream in(path);
@@ -225,7 +234,7 @@ TEST_F(Metrics, LeakReachesTextfileNodeExporterPrometheusAndFiresTheAlert)
 
     // ---- node_exporter -------------------------------------------------------
     const int ne_port = free_port();
-    Proc node_exporter({"prometheus-node-exporter",
+    Proc node_exporter({which("prometheus-node-exporter"),
                         "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
                         "--collector.disable-defaults", "--collector.textfile",
                         "--collector.textfile.directory=" + textdir});
@@ -254,7 +263,7 @@ TEST_F(Metrics, LeakReachesTextfileNodeExporterPrometheusAndFiresTheAlert)
         << "rule_files:\n  - " << tmp.path() << "/rules.yml\n"
         << "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:"
         << ne_port << "']\n";
-    Proc prometheus({"prometheus", "--config.file=" + tmp.path() + "/prometheus.yml",
+    Proc prometheus({which("prometheus"), "--config.file=" + tmp.path() + "/prometheus.yml",
                      "--storage.tsdb.path=" + tmp.path() + "/tsdb",
                      "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"});
     json leaks;

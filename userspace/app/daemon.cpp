@@ -24,7 +24,11 @@
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"
 #include "report/human.hpp"
+#include "report/journal.hpp"
 #include "report/json.hpp"
+#include "report/metrics_reporter.hpp"
+#include "kernel/atomic_file.hpp"
+#include "kernel/container.hpp"
 #include "report/snapshot_report.hpp"
 #include "core/snapshot.hpp"
 #include "core/tracker.hpp"
@@ -203,6 +207,7 @@ class LiveLoop
   public:
     LiveLoop(const Options& o, BpfSession& session, Reporter& reporter, MonoNs started)
         : inv_(session), reporter_(reporter),
+          state_period_ns_(o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s)),
           tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
@@ -245,6 +250,10 @@ class LiveLoop
                 check_listeners(now, overflows);
                 last_overflows_ = overflows;
                 next_listener_check_ = now + listener_check_period_ns_;
+            }
+            if (state_period_ns_ && now >= next_state_) {
+                reporter_.state(LiveState{now, summary(), tracker_.listeners()});
+                next_state_ = now + state_period_ns_;
             }
             reporter_.flush();
             // Sleeps until the drain period passes, or until the kernel wakes
@@ -417,6 +426,8 @@ class LiveLoop
 
     Inventory inv_;
     Reporter& reporter_;
+    MonoNs state_period_ns_ = 0; // --metrics-interval; 0: no metrics
+    MonoNs next_state_ = 0;
     Tracker tracker_;
     MonoNs scan_period_ns_;
     DrainBatch batch_;
@@ -436,10 +447,23 @@ class LiveLoop
 std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
 {
     auto fanout = std::make_unique<FanoutReporter>();
-    if (o.json)
+    if (o.quiet) {
+        // -q: the metrics file is the only output.
+    } else if (o.json) {
         fanout->add(make_json_reporter(stdout, clock));
-    else
+    } else if (is_journal_stream(STDOUT_FILENO)) {
+        fanout->add(make_journal_reporter(stdout, stderr, clock)); // one line per finding, with its priority
+    } else {
         fanout->add(make_human_reporter(stdout, stderr, clock));
+    }
+    if (!o.prometheus_textfile.empty()) {
+        std::string path = o.prometheus_textfile;
+        fanout->add(std::make_unique<MetricsReporter>(
+            MetricsOptions{o.metrics_max_series, o.version},
+            [path](const std::string& text) { write_file_atomically(path, text); }, clock,
+            [](std::uint32_t pid) { return container_of(pid); },
+            [](std::uint32_t pid) { return pid_exists(pid); }));
+    }
     return fanout;
 }
 

@@ -19,13 +19,6 @@
 namespace cwt
 {
 
-// What the live loop knows now: the tracker's summary and every listener.
-struct LiveState {
-    MonoNs now = 0;
-    Summary summary;
-    std::vector<ListenerInfo> listeners;
-};
-
 struct MetricsOptions {
     std::size_t max_series = 500;
     std::string version;
@@ -49,7 +42,7 @@ class MetricsReporter : public Reporter
     void summary(const Summary& s, double elapsed_s) override;
     void flush() override {}
     // Gauges from the state now, then the exposition to the sink.
-    void state(const LiveState& st);
+    void state(const LiveState& st) override;
 
     std::string exposition() const { return model_.render(); }
     const prom::Model& model() const { return model_; }
