@@ -91,6 +91,12 @@ class Tool
 {
   public:
     explicit Tool(std::vector<std::string> args);
+    // Validates every JSON line the tool printed against the published
+    // schema (docs/schema/closewait-trace.schema.json); a mismatch fails the
+    // running test.
+    ~Tool();
+    Tool(const Tool&) = delete;
+    Tool& operator=(const Tool&) = delete;
     Proc& proc() { return *proc_; }
 
     // Waits for the "start" line; returns it (or null JSON on timeout/exit).
@@ -111,6 +117,11 @@ class Tool
   private:
     std::unique_ptr<Proc> proc_;
 };
+
+// Lines that do not match the published JSON schema, one message each ("" if
+// all match, or if the validator, python3-jsonschema, is missing: then a
+// SKIPPED note goes to stderr once).
+std::string schema_errors(const std::vector<std::string>& json_lines);
 
 // One line of `ss -tanpe`.
 struct SsUser {

@@ -18,7 +18,7 @@ TEST_F(ClosewaitTrace, DupedSocketListsEveryOwnerFd)
     ASSERT_FALSE(lsn.empty()) << srv->all_output();
     const int port = std::stoi(lsn["port"]);
     json start;
-    auto tool = start_tool({"--json", "-t", "1", "-d", "30", "--port", lsn["port"]}, start);
+    auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "--port", lsn["port"]}, start);
     ASSERT_TRUE(start.is_object());
     auto cli = spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kConns)});
     ASSERT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();
@@ -81,7 +81,7 @@ class SharedSocket : public ClosewaitTrace
         ASSERT_FALSE(lsn.empty()) << srv->all_output();
         const int port = std::stoi(lsn["port"]);
         json start;
-        auto tool = start_tool({"--json", "-t", "1", "-d", "30", "--port", lsn["port"]}, start);
+        auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "--port", lsn["port"]}, start);
         ASSERT_TRUE(start.is_object());
         auto cli = spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kConns)});
         ASSERT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();

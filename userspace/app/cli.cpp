@@ -56,6 +56,7 @@ int parse_options(int argc, char** argv, Options& o)
 {
     CLI::App app{"closewait-trace: find leaked and unaccepted CLOSE_WAIT sockets, and accept() failures, "
                  "as they happen"};
+    o.version = CWT_VERSION;
     app.set_version_flag("-V,--version", std::string("closewait-trace ") + CWT_VERSION);
     app.footer(kFooter);
     app.add_option("-p,--pid", o.pid, "Only sockets owned by this process, or queued on its listeners")
@@ -95,6 +96,18 @@ int parse_options(int argc, char** argv, Options& o)
                    "Capacity of the kernel's per-socket maps (CLOSE_WAITs, accepted sockets)")
         ->check(CLI::Range(1024U, 4194304U))
         ->capture_default_str();
+    app.add_option("--prometheus-textfile", o.prometheus_textfile,
+                   "Write Prometheus metrics to this file every --metrics-interval and at exit (atomically; "
+                   "for node_exporter's textfile collector)");
+    app.add_option("--metrics-interval", o.metrics_interval_s, "Seconds between writes of the metrics file")
+        ->check(CLI::Range(0.5, 3600.0))
+        ->capture_default_str();
+    app.add_option("--metrics-max-series", o.metrics_max_series,
+                   "At most this many series per metric; the rest fold into pid=\"other\"")
+        ->check(CLI::Range(10U, 1000000U))
+        ->capture_default_str();
+    app.add_flag("-q,--quiet", o.quiet,
+                 "No live output; with --prometheus-textfile the metrics file is the only output");
     app.add_flag("--debug", o.debug, "Debug messages and libbpf's log (verifier output) on stderr");
 
     try {
@@ -123,6 +136,11 @@ int parse_options(int argc, char** argv, Options& o)
                              " ports per -P, -L or -D list; use fewer ports, or none and filter the output");
     if (o.inventory != "auto" && !o.snapshot)
         return bad_usage("--inventory applies to --snapshot only; add --snapshot");
+    if (!o.prometheus_textfile.empty() && (o.snapshot || o.features))
+        return bad_usage(std::string("--prometheus-textfile applies to live mode only; drop ") +
+                         (o.snapshot ? "--snapshot" : "--features"));
+    if (o.quiet && o.prometheus_textfile.empty())
+        return bad_usage("-q leaves no output at all; add --prometheus-textfile FILE");
     if (o.pid && !pid_exists(o.pid))
         return bad_usage("no process with pid " + std::to_string(o.pid) + "; check the pid (pgrep -a NAME)");
     return -1;

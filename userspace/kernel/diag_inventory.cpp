@@ -14,6 +14,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/units.hpp"
+#include "core/decoder.hpp"
 #include "core/model.hpp"
 #include "kernel/procfs.hpp"
 #include "kernel/sock_diag.hpp"
@@ -134,7 +135,7 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
 
 DiagWalk diag_audit_walk(const SocketFilter& filter)
 {
-    DiagWalk w;
+    std::vector<cwt_iter_sock> socks;
     SockDiag diag;
     std::uint32_t netns = own_netns();
     // ESTABLISHED too: children still in an accept queue are ESTABLISHED.
@@ -146,16 +147,18 @@ DiagWalk diag_audit_walk(const SocketFilter& filter)
         diag.dump_tcp(family, states, true, [&](const DiagSocket& d) {
             cwt_iter_sock rec;
             if (filter.wants(d.tuple) && to_record(d, netns, rec))
-                w.socks.push_back(rec);
+                socks.push_back(rec);
         });
     }
 
     std::unordered_map<std::uint64_t, std::uint64_t> wanted; // inode -> cookie
-    for (const auto& s : w.socks)
+    for (const auto& s : socks)
         if (s.ino && (s.state == CWT_TCP_LISTEN || s.state == CWT_TCP_CLOSE_WAIT))
             wanted.emplace(s.ino, s.sk);
+    DiagWalk w;
+    w.socks = decode_sockets(socks);
     if (!wanted.empty())
-        w.files = scan_proc_fds(wanted);
+        w.files = decode_socket_fds(scan_proc_fds(wanted));
     return w;
 }
 
