@@ -4,7 +4,7 @@
 #
 #   bench/memory_bench.sh
 #
-# Starts `closewait-trace --json --max-sockets 131072 -t THRESHOLD`, then creates
+# Starts `closewait-trace --json --max-sockets 131072 --threshold THRESHOLD`, then creates
 # N leaked CLOSE_WAITs (accepted, client closed, server end held open by
 # cwt_sockfarm), so each is tracked from its accept on: an owners entry and a
 # close_waits entry per socket. Samples (a) idle before the sockets exist,
@@ -37,7 +37,7 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 log "load: $(loadavg); N=$N max_sockets=$MAXS threshold=${THRESH}s"
-"$CWT_BIN" --json --max-sockets "$MAXS" -t "$THRESH" >"$TMP/tool.out" 2>"$TMP/tool.err" &
+"$CWT_BIN" --json --max-sockets "$MAXS" --threshold "$THRESH" >"$TMP/tool.out" 2>"$TMP/tool.err" &
 TOOL=$!
 track_pid "$TOOL"
 wait_for "$TMP/tool.out" '"type":"start"' 60 "$TOOL" || die "closewait-trace did not start: $(cat "$TMP/tool.err")"
@@ -100,7 +100,7 @@ stop_pid "$TOOL" 30
 SUMMARY=$({ grep '"type":"summary"' "$TMP/tool.out" || true; } | tail -n1 | jq -c '{open_close_wait, leaks_reported, lost_events}' 2>/dev/null || echo '{}')
 
 echo
-echo "memory_bench: closewait-trace with $N leaked CLOSE_WAITs tracked (--max-sockets $MAXS, -t $THRESH), load now: $(loadavg)"
+echo "memory_bench: closewait-trace with $N leaked CLOSE_WAITs tracked (--max-sockets $MAXS, --threshold $THRESH), load now: $(loadavg)"
 printf '%-22s %8s %8s %12s %12s %12s %10s %9s\n' phase close_w owners rss_bytes rss_peak map_bytes "B/socket" tool_cpu
 printf '%s\n' "${ROWS[@]}"
 echo

@@ -39,11 +39,12 @@ ServerLeaks server_leaks(bool v6, int n)
     EXPECT_FALSE(wait_listen(*l.srv).empty()) << l.srv->all_output();
     l.cli = spawn("cwt_peer_cli", {"--addr", addr, "--port", P, "--count", std::to_string(n), "--send", "x"});
     EXPECT_TRUE(l.cli->wait_line("CONNECTED", kStepTimeout)) << l.cli->all_output();
-    EXPECT_TRUE(l.srv->wait_until([&] { return l.srv->count_lines("ACCEPT ") == static_cast<std::size_t>(n); }, kStepTimeout));
+    EXPECT_TRUE(l.srv->wait_until(
+        [&] { return l.srv->count_lines("ACCEPT ") == static_cast<std::size_t>(n); }, kStepTimeout));
     l.cli->send("close\n");
     EXPECT_TRUE(l.cli->wait_line("CLOSED", kStepTimeout)) << l.cli->all_output();
-    EXPECT_TRUE(poll_until(
-        [&] { return server_side_cw(l.port) == static_cast<std::size_t>(n); }, kStepTimeout));
+    EXPECT_TRUE(
+        poll_until([&] { return server_side_cw(l.port) == static_cast<std::size_t>(n); }, kStepTimeout));
     return l;
 }
 
@@ -132,7 +133,8 @@ TEST_F(BccFlags, SnapshotPortAndFamilyFiltersBothInventories)
         EXPECT_EQ(s.cw_local, (std::multiset<int>{c.port, d6.port, d6.port}));
         // -L: the local port only. -D: the remote port only; listeners have none.
         s = snapshot({"-L", A + "," + E}, inv);
-        EXPECT_EQ(s.cw_local, (std::multiset<int>{a.port, a.port})) << "the clients' CLOSE_WAITs have remote port E";
+        EXPECT_EQ(s.cw_local, (std::multiset<int>{a.port, a.port}))
+            << "the clients' CLOSE_WAITs have remote port E";
         EXPECT_EQ(s.listeners, (std::multiset<int>{a.port, out.port}));
         s = snapshot({"-D", E}, inv);
         EXPECT_EQ(s.cw_remote, (std::multiset<int>{out.port, out.port}));
@@ -157,7 +159,8 @@ TEST_F(BccFlags, LivePortListAndFamilyFilters)
     const std::string A = std::to_string(a.port), B = std::to_string(b.port), D = std::to_string(d6.port);
     {
         json start;
-        auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "-P", A + "," + B + "," + D, "-4"}, start);
+        auto tool =
+            start_tool({"--json", "--threshold", "1", "-d", "30", "-P", A + "," + B + "," + D, "-4"}, start);
         ASSERT_TRUE(start.is_object());
         EXPECT_EQ(start.at("filters").at("ports"), json::array({a.port, b.port, d6.port}));
         EXPECT_EQ(str(start.at("filters"), "family"), "ipv4");
@@ -174,7 +177,8 @@ TEST_F(BccFlags, LivePortListAndFamilyFilters)
     {
         auto out = client_leaks(2);
         json start;
-        auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "-D", std::to_string(out.port)}, start);
+        auto tool =
+            start_tool({"--json", "--threshold", "1", "-d", "30", "-D", std::to_string(out.port)}, start);
         ASSERT_TRUE(start.is_object());
         EXPECT_EQ(start.at("filters").at("rports"), json::array({out.port}));
         ASSERT_TRUE(tool->wait_count("close_wait_leak", 2, kStepTimeout)) << tool->proc().all_output();
@@ -221,7 +225,8 @@ TEST_F(BccFlags, TimeColumnsWideAndOneLinePerRecord)
         }
         EXPECT_EQ(leaks, 2U) << tool.proc().all_output();
         // The start line on stderr, then nothing else.
-        EXPECT_EQ(std::count(tool.proc().err().begin(), tool.proc().err().end(), '\n'), 1) << tool.proc().err();
+        EXPECT_EQ(std::count(tool.proc().err().begin(), tool.proc().err().end(), '\n'), 1)
+            << tool.proc().err();
     }
     {
         Tool tool({"--snapshot", "-t", "-P", D});
@@ -266,8 +271,8 @@ TEST_F(BccFlags, VersionHelpAndBadFlags)
         EXPECT_NE(all.find("  2  error", st), std::string::npos) << all;
     }
     const std::vector<std::vector<std::string>> bad = {
-        {"-t", "5"}, {"-4", "-6"}, {"-P", "0"}, {"-P", "70000"}, {"-L", "80,x"},
-        {"-D", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"},
+        {"-t", "5"},     {"-4", "-6"},   {"-P", "0"},
+        {"-P", "70000"}, {"-L", "80,x"}, {"-D", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"},
     };
     for (const auto& args : bad) {
         std::string cmd;

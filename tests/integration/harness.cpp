@@ -387,8 +387,9 @@ Tool::~Tool()
         return;
     std::string errors = schema_errors(lines);
     if (!errors.empty())
-        ADD_FAILURE() << "closewait-trace printed JSON that does not match docs/schema/closewait-trace.schema.json:\n"
-                      << errors;
+        ADD_FAILURE()
+            << "closewait-trace printed JSON that does not match docs/schema/closewait-trace.schema.json:\n"
+            << errors;
 }
 
 std::string schema_errors(const std::vector<std::string>& json_lines)
@@ -408,8 +409,8 @@ std::string schema_errors(const std::vector<std::string>& json_lines)
     std::string out, err;
     int rc = -1;
     if (written) {
-        std::string cmd = "python3 '" + source_dir() + "/tests/integration/validate_json.py' '" + source_dir() +
-                          "/docs/schema/closewait-trace.schema.json' '" + path + "' 2>&1";
+        std::string cmd = "python3 '" + source_dir() + "/tests/integration/validate_json.py' '" +
+                          source_dir() + "/docs/schema/closewait-trace.schema.json' '" + path + "' 2>&1";
         FILE* f = popen(cmd.c_str(), "r");
         if (f) {
             char buf[4096];

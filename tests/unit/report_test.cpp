@@ -5,11 +5,14 @@
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -600,7 +603,8 @@ TEST(ReportHuman, QueuedSocketShowsTheListenerOwner)
     EXPECT_NE(line.find("nginx"), std::string::npos) << line;
     // Narrow: the detail's first words fit; -w: all of it.
     EXPECT_NE(line.find("queued q=3/128"), std::string::npos) << line;
-    EXPECT_NE(human_line(queued_finding(), kClock, kWide).find("queued q=3/128 on 0.0.0.0:8080"), std::string::npos);
+    EXPECT_NE(human_line(queued_finding(), kClock, kWide).find("queued q=3/128 on 0.0.0.0:8080"),
+              std::string::npos);
 }
 
 TEST(ReportHuman, PreexistingShowsALowerBound)
@@ -703,7 +707,8 @@ TEST(ReportHuman, LongDetailsAreCutOnOneLineAndWholeWhenWide)
         expect_fits(out, "long detail");
         EXPECT_EQ(out.size(), kMaxLineWidth) << out;
         EXPECT_EQ(out.back(), '+') << out;
-        EXPECT_EQ(out.substr(human_header().find("DETAIL"), 10), wide_prefix(f)) << "the detail starts as in -w: " << out;
+        EXPECT_EQ(out.substr(human_header().find("DETAIL"), 10), wide_prefix(f))
+            << "the detail starts as in -w: " << out;
         std::string wide = one_line(human_line(f, kClock, kWide));
         EXPECT_GT(wide.size(), kMaxLineWidth);
         EXPECT_NE(wide.find(longd.substr(0, longd.size() - 1)), std::string::npos) << wide;
@@ -764,6 +769,115 @@ TEST(ReportHuman, SummaryLinesFit)
         EXPECT_TRUE(printable_ascii(l)) << l;
     }
     EXPECT_NE(text.find("(+"), std::string::npos) << "fd list is capped: " << text;
+}
+
+} // namespace
+} // namespace cwt
+
+namespace cwt
+{
+namespace
+{
+
+// ---- the published JSON schema --------------------------------------------------
+
+// Runs tests/integration/validate_json.py on `lines`; its output ("" = valid),
+// or nullopt when the validator (python3-jsonschema) is missing.
+std::optional<std::string> schema_check(const std::vector<std::string>& lines)
+{
+    char path[] = "/tmp/cwt-unit-schema-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return std::string("mkstemp failed");
+    std::FILE* f = fdopen(fd, "w");
+    for (const auto& l : lines)
+        std::fprintf(f, "%s\n", l.c_str());
+    std::fclose(f);
+    std::string cmd =
+        std::string("python3 " CWT_SOURCE_DIR "/tests/integration/validate_json.py " CWT_SOURCE_DIR
+                    "/docs/schema/closewait-trace.schema.json ") +
+        path + " 2>&1";
+    std::string out;
+    std::FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    std::size_t n;
+    while (p && (n = std::fread(buf, 1, sizeof(buf), p)) > 0)
+        out.append(buf, n);
+    int st = p ? pclose(p) : -1;
+    unlink(path);
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (rc == 3 || rc == 127)
+        return std::nullopt;
+    return rc == 0 ? "" : out + " (exit " + std::to_string(rc) + ")";
+}
+
+// Every object type, built from the model, validates; the schema is strict
+// enough that a renamed key does not.
+TEST(ReportSchema, EveryObjectTypeValidatesAndARenamedKeyDoesNot)
+{
+    std::vector<std::string> lines;
+    auto add = [&](const nlohmann::ordered_json& j) { lines.push_back(j.dump()); };
+    for (const auto& f : all_sample_findings())
+        add(finding_json(f, kClock));
+    for (const auto& f : findings_for_hostile_comm())
+        add(finding_json(f, kClock));
+    ListenerFacts q;
+    q.listener = listener_view(v6("2001:db8::1", 443), 9, "srv");
+    q.process = ProcessRef{9, "srv", 3};
+    q.queued_close_wait = 2;
+    ListenOverflowFinding o;
+    o.queue = q;
+    o.drops = 4;
+    add(finding_json(o, kClock));
+    AcceptStallFinding st;
+    st.queue = q;
+    st.min_stall_s = 7.5;
+    add(finding_json(st, kClock));
+    st.min_stall_s.reset();
+    st.since_last_accept_s = 3.0;
+    st.queue = ListenerFacts{};
+    add(finding_json(st, kClock));
+    StartInfo si;
+    si.tier = "tp_btf";
+    si.kernel = "6.18";
+    si.socket_filter.ports = {80, 443};
+    si.socket_filter.family = AF_INET;
+    si.threshold_s = 30;
+    add(start_json(si, kClock, 0));
+    Summary s;
+    s.processes.push_back(ProcessSummary{ProcessRef{100, "server", 7}, 1, 3.0, false, {7}});
+    s.listeners.push_back(ListenerSummary{listener_view(v4("0.0.0.0", 80), 1, "l"), 0, 1, 1.0, true});
+    s.inventory = "sock_diag";
+    add(summary_json(s, kClock, 1.0));
+    SnapshotListener sl;
+    sl.info.local = v4("127.0.0.1", 8080);
+    sl.info.owners = {ProcessRef{1, "a", 3}, ProcessRef{2, "b", 3}};
+    add(listener_row_json(sl, kClock, 0));
+    SnapshotProcess sp;
+    sp.pid = 1;
+    sp.comm = "a";
+    sp.fds = {3, 4};
+    sp.open_fds = 10;
+    add(process_row_json(sp, kClock, 0));
+
+    auto ok = schema_check(lines);
+    if (!ok)
+        GTEST_SKIP() << "SKIPPED: no schema validator (python3-jsonschema)";
+    EXPECT_EQ(*ok, "");
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"\"recv_q\":", "\"recvq\":"}, {"\"errno\":", "\"err\":"}, {"\"drops\":", "\"dropped\":"}}) {
+        auto copy = lines;
+        bool changed = false;
+        for (auto& l : copy)
+            if (auto at = l.find(from); at != std::string::npos) {
+                l.replace(at, from.size(), to);
+                changed = true;
+            }
+        ASSERT_TRUE(changed) << from;
+        auto bad = schema_check(copy);
+        ASSERT_TRUE(bad.has_value());
+        EXPECT_NE(*bad, "") << "renamed " << from << " must not validate";
+    }
 }
 
 } // namespace

@@ -68,7 +68,8 @@ int parse_options(int argc, char** argv, Options& o)
     bool v4 = false, v6 = false;
     auto* opt4 = app.add_flag("-4,--ipv4", v4, "Only IPv4 sockets");
     app.add_flag("-6,--ipv6", v6, "Only IPv6 sockets (IPv4-mapped ones included)")->excludes(opt4);
-    app.add_option("--threshold", o.threshold_s, "Seconds in CLOSE_WAIT before a socket is reported as a leak")
+    app.add_option("--threshold", o.threshold_s,
+                   "Seconds in CLOSE_WAIT before a socket is reported as a leak")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("--stall", o.stall_s,

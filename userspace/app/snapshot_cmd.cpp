@@ -93,9 +93,10 @@ int run_snapshot(const Options& o)
             if (o.inventory == "iterators" || geteuid() != 0)
                 throw; // without root, /proc/PID/fd of other users is unreadable: no silent half-audit
             // No BTF, or a kernel without iterators: the audit still works.
-            log_warning(std::string("BPF iterators unavailable (") + e.what() +
-                        "); inventory from sock_diag and /proc instead (slower, and sockets and fds are read in "
-                        "two passes)");
+            log_warning(
+                std::string("BPF iterators unavailable (") + e.what() +
+                "); inventory from sock_diag and /proc instead (slower, and sockets and fds are read in "
+                "two passes)");
             r = audit_with_sock_diag(o, phase);
         }
     }

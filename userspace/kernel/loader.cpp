@@ -32,7 +32,8 @@ std::string g_last_libbpf_error;
 // The socket filters into .rodata (at most kMaxPorts per list: the CLI checks).
 template <typename Rodata> void set_socket_filter(Rodata& r, const SocketFilter& f)
 {
-    auto put = [](const std::vector<std::uint16_t>& from, volatile std::uint16_t* to, volatile std::uint8_t& n) {
+    auto put = [](const std::vector<std::uint16_t>& from, volatile std::uint16_t* to,
+                  volatile std::uint8_t& n) {
         n = static_cast<std::uint8_t>(std::min(from.size(), SocketFilter::kMaxPorts));
         for (std::size_t i = 0; i < n; ++i)
             to[i] = from[i];

@@ -51,7 +51,8 @@ int on_attr(const nlattr* a, void* data)
     auto* s = static_cast<DiagSocket*>(data);
     if (mnl_attr_get_type(a) != INET_DIAG_INFO)
         return MNL_CB_OK;
-    constexpr std::size_t kNeed = offsetof(tcp_info, tcpi_last_ack_recv) + sizeof(tcp_info::tcpi_last_ack_recv);
+    constexpr std::size_t kNeed =
+        offsetof(tcp_info, tcpi_last_ack_recv) + sizeof(tcp_info::tcpi_last_ack_recv);
     if (mnl_attr_get_payload_len(a) < kNeed)
         return MNL_CB_OK;
     tcp_info info{};

@@ -258,9 +258,9 @@ std::string lay_out(const Columns& c, const WallClock& clock, const HumanStyle& 
     std::string fd = (c.fd_of && c.fd_of->fd >= 0) ? std::to_string(c.fd_of->fd) : "-";
     std::string local = wide ? c.local : fit_endpoint(c.local, kEndpointW);
     std::string remote = wide ? c.remote : fit_endpoint(c.remote, kEndpointW);
-    std::string line = time_columns(c.ts_ns, clock, style) +
-                       fmt::format("{:<9} {:>7} {:<15} {:>4} {:<21} {:<21} {:>6}", c.event, pid, comm, fd,
-                                   local, remote, c.age);
+    std::string line =
+        time_columns(c.ts_ns, clock, style) + fmt::format("{:<9} {:>7} {:<15} {:>4} {:<21} {:<21} {:>6}",
+                                                          c.event, pid, comm, fd, local, remote, c.age);
     if (wide)
         return c.detail.empty() ? line : line + " " + c.detail;
     if (c.detail.empty() || line.size() + 2 > kMaxLineWidth)
@@ -275,8 +275,8 @@ template <typename F> std::string line_of(const F& f, const WallClock& clock, co
 
 std::string line_of(const LostFinding& f, const WallClock& clock, const HumanStyle& style)
 {
-    std::string line =
-        time_columns(f.ts_ns, clock, style) + fmt::format("{:<9} {} events lost: {}", "LOST", f.count, f.detail);
+    std::string line = time_columns(f.ts_ns, clock, style) +
+                       fmt::format("{:<9} {} events lost: {}", "LOST", f.count, f.detail);
     return cut(line, kMaxLineWidth, style.wide);
 }
 
@@ -324,7 +324,8 @@ class HumanReporter : public Reporter
 
 } // namespace
 
-std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock, HumanStyle style)
+std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock,
+                                              HumanStyle style)
 {
     return std::make_unique<HumanReporter>(out, err, clock, style);
 }

@@ -124,7 +124,8 @@ class JournalReporter : public Reporter
 
 } // namespace
 
-std::unique_ptr<Reporter> make_journal_reporter(std::FILE* out, std::FILE* err, WallClock clock, HumanStyle style)
+std::unique_ptr<Reporter> make_journal_reporter(std::FILE* out, std::FILE* err, WallClock clock,
+                                                HumanStyle style)
 {
     // The journal has no terminal width: a cut field would be lost for good.
     style.wide = true;

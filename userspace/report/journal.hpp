@@ -28,8 +28,8 @@ std::string journal_line(int priority, std::string_view text);
 
 // is_journal_stream(fd): common/log.hpp.
 
-// The human reporter, wide (no field cut: the journal has no width), with every line of stdout prefixed: findings one line
-// each at their priority, the header and the summary at <6>.
+// The human reporter, wide (no field cut: the journal has no width), with every line of stdout prefixed:
+// findings one line each at their priority, the header and the summary at <6>.
 std::unique_ptr<Reporter> make_journal_reporter(std::FILE* out, std::FILE* err, WallClock clock,
                                                 HumanStyle style = {});
 

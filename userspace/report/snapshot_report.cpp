@@ -78,8 +78,9 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
                    "QUEUED_CW", "QUEUED_EST");
         for (const auto& l : snap.listeners) {
             const auto& owners = l.info.owners;
-            std::string owner =
-                owners.empty() ? "-" : fmt::format("{}[{}]", cut(owners.front().comm, 15, wide), owners.front().pid);
+            std::string owner = owners.empty() ? "-"
+                                               : fmt::format("{}[{}]", cut(owners.front().comm, 15, wide),
+                                                             owners.front().pid);
             std::string local = format_endpoint(l.info.local);
             fmt::print(out, "{:<27} {:<24} {:>5} {:>7} {:>9} {:>9}\n", wide ? local : fit_endpoint(local, 27),
                        owner, l.info.queue, l.info.backlog, l.queued_close_wait, l.queued_established);
@@ -91,8 +92,8 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
         for (const auto& p : snap.processes) {
             std::string open = p.open_fds ? std::to_string(*p.open_fds) : "?";
             std::string lim = p.nofile_soft ? fmt::format("{}/{}", *p.nofile_soft, *p.nofile_hard) : "?";
-            fmt::print(out, "{:>7} {:<15} {:>10} {:>8} {:>15}\n", p.pid, cut(p.comm, 15, wide), p.close_wait, open,
-                       lim);
+            fmt::print(out, "{:>7} {:<15} {:>10} {:>8} {:>15}\n", p.pid, cut(p.comm, 15, wide), p.close_wait,
+                       open, lim);
         }
     }
 }

@@ -116,19 +116,20 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, boo
         }
     }
     if (!s.listeners.empty()) {
-        fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", "LISTENER", "OWNER", "QUEUED_CW", "QUEUE/BACKLOG",
-                   "OLDEST");
+        fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", "LISTENER", "OWNER", "QUEUED_CW",
+                   "QUEUE/BACKLOG", "OLDEST");
         for (const auto& l : s.listeners) {
             std::string owner =
-                l.listener.owner ? fmt::format("{}[{}]", cut(l.listener.owner->comm, 15, wide), l.listener.owner->pid)
-                                 : "-";
+                l.listener.owner
+                    ? fmt::format("{}[{}]", cut(l.listener.owner->comm, 15, wide), l.listener.owner->pid)
+                    : "-";
             std::string q = l.listener.queue && l.listener.backlog
                                 ? fmt::format("{}/{}", *l.listener.queue, *l.listener.backlog)
                                 : "-";
             std::string age = (l.oldest_predates_start ? ">" : "") + format_age(l.oldest_age_s);
             std::string local = format_endpoint(l.listener.local);
-            fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", wide ? local : fit_endpoint(local, 27), owner,
-                       l.queued_close_waits, q, age);
+            fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", wide ? local : fit_endpoint(local, 27),
+                       owner, l.queued_close_waits, q, age);
         }
     }
     if (s.unknown_owner)
