@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "kernel/procfs.hpp"
+#include "app/option_rules.hpp"
 
 #ifndef CWT_VERSION
 #define CWT_VERSION "dev"
@@ -24,13 +24,16 @@ int parse_options(int argc, char** argv, Options& o)
         ->check(CLI::Range(1, 65535));
     app.add_option("-t,--threshold", o.threshold_s,
                    "Seconds in CLOSE_WAIT before a socket is reported as a leak")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("--stall", o.stall_s,
                    "Seconds a listener may hold queued connections without accept() before it is reported")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 31536000.0));
     app.add_flag("-j,--json", o.json, "JSON lines instead of columns");
     app.add_flag("-v,--verbose", o.verbose, "Print every CLOSE_WAIT and every close, not only findings");
@@ -62,17 +65,9 @@ int parse_options(int argc, char** argv, Options& o)
         std::fprintf(stderr, "closewait-trace: error: %s; see --help\n", e.what());
         return 2;
     }
-    if (o.inventory != "auto" && !o.snapshot) {
-        std::fprintf(stderr,
-                     "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
-        return 2;
-    }
-    if (o.pid && !pid_exists(o.pid)) {
-        std::fprintf(
-            stderr, "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", o.pid);
-        return 2;
-    }
-    return -1;
+    if (int rc = check_option_modes(app, o.snapshot, o.features); rc >= 0)
+        return rc;
+    return resolve_target_pid(o.pid);
 }
 
 } // namespace cwt

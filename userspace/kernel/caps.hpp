@@ -1,0 +1,36 @@
+// Capabilities (libcap). The load needs CAP_BPF and CAP_PERFMON (or
+// CAP_SYS_ADMIN); the inventory reads every process's fds and fdinfo
+// (CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE); setns into other network
+// namespaces needs CAP_SYS_ADMIN. Once the probes are attached and the
+// inventory taken, the live loop keeps only what its periodic work needs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cwt
+{
+
+// Whether this process may load BPF tracing programs (CAP_BPF with
+// CAP_PERFMON, or CAP_SYS_ADMIN) in its effective set.
+bool has_bpf_privileges();
+
+// Names of the capabilities of `wanted` ("cap_bpf", ...) missing from the
+// effective set; empty if all are held (or libcap cannot tell).
+std::vector<std::string> missing_capabilities(const std::vector<std::string>& wanted);
+
+// What the live loop keeps after the start: reading other processes'
+// /proc/PID/fd and fdinfo (CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE) and setns
+// into their network namespaces (CAP_SYS_ADMIN). Running the iterators,
+// reading maps and the ring buffer need none.
+const std::vector<std::string>& live_loop_capabilities();
+
+// Drops from the effective, permitted and inheritable sets every capability
+// not in `keep`. Returns "" or why it failed (the run goes on regardless).
+std::string drop_capabilities_except(const std::vector<std::string>& keep);
+
+// The effective set as a bit mask (bit N = capability N); 0 if unknown.
+std::uint64_t effective_capabilities();
+
+} // namespace cwt
