@@ -49,9 +49,11 @@ std::vector<std::string> missing_capabilities(const std::vector<std::string>& wa
     return missing;
 }
 
-const std::vector<std::string>& live_loop_capabilities()
+std::vector<std::string> live_loop_capabilities(bool writes_files)
 {
-    static const std::vector<std::string> keep = {"cap_dac_read_search", "cap_sys_ptrace", "cap_sys_admin"};
+    std::vector<std::string> keep = {"cap_dac_read_search", "cap_sys_ptrace", "cap_sys_admin"};
+    if (writes_files)
+        keep.push_back("cap_dac_override");
     return keep;
 }
 

@@ -23,8 +23,9 @@ std::vector<std::string> missing_capabilities(const std::vector<std::string>& wa
 // What the live loop keeps after the start: reading other processes'
 // /proc/PID/fd and fdinfo (CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE) and setns
 // into their network namespaces (CAP_SYS_ADMIN). Running the iterators,
-// reading maps and the ring buffer need none.
-const std::vector<std::string>& live_loop_capabilities();
+// reading maps and the ring buffer need none. writes_files: a metrics file
+// in a directory of another user (node_exporter's) needs CAP_DAC_OVERRIDE.
+std::vector<std::string> live_loop_capabilities(bool writes_files);
 
 // Drops from the effective, permitted and inheritable sets every capability
 // not in `keep`. Returns "" or why it failed (the run goes on regardless).

@@ -33,6 +33,12 @@ void FanoutReporter::target_exit(std::uint32_t pid, MonoNs ts)
         r->target_exit(pid, ts);
 }
 
+void FanoutReporter::state(const LiveState& st)
+{
+    for (auto& r : reporters_)
+        r->state(st);
+}
+
 void FanoutReporter::flush()
 {
     for (auto& r : reporters_)

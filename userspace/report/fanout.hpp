@@ -20,6 +20,7 @@ class FanoutReporter : public Reporter
     void summary(const Summary& s, double elapsed_s) override;
     void target_exit(std::uint32_t pid, MonoNs ts) override;
     void flush() override;
+    void state(const LiveState& st) override;
 
   private:
     std::vector<std::unique_ptr<Reporter>> reporters_;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/model.hpp"
 
@@ -24,6 +25,14 @@ struct StartInfo {
     std::size_t preexisting_close_waits = 0;
 };
 
+// What the live loop knows now, every --metrics-interval: the tracker's
+// summary and every listener. Reporters that show a state (metrics) use it.
+struct LiveState {
+    MonoNs now = 0;
+    Summary summary;
+    std::vector<ListenerInfo> listeners;
+};
+
 class Reporter
 {
   public:
@@ -34,6 +43,8 @@ class Reporter
     // The -p target exited (before the summary); most outputs ignore it.
     virtual void target_exit(std::uint32_t /*pid*/, MonoNs /*ts*/) {}
     virtual void flush() = 0;
+    // The state now; only reporters of state (metrics) care.
+    virtual void state(const LiveState&) {}
 };
 
 } // namespace cwt
