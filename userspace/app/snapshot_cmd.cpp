@@ -85,7 +85,7 @@ int run_snapshot(const Options& o)
             throw UserError("the sock_diag inventory reads every process's /proc/PID/fd",
                             "run as root (sudo closewait-trace --snapshot)");
         r = audit_with_sock_diag(o, phase);
-    } else if (!has_bpf_privileges()) {
+    } else if (!missing_required_capabilities().empty()) {
         r = audit_with_iterators(o, phase); // fails with the privilege error: no fallback for that
     } else {
         try {

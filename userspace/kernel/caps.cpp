@@ -35,6 +35,31 @@ bool has_bpf_privileges()
     return effective(caps, CAP_SYS_ADMIN) || (effective(caps, CAP_BPF) && effective(caps, CAP_PERFMON));
 }
 
+std::vector<std::string> missing_required_capabilities()
+{
+    std::vector<std::string> missing;
+    CapPtr caps(cap_get_proc());
+    if (!caps)
+        return missing;
+    if (!effective(caps, CAP_SYS_ADMIN)) {
+        if (!effective(caps, CAP_BPF))
+            missing.push_back("CAP_BPF");
+        if (!effective(caps, CAP_PERFMON))
+            missing.push_back("CAP_PERFMON");
+    }
+    if (!effective(caps, CAP_DAC_READ_SEARCH))
+        missing.push_back("CAP_DAC_READ_SEARCH");
+    if (!effective(caps, CAP_SYS_PTRACE))
+        missing.push_back("CAP_SYS_PTRACE");
+    return missing;
+}
+
+std::string required_capabilities_text()
+{
+    return "CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (CAP_SYS_ADMIN too where tracefs "
+           "must be mounted, or for other network namespaces)";
+}
+
 std::vector<std::string> missing_capabilities(const std::vector<std::string>& wanted)
 {
     std::vector<std::string> missing;

@@ -16,6 +16,13 @@ namespace cwt
 // CAP_PERFMON, or CAP_SYS_ADMIN) in its effective set.
 bool has_bpf_privileges();
 
+// What a load and the inventory need, and which of them are missing (upper
+// case, "CAP_PERFMON"): CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN, which
+// implies both), and CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE to read other
+// processes' /proc/PID/fd, fdinfo and limits.
+std::vector<std::string> missing_required_capabilities();
+std::string required_capabilities_text();
+
 // Names of the capabilities of `wanted` ("cap_bpf", ...) missing from the
 // effective set; empty if all are held (or libcap cannot tell).
 std::vector<std::string> missing_capabilities(const std::vector<std::string>& wanted);

@@ -88,11 +88,13 @@ bool kernel_has_bpf_loop()
     return has;
 }
 
-UserError privilege_error()
+UserError privilege_error(const std::vector<std::string>& missing)
 {
-    return UserError("permission denied loading BPF programs",
-                     "run as root (sudo closewait-trace), or grant CAP_BPF, CAP_PERFMON and "
-                     "CAP_DAC_READ_SEARCH");
+    std::string names;
+    for (const auto& m : missing)
+        names += (names.empty() ? "" : ", ") + m;
+    return UserError("missing capabilities " + names + " to load the BPF programs and read every process's fds",
+                     "run as root (sudo closewait-trace), or grant " + required_capabilities_text());
 }
 
 } // namespace
@@ -152,8 +154,8 @@ BpfSession::BpfSession(const LoaderOptions& opts)
         throw UserError(
             "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing)",
             "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)");
-    if (!has_bpf_privileges())
-        throw privilege_error();
+    if (auto missing = missing_required_capabilities(); !missing.empty())
+        throw privilege_error(missing);
 
     load_with_fallbacks(opts);
 }
