@@ -272,7 +272,7 @@ TEST(Options, EveryNumericOptionRefusesBadValues)
                                               "--metrics-interval", "--metrics-max-series"};
     const std::vector<std::string> values = {"nan", "NaN", "-nan",  "inf", "-inf",  "infinity", "-1",
                                              "0",   "1e999", "-1e999", "99999999999999999999", "abc", "",
-                                             "1x",  "0x10"};
+                                             "1x",  "--"};
     for (const auto& opt : options)
         for (const auto& v : values) {
             SCOPED_TRACE("closewait-trace " + opt + " '" + v + "'");
