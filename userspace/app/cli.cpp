@@ -18,6 +18,9 @@ int parse_options(int argc, char** argv, Options& o)
     CLI::App app{"closewait-trace: find leaked and unaccepted CLOSE_WAIT sockets, and accept() failures, "
                  "as they happen"};
     o.version = CWT_VERSION;
+    app.footer("A live run ends with its summary and exit 0 on SIGINT, SIGTERM or SIGHUP, at the end of "
+               "--duration, or when the -p process exits; a closed output pipe ends it quietly (141), any "
+               "other write error with exit 2.");
     app.set_version_flag("--version", std::string("closewait-trace ") + CWT_VERSION);
     app.add_option("-p,--pid", o.pid, "Only sockets owned by this process, or queued on its listeners")
         ->check(CLI::Range(1U, 4194304U));
