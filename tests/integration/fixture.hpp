@@ -161,7 +161,7 @@ class ClosewaitTrace : public ::testing::Test
         static const std::set<std::string> known = {
             "start",        "close_wait",      "close_wait_leak", "close_wait_closed",
             "accept_error", "listen_overflow", "accept_stall",    "lost",
-            "summary"};
+            "summary",      "target_exit"};
         for (const auto& j : tool.events())
             EXPECT_TRUE(known.count(str(j, "type"))) << "unexpected output line: " << j.dump();
         if (!allow_lost) {

@@ -84,8 +84,8 @@ TEST_F(ClosewaitTrace, LowFdLimitIsNamedAsSuch)
                           R"(\(raise it: ulimit -Hn / LimitNOFILE=\)\n)");
     for (const char* lim : {"8:8", "16:16", "32:32"}) {
         for (bool snapshot : {false, true}) {
-            std::vector<std::string> args = {"/usr/bin/prlimit", std::string("--nofile=") + lim, tool_path(),
-                                             "--json", "--port", port};
+            std::vector<std::string> args = {
+                "/usr/bin/prlimit", std::string("--nofile=") + lim, tool_path(), "--json", "--port", port};
             if (snapshot)
                 args.push_back("--snapshot");
             else
@@ -116,7 +116,8 @@ TEST_F(ClosewaitTrace, LowFdLimitIsNamedAsSuch)
         EXPECT_NE(p.lines().back().text.find("\"summary\""), std::string::npos) << p.all_output();
     }
     {
-        Proc p({"/usr/bin/prlimit", "--nofile=16:20000", tool_path(), "--json", "--snapshot", "--port", port});
+        Proc p(
+            {"/usr/bin/prlimit", "--nofile=16:20000", tool_path(), "--json", "--snapshot", "--port", port});
         ASSERT_TRUE(p.wait_exit(kStartTimeout));
         EXPECT_EQ(p.exit_code(), 0) << p.all_output();
         EXPECT_TRUE(p.err().empty()) << p.err();
@@ -155,7 +156,8 @@ TEST_F(ClosewaitTrace, ClosedPipeEndsQuietly)
         SCOPED_TRACE(args);
         auto t0 = Clock::now();
         auto p = bash("TOOL " + args + " --port " + port + " | head -1; echo status=${PIPESTATUS[0]}");
-        ASSERT_TRUE(p->wait_exit(kStartTimeout)) << "still running after its reader left\n" << p->all_output();
+        ASSERT_TRUE(p->wait_exit(kStartTimeout)) << "still running after its reader left\n"
+                                                 << p->all_output();
         EXPECT_LT(seconds_since(t0), 10.0);
         int st = status_line(*p);
         if (args.find("--snapshot") != std::string::npos)
@@ -174,8 +176,7 @@ TEST_F(ClosewaitTrace, FullDiskEndsTheRunWithAnError)
 {
     const auto before = closewait_bpf_objects();
     const std::string port = std::to_string(free_port());
-    for (std::string args :
-         {"--json --duration 30", "--duration 30", "--json --snapshot", "--snapshot"}) {
+    for (std::string args : {"--json --duration 30", "--duration 30", "--json --snapshot", "--snapshot"}) {
         SCOPED_TRACE(args);
         auto t0 = Clock::now();
         auto p = bash("TOOL " + args + " --port " + port + " >/dev/full; echo status=$?");
@@ -184,11 +185,11 @@ TEST_F(ClosewaitTrace, FullDiskEndsTheRunWithAnError)
         EXPECT_EQ(status_line(*p), 2) << p->all_output();
         const std::string& err = p->err();
         // Live columns print their banner on stderr first; the error is the last line.
-        std::string last = err.substr(err.rfind('\n', err.size() - 2) == std::string::npos
-                                          ? 0
-                                          : err.rfind('\n', err.size() - 2) + 1);
-        EXPECT_EQ(last, "closewait-trace: error: cannot write the output: No space left on device; check where "
-                        "stdout goes (a full disk, a closed file or pipe)\n")
+        std::string last = err.substr(
+            err.rfind('\n', err.size() - 2) == std::string::npos ? 0 : err.rfind('\n', err.size() - 2) + 1);
+        EXPECT_EQ(last,
+                  "closewait-trace: error: cannot write the output: No space left on device; check where "
+                  "stdout goes (a full disk, a closed file or pipe)\n")
             << err;
         EXPECT_EQ(new_programs(before, 5), std::set<std::uint64_t>{}) << "programs left loaded";
     }
@@ -267,12 +268,12 @@ TEST_F(ClosewaitTrace, ThreadIdResolvesToItsProcess)
 // refused with one line of one shape. No root needed: refused before BPF.
 TEST(Options, EveryNumericOptionRefusesBadValues)
 {
-    const std::vector<std::string> options = {"--pid",      "--port",          "--threshold",
-                                              "--stall",    "--duration",      "--max-sockets",
-                                              "--metrics-interval", "--metrics-max-series"};
-    const std::vector<std::string> values = {"nan", "NaN", "-nan",  "inf", "-inf",  "infinity", "-1",
-                                             "0",   "1e999", "-1e999", "99999999999999999999", "abc", "",
-                                             "1x",  "--"};
+    const std::vector<std::string> options = {
+        "--pid",      "--port",        "--threshold",        "--stall",
+        "--duration", "--max-sockets", "--metrics-interval", "--metrics-max-series"};
+    const std::vector<std::string> values = {
+        "nan", "NaN", "-nan", "inf", "-inf", "infinity", "-1", "0", "1e999", "-1e999", "99999999999999999999",
+        "abc", "",    "1x",   "--"};
     for (const auto& opt : options)
         for (const auto& v : values) {
             SCOPED_TRACE("closewait-trace " + opt + " '" + v + "'");
@@ -290,12 +291,17 @@ TEST(Options, OptionsOfAnotherModeAreRefusedAlike)
     const std::regex shape(R"(closewait-trace: error: --[a-z-]+ applies to [a-z -]+ only; drop it, or )"
                            R"((add|drop|use) --[a-z]+( instead of --[a-z]+)?\n)");
     const std::vector<std::vector<std::string>> cases = {
-        {"--snapshot", "--duration", "1"},   {"--snapshot", "--verbose"},
-        {"--snapshot", "--threshold", "5"},  {"--snapshot", "--stall", "5"},
-        {"--snapshot", "--probes", "auto"},  {"--snapshot", "--max-sockets", "2048"},
+        {"--snapshot", "--duration", "1"},
+        {"--snapshot", "--verbose"},
+        {"--snapshot", "--threshold", "5"},
+        {"--snapshot", "--stall", "5"},
+        {"--snapshot", "--probes", "auto"},
+        {"--snapshot", "--max-sockets", "2048"},
         {"--snapshot", "--prometheus-textfile", "/tmp/x.prom"},
-        {"--features", "--pid", "1"},        {"--features", "--json"},
-        {"--features", "--inventory", "auto"}, {"--inventory", "sock_diag"},
+        {"--features", "--pid", "1"},
+        {"--features", "--json"},
+        {"--features", "--inventory", "auto"},
+        {"--inventory", "sock_diag"},
         {"--features", "--duration", "1"},
     };
     for (const auto& args : cases) {
@@ -321,7 +327,8 @@ TEST(Options, OptionsOfAnotherModeAreRefusedAlike)
 TEST_F(ClosewaitTrace, CapabilitiesShrinkAfterStart)
 {
     const std::uint64_t full = cap_eff(getpid());
-    const std::uint64_t kept = (1ULL << 2) | (1ULL << 19) | (1ULL << 21); // dac_read_search, sys_ptrace, sys_admin
+    const std::uint64_t kept =
+        (1ULL << 2) | (1ULL << 19) | (1ULL << 21); // dac_read_search, sys_ptrace, sys_admin
     if ((full & kept) != kept)
         GTEST_SKIP() << "SKIPPED: the test runs without CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE or CAP_SYS_ADMIN";
     auto srv = spawn("cwt_leak_srv", {});
@@ -360,8 +367,14 @@ TEST_F(ClosewaitTrace, RequiredCapabilitiesAndOneFewer)
         std::string set = "-all";
         for (const auto& c : caps)
             set += ",+" + c;
-        std::vector<std::string> args = {"/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=" + set, "--",
-                                         tool_path(), "--json", "--port", port};
+        std::vector<std::string> args = {"/usr/bin/setpriv",
+                                         "--inh-caps=-all",
+                                         "--bounding-set=" + set,
+                                         "--",
+                                         tool_path(),
+                                         "--json",
+                                         "--port",
+                                         port};
         if (snapshot)
             args.push_back("--snapshot");
         else

@@ -362,7 +362,8 @@ int run_live(const Options& o)
     // (both iterator links exist first; creating them needs CAP_BPF).
     session.iter_link_fd(true);
     session.iter_link_fd(false);
-    if (std::string why = drop_capabilities_except(live_loop_capabilities(!o.prometheus_textfile.empty())); !why.empty() && o.debug)
+    if (std::string why = drop_capabilities_except(live_loop_capabilities(!o.prometheus_textfile.empty()));
+        !why.empty() && o.debug)
         std::fprintf(stderr, "closewait-trace: debug: capabilities not dropped: %s\n", why.c_str());
     RunControl ctl(o.pid, o.duration_s > 0 ? started + seconds_to_ns(o.duration_s) : 0);
     loop.run(ctl);

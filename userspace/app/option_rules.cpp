@@ -111,8 +111,8 @@ int resolve_target_pid(std::uint32_t& pid)
         return -1;
     auto st = proc_status(pid);
     if (!pid_exists(pid) || (st && st->exited())) {
-        std::fprintf(stderr, "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n",
-                     pid);
+        std::fprintf(stderr,
+                     "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", pid);
         return 2;
     }
     if (st && st->tgid && *st->tgid != pid) {

@@ -14,8 +14,8 @@ namespace cwt
 
 // /proc/PID/status (or /proc/PID/task/TID/status).
 struct ProcStatus {
-    std::string name;  // "Name:" (the kernel escapes it; kept as read)
-    char state = 0;    // "State:" letter: R S D T t Z X I ...; 0 if absent
+    std::string name; // "Name:" (the kernel escapes it; kept as read)
+    char state = 0;   // "State:" letter: R S D T t Z X I ...; 0 if absent
     std::optional<std::uint32_t> tgid;
     std::optional<std::uint32_t> pid;
     std::optional<std::uint32_t> ppid;

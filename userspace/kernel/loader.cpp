@@ -93,7 +93,8 @@ UserError privilege_error(const std::vector<std::string>& missing)
     std::string names;
     for (const auto& m : missing)
         names += (names.empty() ? "" : ", ") + m;
-    return UserError("missing capabilities " + names + " to load the BPF programs and read every process's fds",
+    return UserError("missing capabilities " + names +
+                         " to load the BPF programs and read every process's fds",
                      "run as root (sudo closewait-trace), or grant " + required_capabilities_text());
 }
 
