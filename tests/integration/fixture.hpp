@@ -112,6 +112,20 @@ inline std::map<std::string, std::string> wait_listen(Proc& p)
     return kv(*l);
 }
 
+// After a server printed STOPPED_ACCEPTING: waits until ss shows `queued`
+// connections in the accept queue of its one listener on `port`.
+inline void wait_queue(Proc& srv, int port, int queued)
+{
+    ASSERT_TRUE(srv.wait_line("STOPPED_ACCEPTING", kStepTimeout)) << srv.all_output();
+    ASSERT_TRUE(poll_until(
+        [&] {
+            auto l = ss_state(ss_port(port), "LISTEN");
+            return l.size() == 1 && l[0].recv_q == static_cast<std::uint32_t>(queued);
+        },
+        kStepTimeout))
+        << dump_ss(ss_port(port));
+}
+
 class ClosewaitTrace : public ::testing::Test
 {
   protected:
