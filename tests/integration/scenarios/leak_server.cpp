@@ -82,12 +82,7 @@ int main(int argc, char** argv)
     }
     long n = 0;
     while (budget < 0 || n < budget) {
-        int fd = accept(lfd, nullptr, nullptr);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            scn::die("accept");
-        }
+        int fd = scn::accept_or_die(lfd);
         ++n;
         std::printf("ACCEPT fd=%d local=%s remote=%s\n", fd, scn::local_of(fd).c_str(),
                     scn::remote_of(fd).c_str());
