@@ -60,20 +60,6 @@ std::string required_capabilities_text()
            "must be mounted, or for other network namespaces)";
 }
 
-std::vector<std::string> missing_capabilities(const std::vector<std::string>& wanted)
-{
-    std::vector<std::string> missing;
-    CapPtr caps(cap_get_proc());
-    if (!caps)
-        return missing;
-    for (const auto& name : wanted) {
-        cap_value_t c;
-        if (cap_from_name(name.c_str(), &c) == 0 && !effective(caps, c))
-            missing.push_back(name);
-    }
-    return missing;
-}
-
 std::vector<std::string> live_loop_capabilities(bool writes_files)
 {
     std::vector<std::string> keep = {"cap_dac_read_search", "cap_sys_ptrace", "cap_sys_admin"};
@@ -106,18 +92,6 @@ std::string drop_capabilities_except(const std::vector<std::string>& keep)
     if (cap_set_proc(next.get()) != 0)
         return std::string("cap_set_proc: ") + std::strerror(errno);
     return "";
-}
-
-std::uint64_t effective_capabilities()
-{
-    CapPtr caps(cap_get_proc());
-    if (!caps)
-        return 0;
-    std::uint64_t mask = 0;
-    for (cap_value_t c = 0; c < 64 && cap_valid(c); ++c)
-        if (effective(caps, c))
-            mask |= 1ULL << c;
-    return mask;
 }
 
 } // namespace cwt

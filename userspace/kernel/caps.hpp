@@ -5,7 +5,6 @@
 // inventory taken, the live loop keeps only what its periodic work needs.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,10 +22,6 @@ bool has_bpf_privileges();
 std::vector<std::string> missing_required_capabilities();
 std::string required_capabilities_text();
 
-// Names of the capabilities of `wanted` ("cap_bpf", ...) missing from the
-// effective set; empty if all are held (or libcap cannot tell).
-std::vector<std::string> missing_capabilities(const std::vector<std::string>& wanted);
-
 // What the live loop keeps after the start: reading other processes'
 // /proc/PID/fd and fdinfo (CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE) and setns
 // into their network namespaces (CAP_SYS_ADMIN). Running the iterators,
@@ -37,8 +32,5 @@ std::vector<std::string> live_loop_capabilities(bool writes_files);
 // Drops from the effective, permitted and inheritable sets every capability
 // not in `keep`. Returns "" or why it failed (the run goes on regardless).
 std::string drop_capabilities_except(const std::vector<std::string>& keep);
-
-// The effective set as a bit mask (bit N = capability N); 0 if unknown.
-std::uint64_t effective_capabilities();
 
 } // namespace cwt
