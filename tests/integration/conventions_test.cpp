@@ -268,7 +268,7 @@ TEST_F(BccFlags, VersionHelpAndBadFlags)
         EXPECT_NE(ex, std::string::npos) << all;
         ASSERT_NE(st, std::string::npos) << all;
         EXPECT_LT(ex, st) << "examples, then the exit statuses, at the end";
-        EXPECT_NE(all.find("  2  error", st), std::string::npos) << all;
+        EXPECT_NE(all.find("  2    error", st), std::string::npos) << all;
     }
     const std::vector<std::vector<std::string>> bad = {
         {"-t", "5"},     {"-4", "-6"},   {"-P", "0"},

@@ -10,6 +10,7 @@
 
 #include "common/log.hpp"
 #include "kernel/procfs.hpp"
+#include "app/option_rules.hpp"
 
 #ifndef CWT_VERSION
 #define CWT_VERSION "dev"
@@ -31,9 +32,12 @@ constexpr const char* kFooter = R"(Examples:
   closewait-trace --snapshot -P 8080     one-shot audit of what exists now
 
 Exit status:
-  0  live mode ended (Ctrl-C, SIGTERM, --duration); --snapshot found no CLOSE_WAIT
-  1  --snapshot found CLOSE_WAIT sockets
-  2  error (bad flag, missing privilege, kernel without what is needed): one line on stderr)";
+  0    live mode ended with its summary (SIGINT, SIGTERM or SIGHUP, the end of --duration, or
+       the -p process exited); --snapshot found no CLOSE_WAIT
+  1    --snapshot found CLOSE_WAIT sockets
+  2    error (bad flag, missing privilege, kernel without what is needed, a write error):
+       one line on stderr
+  141  the output pipe was closed (quietly))";
 
 // "-P 80,81" and "-P 80 -P 81" both give a list of ports.
 CLI::Option* add_ports(CLI::App& app, const char* names, std::vector<std::uint16_t>& to, const char* what)
@@ -70,13 +74,16 @@ int parse_options(int argc, char** argv, Options& o)
     app.add_flag("-6,--ipv6", v6, "Only IPv6 sockets (IPv4-mapped ones included)")->excludes(opt4);
     app.add_option("--threshold", o.threshold_s,
                    "Seconds in CLOSE_WAIT before a socket is reported as a leak")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("--stall", o.stall_s,
                    "Seconds a listener may hold queued connections without accept() before it is reported")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 31536000.0));
     app.add_flag("-j,--json", o.json, "JSON lines instead of columns");
     app.add_flag("-T,--time", o.clock_time, "TIME column as HH:MM:SS (the default unless -t)");
@@ -101,6 +108,7 @@ int parse_options(int argc, char** argv, Options& o)
                    "Write Prometheus metrics to this file every --metrics-interval and at exit (atomically; "
                    "for node_exporter's textfile collector)");
     app.add_option("--metrics-interval", o.metrics_interval_s, "Seconds between writes of the metrics file")
+        ->check(finite_number())
         ->check(CLI::Range(0.5, 3600.0))
         ->capture_default_str();
     app.add_option("--metrics-max-series", o.metrics_max_series,
@@ -135,16 +143,11 @@ int parse_options(int argc, char** argv, Options& o)
         if (l->size() > SocketFilter::kMaxPorts)
             return bad_usage("at most " + std::to_string(SocketFilter::kMaxPorts) +
                              " ports per -P, -L or -D list; use fewer ports, or none and filter the output");
-    if (o.inventory != "auto" && !o.snapshot)
-        return bad_usage("--inventory applies to --snapshot only; add --snapshot");
-    if (!o.prometheus_textfile.empty() && (o.snapshot || o.features))
-        return bad_usage(std::string("--prometheus-textfile applies to live mode only; drop ") +
-                         (o.snapshot ? "--snapshot" : "--features"));
+    if (int rc = check_option_modes(app, o.snapshot, o.features); rc >= 0)
+        return rc;
     if (o.quiet && o.prometheus_textfile.empty())
         return bad_usage("-q leaves no output at all; add --prometheus-textfile FILE");
-    if (o.pid && !pid_exists(o.pid))
-        return bad_usage("no process with pid " + std::to_string(o.pid) + "; check the pid (pgrep -a NAME)");
-    return -1;
+    return resolve_target_pid(o.pid);
 }
 
 } // namespace cwt

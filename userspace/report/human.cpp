@@ -313,6 +313,7 @@ class HumanReporter : public Reporter
     {
         print_human_summary(out_, s, elapsed_s, style_.wide);
     }
+    void target_exit(std::uint32_t pid, MonoNs) override { fmt::print(out_, "pid {} exited\n", pid); }
     void flush() override { std::fflush(out_); }
 
   private:
