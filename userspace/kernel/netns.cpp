@@ -291,14 +291,13 @@ int run_in_netns(const NetnsHandle& ns, const std::function<void()>& fn)
     return rc;
 }
 
-std::size_t for_each_netns(const std::vector<NetnsHandle>& namespaces,
-                           const std::function<void(std::size_t)>& fn)
+std::size_t for_each_netns(const std::vector<int>& ns_fds, const std::function<void(std::size_t)>& fn)
 {
     std::size_t failed = 0;
     std::exception_ptr ex;
     std::thread t([&] {
-        for (std::size_t i = 0; i < namespaces.size(); ++i) {
-            if (setns(namespaces[i].fd(), CLONE_NEWNET) != 0) {
+        for (std::size_t i = 0; i < ns_fds.size(); ++i) {
+            if (setns(ns_fds[i], CLONE_NEWNET) != 0) {
                 ++failed;
                 continue;
             }

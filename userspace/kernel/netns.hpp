@@ -93,10 +93,9 @@ std::uint32_t resolve_netns_arg(const std::string& arg);
 // rethrown here.
 int run_in_netns(const NetnsHandle& ns, const std::function<void()>& fn);
 
-// One thread enters each namespace in turn and calls fn(i) there, for
-// namespaces[i]; then it ends. Returns how many setns calls failed (those fn
-// calls are skipped). An exception from fn stops the walk and is rethrown.
-std::size_t for_each_netns(const std::vector<NetnsHandle>& namespaces,
-                           const std::function<void(std::size_t)>& fn);
+// One thread enters each namespace in turn (ns_fds[i]: an open namespace
+// file, e.g. NetnsHandle::fd()) and calls fn(i) there; then it ends. Returns how many setns calls failed
+// (those fn calls are skipped). An exception from fn stops the walk and is rethrown.
+std::size_t for_each_netns(const std::vector<int>& ns_fds, const std::function<void(std::size_t)>& fn);
 
 } // namespace cwt

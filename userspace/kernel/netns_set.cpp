@@ -1,0 +1,184 @@
+#include "kernel/netns_set.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+
+namespace cwt
+{
+
+std::optional<std::uint64_t> parse_listen_overflows(std::string_view text)
+{
+    // Pairs of lines: "TcpExt: Name1 Name2 ..." then "TcpExt: 1 2 ...".
+    auto next_line = [&](std::size_t& at) {
+        std::size_t eol = text.find('\n', at);
+        std::string_view l =
+            text.substr(at, eol == std::string_view::npos ? std::string_view::npos : eol - at);
+        at = eol == std::string_view::npos ? text.size() : eol + 1;
+        return l;
+    };
+    auto words = [](std::string_view l) {
+        std::vector<std::string_view> w;
+        std::size_t i = 0;
+        while (i < l.size()) {
+            while (i < l.size() && l[i] == ' ')
+                ++i;
+            std::size_t j = i;
+            while (j < l.size() && l[j] != ' ')
+                ++j;
+            if (j > i)
+                w.push_back(l.substr(i, j - i));
+            i = j;
+        }
+        return w;
+    };
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::string_view names = next_line(at);
+        if (at >= text.size() && names.empty())
+            break;
+        std::string_view values = next_line(at);
+        if (names.compare(0, 7, "TcpExt:") != 0 || values.compare(0, 7, "TcpExt:") != 0)
+            continue;
+        auto n = words(names), v = words(values);
+        for (std::size_t i = 1; i < n.size() && i < v.size(); ++i) {
+            if (n[i] != "ListenOverflows")
+                continue;
+            std::uint64_t x = 0;
+            if (v[i].empty() || v[i].size() > 20)
+                return std::nullopt;
+            for (char c : v[i]) {
+                if (c < '0' || c > '9')
+                    return std::nullopt;
+                x = x * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+            return x;
+        }
+    }
+    return std::nullopt;
+}
+
+NetnsSet::NetnsSet(std::uint32_t only) : only_(only)
+{
+    refresh();
+}
+
+void NetnsSet::refresh()
+{
+    NetnsList list = enumerate_netns();
+    unreadable_ = list.unreadable;
+    std::vector<Open> next;
+    next.reserve(list.all.size());
+    for (const auto& e : list.all) {
+        if (only_ && e.inode != only_)
+            continue;
+        auto have = std::find_if(open_.begin(), open_.end(), [&](const Open& o) {
+            return o.handle.valid() && o.handle.inode() == e.inode;
+        });
+        if (have != open_.end()) {
+            have->pid = e.pid;
+            next.push_back(std::move(*have));
+            continue;
+        }
+        auto h = open_netns(e);
+        if (!h) {
+            ++skipped_; // gone between finding and opening it
+            continue;
+        }
+        Open o;
+        o.handle = std::move(*h);
+        o.pid = e.pid;
+        next.push_back(std::move(o));
+    }
+    // Namespaces no longer found are released (our fd alone kept them alive).
+    open_ = std::move(next);
+}
+
+std::vector<std::uint32_t> NetnsSet::inodes() const
+{
+    std::vector<std::uint32_t> out;
+    for (const auto& o : open_)
+        out.push_back(o.handle.inode());
+    return out;
+}
+
+bool NetnsSet::contains(std::uint32_t inode) const
+{
+    return std::any_of(open_.begin(), open_.end(), [&](const Open& o) { return o.handle.inode() == inode; });
+}
+
+std::vector<NetnsSet::MadeFd> NetnsSet::make_in_each(const std::function<int()>& make,
+                                                     const std::vector<std::uint32_t>* which,
+                                                     int* failed_errno)
+{
+    std::vector<int> ns_fds;
+    std::vector<std::uint32_t> ns_inodes;
+    for (const auto& o : open_) {
+        if (which && std::find(which->begin(), which->end(), o.handle.inode()) == which->end())
+            continue;
+        ns_fds.push_back(o.handle.fd());
+        ns_inodes.push_back(o.handle.inode());
+    }
+    std::vector<int> made(ns_fds.size(), -1);
+    std::vector<int> errs(ns_fds.size(), 0);
+    skipped_ += for_each_netns(ns_fds, [&](std::size_t i) {
+        made[i] = make();
+        if (made[i] < 0)
+            errs[i] = errno;
+    });
+    std::vector<MadeFd> out;
+    out.reserve(made.size());
+    for (std::size_t i = 0; i < made.size(); ++i) {
+        if (made[i] < 0) {
+            if (failed_errno && errs[i])
+                *failed_errno = errs[i];
+            continue;
+        }
+        MadeFd m;
+        m.netns = ns_inodes[i];
+        m.fd.reset(made[i]);
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::listen_overflows()
+{
+    std::vector<std::uint32_t> missing;
+    for (const auto& o : open_)
+        if (!o.netstat.valid())
+            missing.push_back(o.handle.inode());
+    if (!missing.empty()) {
+        // /proc/thread-self: /proc/self/net would be the main thread's namespace.
+        auto made = make_in_each([] { return ::open("/proc/thread-self/net/netstat", O_RDONLY | O_CLOEXEC); },
+                                 &missing);
+        for (auto& m : made)
+            for (auto& o : open_)
+                if (o.handle.inode() == m.netns)
+                    o.netstat = std::move(m.fd);
+    }
+    std::unordered_map<std::uint32_t, std::uint64_t> out;
+    std::string buf;
+    for (auto& o : open_) {
+        if (!o.netstat.valid() || lseek(o.netstat.get(), 0, SEEK_SET) != 0)
+            continue;
+        buf.clear();
+        char chunk[8192];
+        for (;;) {
+            ssize_t n = read(o.netstat.get(), chunk, sizeof(chunk));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            buf.append(chunk, static_cast<std::size_t>(n));
+        }
+        if (auto v = parse_listen_overflows(buf))
+            out[o.handle.inode()] = *v;
+    }
+    return out;
+}
+
+} // namespace cwt
