@@ -11,8 +11,13 @@
 #         unshare  in `unshare --net --pid --fork`: CMD is pid 1 of a new pid
 #                  namespace, and the host pid is unshare's child.
 #       RUNTIME: docker | cri-containerd | crio | libpod
+#   fakectr.sh join ROOT RUNTIME NAME HOSTPID -- CMD [ARG...]
+#       A second process in the container of HOSTPID (made by `run ... unshare`):
+#       enters the same cgroup, then its network and pid namespaces (nsenter
+#       forks: CMD's host pid is nsenter's child).
 #   fakectr.sh path ROOT RUNTIME NAME   prints "CGROUP=<path> ID=<id> POD=<uid>"
 #   fakectr.sh exec NAME -- CMD...      runs CMD in netns cwt-NAME (a client)
+#   fakectr.sh enter HOSTPID -- CMD...  runs CMD in the network namespace of HOSTPID
 #   fakectr.sh cleanup ROOT [NAME...]   kills every process under ROOT, removes
 #                                       its cgroups and the cwt-NAME namespaces
 # ROOT is a directory name under /sys/fs/cgroup/unified (e.g. cwt-itest-123);
@@ -68,6 +73,20 @@ run)
     *) die "unknown kind $kind (netns, unshare)" ;;
     esac
     ;;
+join)
+    [ $# -ge 7 ] && [ "$5" = "--" ] || die "usage: join ROOT RUNTIME NAME HOSTPID -- CMD..."
+    cgpath "$1" "$2" "$3"
+    pid=$4
+    shift 5
+    echo $$ > "$CG/$rel/cgroup.procs"
+    exec nsenter --net=/proc/$pid/ns/net --pid=/proc/$pid/ns/pid -- "$@"
+    ;;
+enter)
+    [ $# -ge 3 ] && [ "$2" = "--" ] || die "usage: enter HOSTPID -- CMD..."
+    pid=$1
+    shift 2
+    exec nsenter --net=/proc/$pid/ns/net -- "$@"
+    ;;
 exec)
     [ $# -ge 3 ] && [ "$2" = "--" ] || die "usage: exec NAME -- CMD..."
     ns="cwt-$1"
@@ -98,6 +117,6 @@ cleanup)
     done
     ;;
 *)
-    die "usage: fakectr.sh run|path|exec|cleanup ... (see the header)"
+    die "usage: fakectr.sh run|join|path|exec|enter|cleanup ... (see the header)"
     ;;
 esac

@@ -164,7 +164,8 @@ inline int listen_from_opts(int default_backlog)
     return fd;
 }
 
-// A blocking connection to --addr:--port; exits the program on failure.
+// A blocking connection to --addr:--port (from --src-port if given, so two
+// namespaces can hold the same 4-tuple); exits the program on failure.
 inline int connect_from_opts()
 {
     std::string addr = opt("addr", "127.0.0.1");
@@ -174,6 +175,14 @@ inline int connect_from_opts()
     int fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
+    if (int src = static_cast<int>(opt_int("src-port", 0))) {
+        socklen_t slen = 0;
+        sockaddr_storage from = make_addr(addr, src, slen);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, reinterpret_cast<sockaddr*>(&from), slen) != 0)
+            die("bind --src-port");
+    }
     while (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         if (errno != EINTR)
             die("connect");
