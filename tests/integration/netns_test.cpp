@@ -552,4 +552,59 @@ TEST_F(Containers, LiveModeNewLeaksInContainers)
     }
 }
 
+// A namespace that only a bind mount holds (`ip netns add`), whose sockets
+// belong to a process living in the host's namespace: no /proc/PID/ns/net
+// leads to it, the bind mount does.
+TEST(NetnsBindMount, NamespaceWithSocketsAndNoProcessIsWalked)
+{
+    if (geteuid() != 0)
+        GTEST_SKIP() << "SKIPPED: needs root (BPF, namespaces)";
+    if (system("command -v ip >/dev/null"))
+        GTEST_SKIP() << "SKIPPED: needs ip (iproute2)";
+    const std::string ns = "cwt-bm" + std::to_string(getpid());
+    struct Cleanup {
+        std::string ns;
+        ~Cleanup() { (void)!system(("ip netns del " + ns + " 2>/dev/null").c_str()); }
+    } cleanup{ns};
+    ASSERT_EQ(system(("ip netns add " + ns + " && ip -n " + ns + " link set lo up").c_str()), 0);
+    Proc srv({scenario("cwt_leak_srv"), "--addr", "127.0.0.1", "--port", std::to_string(kLeakPort), "--netns",
+              "/run/netns/" + ns, "--lifetime", "60"});
+    auto l = srv.wait_line("LISTEN ", kStepTimeout);
+    ASSERT_TRUE(l) << srv.all_output();
+    ASSERT_NE(netns_inode(srv.pid()), 0U);
+    struct stat st {
+    };
+    ASSERT_EQ(stat(("/run/netns/" + ns).c_str(), &st), 0);
+    ASSERT_NE(netns_inode(srv.pid()), st.st_ino) << "the server must live outside the namespace";
+    {
+        Proc cli({"ip", "netns", "exec", ns, scenario("cwt_peer_cli"), "--addr", "127.0.0.1", "--port",
+                  std::to_string(kLeakPort), "--count", std::to_string(kLeaks), "--close-after-ms", "50",
+                  "--lifetime", "20"});
+        ASSERT_TRUE(cli.wait_line("CONNECTED", kStepTimeout)) << cli.all_output();
+        ASSERT_TRUE(poll_until(
+            [&] {
+                return static_cast<int>(
+                           ss_state(ss_port(kLeakPort, "ip netns exec " + ns + " "), "CLOSE-WAIT").size()) ==
+                       kLeaks;
+            },
+            kStepTimeout));
+        cli.close_stdin();
+        cli.wait_exit(kStepTimeout);
+    } // no process is left in the namespace
+    Tool t({"--snapshot", "--json"});
+    t.proc().wait_exit(30);
+    EXPECT_EQ(t.proc().exit_code(), 1) << t.proc().all_output();
+    auto ss = ss_state(ss_port(kLeakPort, "ip netns exec " + ns + " "), "CLOSE-WAIT");
+    int found = 0;
+    for (const auto& f : t.events_of("close_wait")) {
+        if (f.value("netns", 0ULL) != st.st_ino)
+            continue;
+        ++found;
+        EXPECT_EQ(f.value("pid", -1), srv.pid()) << f.dump();
+        EXPECT_EQ(f["container"].is_null(), true) << "the server is on the host: " << f.dump();
+    }
+    EXPECT_EQ(found, static_cast<int>(ss.size())) << t.proc().all_output();
+    EXPECT_EQ(found, kLeaks);
+}
+
 } // namespace
