@@ -18,9 +18,6 @@
 namespace cwt
 {
 
-// TcpExt ListenOverflows in the text of /proc/net/netstat.
-std::optional<std::uint64_t> parse_listen_overflows(std::string_view netstat);
-
 class NetnsSet
 {
   public:

@@ -1,0 +1,38 @@
+// parse_listen_overflows() on real and broken /proc/net/netstat text.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/netstat.hpp"
+
+namespace cwt
+{
+namespace
+{
+
+TEST(Netstat, ListenOverflowsFromTcpExt)
+{
+    std::string text = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops\n"
+                       "TcpExt: 0 0 42 43\n"
+                       "IpExt: InNoRoutes ListenOverflows\n"
+                       "IpExt: 1 999\n";
+    EXPECT_EQ(parse_listen_overflows(text), 42u);
+}
+
+TEST(Netstat, AfterAnotherSection)
+{
+    EXPECT_EQ(parse_listen_overflows("IpExt: A B\nIpExt: 1 2\nTcpExt: ListenOverflows\nTcpExt: 7\n"), 7u);
+}
+
+TEST(Netstat, MissingOrMalformed)
+{
+    EXPECT_FALSE(parse_listen_overflows(""));
+    EXPECT_FALSE(parse_listen_overflows("TcpExt: ListenOverflows\n"));            // truncated
+    EXPECT_FALSE(parse_listen_overflows("TcpExt: ListenOverflows\nTcpExt: x\n")); // not a number
+    EXPECT_FALSE(parse_listen_overflows("TcpExt: A B\nTcpExt: 1 2\n"));           // absent
+    EXPECT_FALSE(parse_listen_overflows("TcpExt: ListenOverflows\nTcpExt: 123456789012345678901\n"));
+    EXPECT_FALSE(parse_listen_overflows(std::string(10000, '\n')));
+}
+
+} // namespace
+} // namespace cwt

@@ -1,0 +1,14 @@
+// Counters in the text of /proc/net/netstat (per network namespace). Pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace cwt
+{
+
+// TcpExt ListenOverflows; nullopt if absent or malformed.
+std::optional<std::uint64_t> parse_listen_overflows(std::string_view netstat);
+
+} // namespace cwt
