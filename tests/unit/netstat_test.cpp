@@ -34,5 +34,16 @@ TEST(Netstat, MissingOrMalformed)
     EXPECT_FALSE(parse_listen_overflows(std::string(10000, '\n')));
 }
 
+TEST(Sockstat, TcpInuse)
+{
+    EXPECT_EQ(parse_tcp_inuse(
+                  "sockets: used 12\nTCP: inuse 301 orphan 0 tw 0 alloc 1 mem 284\nUDP: inuse 0 mem 0\n"),
+              301u);
+    EXPECT_FALSE(parse_tcp_inuse("sockets: used 12\nUDP: inuse 0 mem 0\n"));
+    EXPECT_FALSE(parse_tcp_inuse("TCP: inuse x\n"));
+    EXPECT_FALSE(parse_tcp_inuse("TCP: inuse "));
+    EXPECT_FALSE(parse_tcp_inuse(""));
+}
+
 } // namespace
 } // namespace cwt

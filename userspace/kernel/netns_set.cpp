@@ -96,40 +96,52 @@ std::vector<NetnsSet::MadeFd> NetnsSet::make_in_each(const std::function<int()>&
     return out;
 }
 
-std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::listen_overflows()
+std::unordered_map<std::uint32_t, std::uint64_t>
+NetnsSet::read_each(UniqueFd Open::*file, const char* path,
+                    std::optional<std::uint64_t> (*parse)(std::string_view))
 {
     std::vector<std::uint32_t> missing;
     for (const auto& o : open_)
-        if (!o.netstat.valid())
+        if (!(o.*file).valid())
             missing.push_back(o.handle.inode());
     if (!missing.empty()) {
         // /proc/thread-self: /proc/self/net would be the main thread's namespace.
-        auto made = make_in_each([] { return ::open("/proc/thread-self/net/netstat", O_RDONLY | O_CLOEXEC); },
-                                 &missing);
+        auto made = make_in_each([&] { return ::open(path, O_RDONLY | O_CLOEXEC); }, &missing);
         for (auto& m : made)
             for (auto& o : open_)
                 if (o.handle.inode() == m.netns)
-                    o.netstat = std::move(m.fd);
+                    o.*file = std::move(m.fd);
     }
     std::unordered_map<std::uint32_t, std::uint64_t> out;
     std::string buf;
     for (auto& o : open_) {
-        if (!o.netstat.valid() || lseek(o.netstat.get(), 0, SEEK_SET) != 0)
+        int fd = (o.*file).get();
+        if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
             continue;
         buf.clear();
         char chunk[8192];
         for (;;) {
-            ssize_t n = read(o.netstat.get(), chunk, sizeof(chunk));
+            ssize_t n = read(fd, chunk, sizeof(chunk));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
                 break;
             buf.append(chunk, static_cast<std::size_t>(n));
         }
-        if (auto v = parse_listen_overflows(buf))
+        if (auto v = parse(buf))
             out[o.handle.inode()] = *v;
     }
     return out;
+}
+
+std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::listen_overflows()
+{
+    return read_each(&Open::netstat, "/proc/thread-self/net/netstat", &parse_listen_overflows);
+}
+
+std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::tcp_in_use()
+{
+    return read_each(&Open::sockstat, "/proc/thread-self/net/sockstat", &parse_tcp_inuse);
 }
 
 } // namespace cwt

@@ -56,13 +56,22 @@ class NetnsSet
     // each once and re-read (a proc net file keeps the namespace it was
     // opened in). A namespace whose file cannot be read is absent.
     std::unordered_map<std::uint32_t, std::uint64_t> listen_overflows();
+    // "TCP: inuse" of every namespace (/proc/net/sockstat, opened the same way):
+    // a namespace with none has no socket to walk.
+    std::unordered_map<std::uint32_t, std::uint64_t> tcp_in_use();
 
   private:
     struct Open {
         NetnsHandle handle;
         std::uint32_t pid = 0;
-        UniqueFd netstat; // /proc/thread-self/net/netstat, opened inside
+        UniqueFd netstat;  // /proc/thread-self/net/netstat, opened inside
+        UniqueFd sockstat; // /proc/thread-self/net/sockstat, opened inside
     };
+    // Reads one per-namespace proc file of every namespace (opening it
+    // inside each the first time) and parses it.
+    std::unordered_map<std::uint32_t, std::uint64_t>
+    read_each(UniqueFd Open::*file, const char* path,
+              std::optional<std::uint64_t> (*parse)(std::string_view));
     std::uint32_t only_ = 0;
     std::vector<Open> open_;
     std::size_t skipped_ = 0;
