@@ -1,4 +1,4 @@
-// Microbenchmarks of cwt::Tracker (userspace/tracker.hpp): the userspace cost of
+// Microbenchmarks of cwt::Tracker (userspace/core/tracker.hpp): the userspace cost of
 // one kernel event and of one close_waits scan entry.
 //
 // Every benchmark reports, besides time per iteration:
@@ -19,8 +19,9 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
-#include "decoder.hpp"
-#include "tracker.hpp"
+#include "common/units.hpp"
+#include "core/decoder.hpp"
+#include "core/tracker.hpp"
 
 // ---- allocation counting ------------------------------------------------------
 
@@ -122,7 +123,7 @@ namespace
 
 using namespace cwt;
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 constexpr MonoNs kStep = 38000; // ~26k connections/s, the churn measured on this machine
 constexpr SockId kSkBase = 0xffff888100000000ULL;
 constexpr std::uint32_t kNetns = 4026531840U;

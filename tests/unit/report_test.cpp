@@ -14,9 +14,13 @@
 #include <string>
 #include <vector>
 
-#include "decoder.hpp"
-#include "report.hpp"
-#include "tracker.hpp"
+#include "common/units.hpp"
+#include "core/decoder.hpp"
+#include "report/human.hpp"
+#include "report/json.hpp"
+#include "report/snapshot_report.hpp"
+#include "report/summary.hpp"
+#include "core/tracker.hpp"
 
 namespace cwt
 {
@@ -25,7 +29,7 @@ namespace
 
 using nlohmann::json;
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 const WallClock kClock(0); // monotonic ns == unix ns: deterministic timestamps
 
 // ---- building blocks -------------------------------------------------------

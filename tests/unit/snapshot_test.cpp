@@ -5,7 +5,8 @@
 #include <cstring>
 
 #include "endpoints.hpp"
-#include "snapshot.hpp"
+#include "common/units.hpp"
+#include "core/snapshot.hpp"
 
 namespace cwt
 {
@@ -16,7 +17,7 @@ using test::v4;
 using test::v6;
 
 constexpr std::uint32_t kNetns = 4026531840u;
-constexpr MonoNs kNow = 1000ULL * 1000000000ULL;
+constexpr MonoNs kNow = 1000ULL * kNsPerSec;
 
 cwt_tuple raw_tuple(const Endpoint& local, const Endpoint& remote)
 {
@@ -225,7 +226,7 @@ TEST(Snapshot, KernelBoundOnTheFinGivesMinimumAge)
     std::vector<cwt_iter_sock> socks = {
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), true),
         sock(12, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 2), true)};
-    socks[0].fin_by_ns = kNow - 90ULL * 1000000000ULL;
+    socks[0].fin_by_ns = kNow - 90ULL * kNsPerSec;
     socks[1].fin_by_ns = kNow + 1000; // last segment came during the walk: no bound
     Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 2u);

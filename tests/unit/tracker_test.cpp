@@ -14,14 +14,15 @@
 #include <string>
 #include <vector>
 
-#include "tracker.hpp"
+#include "common/units.hpp"
+#include "core/tracker.hpp"
 
 namespace cwt
 {
 namespace
 {
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 constexpr MonoNs kMs = 1000000ULL;
 constexpr MonoNs kThreshold = 30 * kSec;
 constexpr std::uint32_t kNetns = 4026531840U;

@@ -18,7 +18,7 @@
 #include <map>
 #include <thread>
 
-#include "error.hpp"
+#include "common/error.hpp"
 
 namespace cwt
 {

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/unique_fd.hpp"
+#include "common/fd.hpp"
 #include "kernel/netns.hpp"
 
 namespace cwt
