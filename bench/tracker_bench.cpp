@@ -211,8 +211,9 @@ void BM_EnterLeave(benchmark::State& st)
     const bool verbose = st.range(0) != 0;
     const auto window = static_cast<std::uint32_t>(st.range(1));
     const std::uint32_t slots = window * 2;
-    Tracker tr(config(verbose));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(verbose), listeners);
+    listeners.update(one_listener());
 
     // Prebuilt events, one per slot: only the timestamps change during the run.
     std::vector<SockEvent> enter(slots), leave(slots);
@@ -268,8 +269,9 @@ void BM_DecodeAndTrack(benchmark::State& st)
 {
     const bool verbose = st.range(0) != 0;
     constexpr std::uint32_t kWindow = 64, kSlots = 128;
-    Tracker tr(config(verbose));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(verbose), listeners);
+    listeners.update(one_listener());
     std::vector<cwt_sock_event> enter(kSlots), leave(kSlots);
     for (std::uint32_t s = 0; s < kSlots; ++s) {
         enter[s].hdr.kind = CWT_EV_CLOSE_WAIT;
@@ -322,8 +324,9 @@ BENCHMARK(BM_DecodeAndTrack)->ArgName("verbose")->Arg(0)->Arg(1);
 void BM_Scan(benchmark::State& st)
 {
     const auto n = static_cast<std::uint32_t>(st.range(0));
-    Tracker tr(config(false));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(false), listeners);
+    listeners.update(one_listener());
     std::vector<std::pair<SockId, CloseWaitInfo>> entries;
     entries.reserve(n);
     for (std::uint32_t s = 0; s < n; ++s)
@@ -352,8 +355,9 @@ void BM_Replay(benchmark::State& st)
     const auto window = static_cast<std::uint32_t>(st.range(0));
     const std::uint32_t slots = window + 4096;
     constexpr std::uint32_t kPerDrain = 2600;
-    Tracker tr(config(true));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(true), listeners);
+    listeners.update(one_listener());
     std::vector<SockEvent> enter(slots), leave(slots);
     std::vector<cwt_cw_entry> raw(slots);
     for (std::uint32_t s = 0; s < slots; ++s) {

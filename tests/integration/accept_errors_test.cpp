@@ -157,9 +157,9 @@ TEST_F(ClosewaitTrace, PythonServerStopsAcceptingAfterEmfile)
     auto tool = start_tool({"--json", "--port", P, "--stall", "1", "-d", "30"}, start);
     ASSERT_TRUE(start.is_object());
 
-    auto srv = std::make_unique<Proc>(std::vector<std::string>{
-        "/usr/bin/env", "python3", std::string(CWT_SOURCE_DIR) + "/tests/integration/servers/emfile_stop.py",
-        P, "12", "20"});
+    auto srv = std::make_unique<Proc>(
+        std::vector<std::string>{"/usr/bin/env", "python3",
+                                 source_dir() + "/tests/integration/servers/emfile_stop.py", P, "12", "20"});
     ASSERT_TRUE(srv->wait_line("LISTEN ", kStepTimeout)) << srv->all_output();
     Clients clients;
     clients.open(port, 16);
@@ -202,9 +202,9 @@ TEST_F(ClosewaitTrace, NodeServerShedsConnectionsOnEmfile)
     auto tool = start_tool({"--json", "--port", P, "-d", "40"}, start);
     ASSERT_TRUE(start.is_object());
 
-    auto srv = std::make_unique<Proc>(std::vector<std::string>{
-        "/usr/bin/env", "prlimit", "--nofile=64:64", "node",
-        std::string(CWT_SOURCE_DIR) + "/tests/integration/servers/libuv_server.js", P, "25"});
+    auto srv = std::make_unique<Proc>(
+        std::vector<std::string>{"/usr/bin/env", "prlimit", "--nofile=64:64", "node",
+                                 source_dir() + "/tests/integration/servers/libuv_server.js", P, "25"});
     ASSERT_TRUE(srv->wait_line("LISTEN ", kStepTimeout)) << srv->all_output();
     Clients clients;
     clients.open(port, 80);

@@ -648,7 +648,7 @@ TEST_F(Snapshot, ReusePortListenersCountTheirOwnQueues)
     if (inventory() == "sock_diag")
         GTEST_SKIP() << "sock_diag cannot tell which SO_REUSEPORT listener's queue holds a socket";
     {
-        Proc features({CWT_BINARY, "--features"});
+        Proc features({tool_path(), "--features"});
         ASSERT_TRUE(features.wait_exit(kStartTimeout));
         if (features.all_output().find("SO_REUSEPORT groups merge") != std::string::npos)
             GTEST_SKIP() << "this kernel has no bpf_loop: queues are matched by address (see --features)";

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/decoder.hpp"
-#include "core/format.hpp"
+#include "report/format.hpp"
 
 namespace cwt
 {

@@ -2,7 +2,7 @@
 #include <exception>
 
 #include "app/cli.hpp"
-#include "app/daemon.hpp"
+#include "app/commands.hpp"
 #include "common/error.hpp"
 
 int main(int argc, char** argv)

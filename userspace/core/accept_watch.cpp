@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "closewait_trace/events.h"
-#include "core/format.hpp"
+#include "common/text.hpp"
 
 namespace cwt
 {
@@ -29,10 +29,7 @@ std::string syscall_name(std::uint32_t nr)
 
 bool AcceptWatch::owned_by_target(const ListenerInfo& l) const
 {
-    if (!cfg_.filter_pid)
-        return true;
-    return std::any_of(l.owners.begin(), l.owners.end(),
-                       [&](const ProcessRef& p) { return p.pid == cfg_.filter_pid; });
+    return cfg_.target.wants_any(l.owners);
 }
 
 namespace
@@ -46,35 +43,54 @@ MonoNs since(MonoNs now, MonoNs then)
 
 } // namespace
 
-void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& samples, const FdContextFn& fds,
-                            const ListenerFn& listener, std::vector<Finding>& out)
+AcceptWatch::Deltas AcceptWatch::due(MonoNs now, const AcceptErrorSample& s) const
+{
+    Deltas d;
+    auto it = errors_.find({s.pid, s.listen_fd});
+    if (it == errors_.end()) {
+        // The first failure stands alone (count 1) and goes out at once;
+        // whatever else is already counted goes in the next interval.
+        d.emfile = s.emfile ? 1 : 0;
+        d.enfile = s.emfile ? 0 : 1;
+        return d;
+    }
+    const Reported& r = it->second;
+    if (now - r.last_line_ns < cfg_.report_interval_ns)
+        return d;
+    d.emfile = s.emfile - r.last.emfile;
+    d.enfile = s.enfile - r.last.enfile;
+    d.shed = s.shed - r.last.shed;
+    return d;
+}
+
+std::vector<std::uint32_t> AcceptWatch::pids_due(MonoNs now,
+                                                 const std::vector<AcceptErrorSample>& samples) const
+{
+    std::vector<std::uint32_t> pids;
+    for (const auto& s : samples)
+        if (wanted(s.pid) && due(now, s).any())
+            pids.push_back(s.pid);
+    return pids;
+}
+
+void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& samples, const FdContexts& fds,
+                            const ListenerState& listeners, std::vector<Finding>& out)
 {
     for (const auto& s : samples) {
         if (!wanted(s.pid))
             continue;
-        auto key = std::make_pair(s.pid, s.listen_fd);
-        auto it = errors_.find(key);
-        bool first = it == errors_.end();
-        Reported& r = errors_[key];
+        bool first = !errors_.count({s.pid, s.listen_fd});
+        Deltas d = due(now, s);
+        Reported& r = errors_[{s.pid, s.listen_fd}];
         r.seen = s;
-        if (!first && now - r.last_line_ns < cfg_.report_interval_ns)
+        if (!d.any())
             continue;
-        std::uint64_t d_emfile = s.emfile - r.last.emfile;
-        std::uint64_t d_enfile = s.enfile - r.last.enfile;
-        std::uint64_t d_shed = s.shed - r.last.shed;
-        if (first) {
-            // The first failure stands alone (count 1) and goes out at once;
-            // whatever else is already counted goes in the next interval.
-            d_emfile = s.emfile ? 1 : 0;
-            d_enfile = s.emfile ? 0 : 1;
-            d_shed = 0;
-        }
-        if (!d_emfile && !d_enfile && !d_shed)
-            continue;
-        FdContext now_fds = fds(s.pid);
+        std::uint64_t d_emfile = d.emfile, d_enfile = d.enfile, d_shed = d.shed;
+        auto ctx = fds.find(s.pid);
+        FdContext now_fds = ctx == fds.end() ? FdContext{} : ctx->second;
         if (now_fds.open_fds || !r.fds.open_fds)
             r.fds = now_fds; // keep the last known when the process has exited
-        const ListenerInfo* l = listener(s.listener_sk);
+        const ListenerInfo* l = listeners.by_sk(s.listener_sk);
         if (l)
             r.listener = l->local;
         for (int err : {EMFILE, ENFILE}) {
@@ -82,10 +98,9 @@ void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& sa
             bool shed_only = !d_emfile && !d_enfile && err == EMFILE;
             if (!n && !shed_only)
                 continue;
-            Finding f;
-            f.type = FindingType::AcceptError;
+            AcceptErrorFinding f;
             f.ts_ns = now;
-            f.processes = {ProcessRef{s.pid, s.comm, s.listen_fd}};
+            f.process = ProcessRef{s.pid, s.comm, s.listen_fd};
             f.errno_name = errno_name(err);
             f.syscall = syscall_name(s.syscall_nr);
             f.count = n;
@@ -107,10 +122,32 @@ void AcceptWatch::on_errors(MonoNs now, const std::vector<AcceptErrorSample>& sa
     }
 }
 
-void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& listeners,
-                               std::uint64_t overflows, const QueuedCloseWaitFn& queued_cw,
-                               std::vector<Finding>& out)
+namespace
 {
+
+std::size_t queued_on(const QueuedCloseWaits& queued_cw, const ListenerInfo& l)
+{
+    auto it = queued_cw.find(l.sk);
+    return it == queued_cw.end() ? 0 : it->second;
+}
+
+ListenerFacts queue_facts(const ListenerInfo& l, const QueuedCloseWaits& queued_cw)
+{
+    ListenerFacts q;
+    q.listener = listener_view(l);
+    if (!l.owners.empty())
+        q.process = l.owners.front();
+    q.netns = l.netns;
+    q.queued_close_wait = queued_on(queued_cw, l);
+    return q;
+}
+
+} // namespace
+
+void AcceptWatch::on_listeners(MonoNs now, const ListenerState& state, std::uint64_t overflows,
+                               const QueuedCloseWaits& queued_cw, std::vector<Finding>& out)
+{
+    const std::vector<ListenerInfo>& listeners = state.all();
     // Overflows: the kernel counts them per netns, not per listener, on this
     // tier; a listener whose queue is full right now is the one dropping.
     if (!overflow_base_)
@@ -125,26 +162,19 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
         for (const auto* l : full) {
             if (!owned_by_target(*l))
                 continue;
-            Finding f;
-            f.type = FindingType::ListenOverflow;
+            ListenOverflowFinding f;
             f.ts_ns = now;
-            f.listener = listener_view(*l);
-            if (!l->owners.empty())
-                f.processes = {l->owners.front()};
-            f.tuple.local = l->local;
-            f.netns = l->netns;
-            f.count = drops;
-            f.queued_close_wait = queued_cw(*l);
+            f.queue = queue_facts(*l, queued_cw);
+            f.drops = drops;
             f.detail = full.size() > 1 ? "drops counted per netns, shared by " + std::to_string(full.size()) +
                                              " full listeners"
                                        : "accept queue full";
             out.push_back(std::move(f));
         }
-        if (full.empty() && !cfg_.filter_pid) {
-            Finding f;
-            f.type = FindingType::ListenOverflow;
+        if (full.empty() && !cfg_.target.active()) {
+            ListenOverflowFinding f;
             f.ts_ns = now;
-            f.count = drops;
+            f.drops = drops;
             f.detail = "no listener full at sampling time";
             out.push_back(std::move(f));
         }
@@ -165,19 +195,13 @@ void AcceptWatch::on_listeners(MonoNs now, const std::vector<ListenerInfo>& list
             }
         }
         if (!st.reported && since(now, st.nonempty_since) >= cfg_.stall_ns) {
-            Finding f;
-            f.type = FindingType::AcceptStall;
+            AcceptStallFinding f;
             f.ts_ns = now;
-            f.listener = listener_view(l);
-            if (!l.owners.empty())
-                f.processes = {l.owners.front()};
-            f.tuple.local = l.local;
-            f.netns = l.netns;
-            f.queued_close_wait = queued_cw(l);
+            f.queue = queue_facts(l, queued_cw);
             if (st.last_accept_ns)
                 f.since_last_accept_s = ns_to_seconds(since(now, *st.last_accept_ns));
             else
-                f.min_age_s = ns_to_seconds(since(
+                f.min_stall_s = ns_to_seconds(since(
                     now, std::min(st.nonempty_since, cfg_.started_ns ? cfg_.started_ns : st.nonempty_since)));
             if (st.last_accept_ns)
                 f.detail = "no accept() while connections wait";

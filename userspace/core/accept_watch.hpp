@@ -4,13 +4,15 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <unordered_map>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "common/units.hpp"
+#include "core/listener_state.hpp"
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -18,13 +20,14 @@ namespace cwt
 struct AcceptWatchConfig {
     MonoNs report_interval_ns = kNsPerSec; // one line per interval while failing
     MonoNs stall_ns = 5000000000ULL;       // --stall
-    std::uint32_t filter_pid = 0;
+    TargetFilter target;                   // -p
     MonoNs started_ns = 0;
 };
 
-using FdContextFn = std::function<FdContext(std::uint32_t pid)>;
-using ListenerFn = std::function<const ListenerInfo*(SockId)>;
-using QueuedCloseWaitFn = std::function<std::size_t(const ListenerInfo&)>;
+// The fds of the processes that pids_due() named.
+using FdContexts = std::unordered_map<std::uint32_t, FdContext>;
+// Queued CLOSE_WAITs per listener socket (Tracker::queued_close_waits()).
+using QueuedCloseWaits = std::unordered_map<SockId, std::size_t>;
 
 class AcceptWatch
 {
@@ -34,12 +37,15 @@ class AcceptWatch
     // The kernel aggregate (cumulative per process and listening fd). The first
     // failure of a key is reported at once with count 1; then at most one line
     // per interval with the failures since the previous line.
-    void on_errors(MonoNs now, const std::vector<AcceptErrorSample>& samples, const FdContextFn& fds,
-                   const ListenerFn& listener, std::vector<Finding>& out);
+    // fds: the context of every process pids_due() names for these samples.
+    void on_errors(MonoNs now, const std::vector<AcceptErrorSample>& samples, const FdContexts& fds,
+                   const ListenerState& listeners, std::vector<Finding>& out);
+    // The processes on_errors() will print a line for, whose fds it shows.
+    std::vector<std::uint32_t> pids_due(MonoNs now, const std::vector<AcceptErrorSample>& samples) const;
 
     // A listener inventory plus the netns's cumulative ListenOverflows counter.
-    void on_listeners(MonoNs now, const std::vector<ListenerInfo>& listeners, std::uint64_t listen_overflows,
-                      const QueuedCloseWaitFn& queued_cw, std::vector<Finding>& out);
+    void on_listeners(MonoNs now, const ListenerState& listeners, std::uint64_t listen_overflows,
+                      const QueuedCloseWaits& queued_cw, std::vector<Finding>& out);
 
     // Whether this sample has failures or sheds not seen before.
     bool changed(const AcceptErrorSample& s) const;
@@ -60,7 +66,13 @@ class AcceptWatch
         std::optional<MonoNs> last_accept_ns;
         bool reported = false;
     };
-    bool wanted(std::uint32_t pid) const { return !cfg_.filter_pid || pid == cfg_.filter_pid; }
+    struct Deltas {
+        std::uint64_t emfile = 0, enfile = 0, shed = 0;
+        bool any() const { return emfile || enfile || shed; }
+    };
+    // What a line now would count for this sample; nothing before the interval.
+    Deltas due(MonoNs now, const AcceptErrorSample& s) const;
+    bool wanted(std::uint32_t pid) const { return cfg_.target.wants(pid); }
     bool owned_by_target(const ListenerInfo& l) const;
 
     AcceptWatchConfig cfg_;

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "core/format.hpp"
+#include "common/text.hpp"
 
 namespace cwt
 {

@@ -1,5 +1,5 @@
 // core/: pure C++ (model, decoder, tracker, accept watch, listener index, snapshot
-// classification, text forms). Includes only common/ and include/closewait_trace/events.h;
+// classification). Includes only common/ and include/closewait_trace/events.h;
 // kernel/, report/ and app/ depend on it. Never include kernel/ or report/ here.
 // Plain C++ types the tracker and reporters work on. Nothing here knows BPF:
 // the decoder turns kernel records into these, and unit tests build them by hand.
@@ -113,17 +113,6 @@ struct Enrichment {
     bool gone = false;              // no longer in CLOSE_WAIT per the inventory
 };
 
-enum class FindingType {
-    CloseWait,       // entered CLOSE_WAIT
-    CloseWaitLeak,   // still in CLOSE_WAIT after the threshold
-    CloseWaitClosed, // left CLOSE_WAIT
-    AcceptError,
-    Lost,
-    ListenOverflow,
-    AcceptStall,
-};
-const char* finding_type_name(FindingType t);
-
 struct ListenerView {
     Endpoint local;
     std::optional<ProcessRef> owner;
@@ -131,9 +120,12 @@ struct ListenerView {
     std::optional<std::uint32_t> backlog;
 };
 
-struct Finding {
-    FindingType type = FindingType::CloseWait;
-    MonoNs ts_ns = 0;
+// ---- findings: one type each; `Finding` is their variant ---------------------
+// Adding a finding type: a struct here (with kType, its JSON "type"), one
+// overload per reporter (report/human.cpp, report/json.cpp).
+
+// What every finding about one CLOSE_WAIT socket says about that socket.
+struct SocketFacts {
     SockId sk = 0;
     OwnerKind owner = OwnerKind::Unknown;
     std::vector<ProcessRef> processes; // first is the primary owner
@@ -144,24 +136,115 @@ struct Finding {
     std::optional<double> min_age_s; // lower bound when age_s is unknown
     std::optional<std::uint32_t> recv_q;
     bool preexisting = false;
-    bool was_leak = false;   // CloseWaitClosed: reported as a leak before
-    std::string closed_by;   // CloseWaitClosed: "application" | "listener_closed" | "reset"
-    std::uint64_t count = 0; // Lost / AcceptError
-    // AcceptError
+};
+
+// Entered CLOSE_WAIT (verbose, or queued in an accept queue).
+struct CloseWaitFinding {
+    static constexpr const char* kType = "close_wait";
+    MonoNs ts_ns = 0;
+    SocketFacts sock;
+    std::string detail;
+};
+
+// Still in CLOSE_WAIT after the threshold.
+struct LeakFinding {
+    static constexpr const char* kType = "close_wait_leak";
+    MonoNs ts_ns = 0;
+    SocketFacts sock;
+    std::string detail;
+};
+
+// Left CLOSE_WAIT.
+struct ClosedFinding {
+    static constexpr const char* kType = "close_wait_closed";
+    MonoNs ts_ns = 0;
+    SocketFacts sock;
+    bool was_leak = false; // reported as a leak before
+    std::string closed_by; // "application" | "listener_closed" | "reset"
+    std::string detail;
+};
+
+// accept() failed with EMFILE/ENFILE (counts since the previous line).
+struct AcceptErrorFinding {
+    static constexpr const char* kType = "accept_error";
+    MonoNs ts_ns = 0;
+    ProcessRef process; // fd = the listening fd
+    std::optional<ListenerView> listener;
     std::string errno_name;
     std::string syscall;
+    std::uint64_t count = 0;
+    std::uint64_t shed = 0; // accepted and closed at once
     std::optional<std::uint64_t> nofile_soft;
     std::optional<std::uint64_t> nofile_hard;
-    std::uint64_t shed = 0; // AcceptError: accepted and closed at once
-    // AcceptError: what the process's fds are
+    // What the process's fds are.
     std::optional<std::size_t> open_fds;
     std::optional<std::size_t> socket_fds;
     std::optional<std::size_t> close_wait_fds;
-    // AcceptStall
-    std::optional<double> since_last_accept_s;
-    std::size_t queued_close_wait = 0;
     std::string detail;
 };
+
+// What the accept-queue findings say about their listener.
+struct ListenerFacts {
+    std::optional<ListenerView> listener;
+    std::optional<ProcessRef> process; // the listener's first owner
+    std::uint32_t netns = 0;
+    std::size_t queued_close_wait = 0;
+};
+
+// The kernel dropped connections on a full accept queue.
+struct ListenOverflowFinding {
+    static constexpr const char* kType = "listen_overflow";
+    MonoNs ts_ns = 0;
+    ListenerFacts queue;
+    std::uint64_t drops = 0;
+    std::string detail;
+};
+
+// A non-empty accept queue and no accept() for the stall time.
+struct AcceptStallFinding {
+    static constexpr const char* kType = "accept_stall";
+    MonoNs ts_ns = 0;
+    ListenerFacts queue;
+    std::optional<double> since_last_accept_s;
+    std::optional<double> min_stall_s; // lower bound when no accept was ever seen
+    std::string detail;
+};
+
+// The kernel could not record events.
+struct LostFinding {
+    static constexpr const char* kType = "lost";
+    MonoNs ts_ns = 0;
+    std::uint64_t count = 0;
+    std::string detail;
+};
+
+using Finding = std::variant<CloseWaitFinding, LeakFinding, ClosedFinding, AcceptErrorFinding,
+                             ListenOverflowFinding, AcceptStallFinding, LostFinding>;
+
+// The few questions every finding answers.
+inline MonoNs ts_of(const Finding& f)
+{
+    return std::visit([](const auto& x) { return x.ts_ns; }, f);
+}
+inline const char* type_name(const Finding& f)
+{
+    return std::visit([](const auto& x) -> const char* { return x.kType; }, f);
+}
+inline const std::string& detail_of(const Finding& f)
+{
+    return std::visit([](const auto& x) -> const std::string& { return x.detail; }, f);
+}
+// The socket a finding is about; nullptr for the accept-path and lost findings.
+inline const SocketFacts* socket_of(const Finding& f)
+{
+    if (auto* c = std::get_if<CloseWaitFinding>(&f))
+        return &c->sock;
+    if (auto* l = std::get_if<LeakFinding>(&f))
+        return &l->sock;
+    if (auto* d = std::get_if<ClosedFinding>(&f))
+        return &d->sock;
+    return nullptr;
+}
 
 // The fds of a process, gathered when it fails to accept.
 struct FdContext {

@@ -35,15 +35,10 @@ std::pair<const cwt_iter_file*, const cwt_iter_file*> fds_of(const std::vector<c
     return {files.data() + (lo - files.begin()), files.data() + (hi - files.begin())};
 }
 
-bool has_pid(const std::vector<ProcessRef>& list, std::uint32_t pid)
-{
-    return std::any_of(list.begin(), list.end(), [&](const ProcessRef& p) { return p.pid == pid; });
-}
-
 } // namespace
 
 Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<cwt_iter_file> files,
-                           const QueuedOn& queued_on, std::uint32_t filter_pid, MonoNs now)
+                           const QueuedOn& queued_on, const TargetFilter& target, MonoNs now)
 {
     Snapshot snap;
     snap.ts_ns = now;
@@ -66,7 +61,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
     std::vector<bool> shown(all.size());
     for (std::size_t i = 0; i < all.size(); ++i) {
         rows[i].info = all[i];
-        shown[i] = !filter_pid || has_pid(all[i].owners, filter_pid);
+        shown[i] = target.wants_any(all[i].owners);
     }
 
     std::unordered_map<std::uint32_t, std::size_t> proc_row; // pid -> index in snap.processes
@@ -124,11 +119,9 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
 
         const auto owners_begin = snap.owner_refs.begin() + cw.owners_begin;
         const auto owners_end = owners_begin + cw.owners_count;
-        if (filter_pid) {
-            bool mine = cw.owner == OwnerKind::AcceptQueue
-                            ? l && has_pid(l->owners, filter_pid)
-                            : std::any_of(owners_begin, owners_end,
-                                          [&](const ProcessRef& p) { return p.pid == filter_pid; });
+        if (target.active()) {
+            bool mine = cw.owner == OwnerKind::AcceptQueue ? l && target.wants_any(l->owners)
+                                                           : target.wants_any(owners_begin, owners_end);
             if (!mine) {
                 snap.owner_refs.resize(cw.owners_begin);
                 continue;
@@ -148,7 +141,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
             // Attributed to every process holding it (fork, dup, SCM_RIGHTS).
             std::uint32_t last_pid = 0;
             for (auto it = owners_begin; it != owners_end; ++it) {
-                if (filter_pid && it->pid != filter_pid)
+                if (!target.wants(it->pid))
                     continue;
                 auto [pos, added] = proc_row.emplace(it->pid, snap.processes.size());
                 if (added) {
@@ -202,11 +195,11 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
     return snap;
 }
 
-Finding Snapshot::finding(const SnapshotCloseWait& cw) const
+CloseWaitFinding Snapshot::finding(const SnapshotCloseWait& cw) const
 {
-    Finding f;
-    f.type = FindingType::CloseWait;
-    f.ts_ns = ts_ns;
+    CloseWaitFinding out;
+    out.ts_ns = ts_ns;
+    SocketFacts& f = out.sock;
     f.sk = cw.sk;
     f.owner = cw.owner;
     f.processes.assign(owner_refs.begin() + cw.owners_begin,
@@ -226,11 +219,11 @@ Finding Snapshot::finding(const SnapshotCloseWait& cw) const
         ListenerView v;
         v.local = cw.tuple.local;
         f.listener = v;
-        f.detail = "listener not found";
+        out.detail = "listener not found";
     }
     if (cw.owner == OwnerKind::NoFd)
-        f.detail = kNoFdDetail;
-    return f;
+        out.detail = kNoFdDetail;
+    return out;
 }
 
 } // namespace cwt

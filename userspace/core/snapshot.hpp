@@ -11,6 +11,7 @@
 #include "closewait_trace/events.h"
 #include "core/listener_index.hpp"
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -55,16 +56,16 @@ struct Snapshot {
     Summary summary;
     bool has_findings() const { return !close_waits.empty(); }
     // The `close_wait` line of one socket, as the live stream would print it.
-    Finding finding(const SnapshotCloseWait& cw) const;
+    CloseWaitFinding finding(const SnapshotCloseWait& cw) const;
 };
 
-// filter_pid: only that process's sockets and the queues of its listeners.
-// `files` must cover every process (not only filter_pid), so that another
+// target: under -p only that process's sockets and the queues of its listeners.
+// `files` must cover every process (not only the target), so that another
 // process's socket is never mistaken for one that no process holds; it may
 // be limited to the fds of listeners and CLOSE_WAITs.
 // queued_on: the kernel's word on which listener holds each queued child;
 // children it does not name are matched to a listener by address.
 Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<cwt_iter_file> files,
-                           const QueuedOn& queued_on, std::uint32_t filter_pid, MonoNs now);
+                           const QueuedOn& queued_on, const TargetFilter& target, MonoNs now);
 
 } // namespace cwt

@@ -19,7 +19,7 @@ std::vector<ProcessRef> owners_from(const CloseWaitInfo& info)
 }
 } // namespace
 
-Tracker::Tracker(TrackerConfig cfg) : cfg_(cfg) {}
+Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(cfg), listeners_(listeners) {}
 
 Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs now)
 {
@@ -47,25 +47,17 @@ Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs n
 
 bool Tracker::passes_filter(const Tracked& t) const
 {
-    if (!cfg_.filter_pid)
+    if (!cfg_.target.active() || cfg_.target.wants_any(t.owners))
         return true;
-    for (const auto& p : t.owners)
-        if (p.pid == cfg_.filter_pid)
-            return true;
     if (t.info.owner == OwnerKind::AcceptQueue) {
         const ListenerInfo* l = queue_listener(t);
-        if (!l)
-            return false;
-        for (const auto& p : l->owners)
-            if (p.pid == cfg_.filter_pid)
-                return true;
-        return false;
+        return l && cfg_.target.wants_any(l->owners);
     }
     // Owner not resolved yet: keep it until the threshold resolution decides.
     return t.owners.empty() && t.info.owner == OwnerKind::Unknown;
 }
 
-void Tracker::fill_age(Finding& f, const Tracked& t, MonoNs now) const
+void Tracker::fill_age(SocketFacts& f, const Tracked& t, MonoNs now) const
 {
     if (t.info.enter_ns && now >= t.info.enter_ns) {
         f.age_s = ns_to_seconds(now - t.info.enter_ns);
@@ -79,11 +71,11 @@ void Tracker::fill_age(Finding& f, const Tracked& t, MonoNs now) const
     }
 }
 
-Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, MonoNs now) const
+template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoNs now) const
 {
-    Finding f;
-    f.type = type;
-    f.ts_ns = now;
+    F out;
+    out.ts_ns = now;
+    SocketFacts& f = out.sock;
     f.sk = sk;
     f.owner = t.info.owner;
     f.processes = t.owners;
@@ -97,7 +89,7 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
     if (t.info.owner == OwnerKind::AcceptQueue)
         l = queue_listener(t);
     else if (t.info.accepted && t.info.accepted->listener_sk)
-        l = listener_by_sk(t.info.accepted->listener_sk);
+        l = listeners_.by_sk(t.info.accepted->listener_sk);
     if (!l && t.info.owner == OwnerKind::Process && !(t.info.accepted && t.info.accepted->listener_sk))
         // Accept not seen (it predates us): an accepted child shares its
         // listener's local address, so match on that.
@@ -109,9 +101,9 @@ Finding Tracker::make_finding(FindingType type, SockId sk, const Tracked& t, Mon
         ListenerView v;
         v.local = t.info.tuple.local;
         f.listener = v;
-        f.detail = "listener not found";
+        out.detail = "listener not found";
     }
-    return f;
+    return out;
 }
 
 void Tracker::on_event(const SockEvent& ev, Findings& out)
@@ -122,15 +114,14 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         if (t.filtered_out)
             return;
         if (cfg_.verbose || t.info.owner == OwnerKind::AcceptQueue) {
-            Finding f = make_finding(FindingType::CloseWait, ev.sk, t, ev.ts_ns);
-            out.push_back(std::move(f));
+            out.emplace_back(make_finding<CloseWaitFinding>(ev.sk, t, ev.ts_ns));
         }
         return;
     }
     case SockEventKind::QueuedAccepted: {
         Tracked& t = upsert(ev.sk, ev.info, ev.ts_ns);
         if (!t.filtered_out && cfg_.verbose) {
-            Finding f = make_finding(FindingType::CloseWait, ev.sk, t, ev.ts_ns);
+            auto f = make_finding<CloseWaitFinding>(ev.sk, t, ev.ts_ns);
             f.detail = "accepted after the peer closed";
             out.push_back(std::move(f));
         }
@@ -154,12 +145,12 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         t.leak_reported |= reported_before;
         if (t.filtered_out)
             return;
-        Finding f = make_finding(FindingType::CloseWaitClosed, ev.sk, t, ev.ts_ns);
+        auto f = make_finding<ClosedFinding>(ev.sk, t, ev.ts_ns);
         bool past_threshold = t.info.enter_ns && ev.ts_ns - t.info.enter_ns >= cfg_.leak_threshold_ns;
         if (!t.leak_reported && past_threshold && passes_filter(t)) {
             // It outlived the threshold but closed before a scan noticed:
             // still a leak suspect, reported late rather than never.
-            Finding leak = make_finding(FindingType::CloseWaitLeak, ev.sk, t, ev.ts_ns);
+            auto leak = make_finding<LeakFinding>(ev.sk, t, ev.ts_ns);
             leak.detail = "closed before the periodic scan";
             out.push_back(std::move(leak));
             ++leaks_reported_;
@@ -243,36 +234,16 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
     t.filtered_out = !passes_filter(t);
     if (t.filtered_out)
         return;
-    Finding f = make_finding(FindingType::CloseWaitLeak, sk, t, now);
+    auto f = make_finding<LeakFinding>(sk, t, now);
     if (t.info.owner == OwnerKind::NoFd)
         f.detail = "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
     out.push_back(std::move(f));
     ++leaks_reported_;
 }
 
-void Tracker::update_listeners(std::vector<ListenerInfo> listeners, QueuedOn queued_on)
-{
-    listeners_ = ListenerIndex(std::move(listeners));
-    queued_on_ = std::move(queued_on);
-}
-
 const ListenerInfo* Tracker::queue_listener(const Tracked& t) const
 {
-    auto q = queued_on_.find(t.sk);
-    if (q != queued_on_.end())
-        if (const ListenerInfo* l = listeners_.by_sk(q->second))
-            return l;
-    return find_listener(t.info.netns, t.info.tuple.local);
-}
-
-const ListenerInfo* Tracker::find_listener(std::uint32_t netns, const Endpoint& local) const
-{
-    return listeners_.find(netns, local);
-}
-
-const ListenerInfo* Tracker::listener_by_sk(SockId sk) const
-{
-    return listeners_.by_sk(sk);
+    return listeners_.queue_of(t.sk, t.info.netns, t.info.tuple.local);
 }
 
 std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
@@ -288,12 +259,23 @@ std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
     return n;
 }
 
+std::unordered_map<SockId, std::size_t> Tracker::queued_close_waits() const
+{
+    std::unordered_map<SockId, std::size_t> n;
+    for (const auto& [sk, t] : open_) {
+        if (t.info.owner != OwnerKind::AcceptQueue)
+            continue;
+        if (const ListenerInfo* m = queue_listener(t))
+            ++n[m->sk];
+    }
+    return n;
+}
+
 void Tracker::on_lost(std::uint64_t total, MonoNs now, Findings& out)
 {
     if (total <= lost_reported_)
         return;
-    Finding f;
-    f.type = FindingType::Lost;
+    LostFinding f;
     f.ts_ns = now;
     f.count = total - lost_reported_;
     f.detail = "kernel could not record events (ring buffer or map full); see summary";
@@ -312,7 +294,7 @@ Summary Tracker::summary(MonoNs now) const
     std::map<std::pair<std::uint32_t, std::string>, ListenerSummary> lsums;
 
     auto age_of = [&](const Tracked& t, bool& predates) {
-        Finding f;
+        SocketFacts f;
         fill_age(f, t, now);
         predates = !f.age_s.has_value();
         return f.age_s ? *f.age_s : f.min_age_s.value_or(0.0);
@@ -343,7 +325,7 @@ Summary Tracker::summary(MonoNs now) const
         if (t.owners.empty()) {
             // Under -p an unresolved socket is most likely someone else's:
             // count it only once its owner is known.
-            if (cfg_.filter_pid)
+            if (cfg_.target.active())
                 --s.open_close_waits;
             else
                 ++s.unknown_owner;
@@ -352,7 +334,7 @@ Summary Tracker::summary(MonoNs now) const
         // Attributed to every process holding it (fork, dup, SCM_RIGHTS).
         std::vector<std::uint32_t> seen;
         for (const auto& p : t.owners) {
-            if (cfg_.filter_pid && p.pid != cfg_.filter_pid)
+            if (!cfg_.target.wants(p.pid))
                 continue;
             ProcessSummary& ps = procs[p.pid];
             ps.process.pid = p.pid;

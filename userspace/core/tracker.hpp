@@ -11,17 +11,18 @@
 #include <vector>
 
 #include "common/units.hpp"
-#include "core/listener_index.hpp"
+#include "core/listener_state.hpp"
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
 
 struct TrackerConfig {
     MonoNs leak_threshold_ns = kDefaultThresholdNs;
-    bool verbose = false;         // every close_wait and every close
-    std::uint32_t filter_pid = 0; // -p: 0 = all
-    MonoNs started_ns = 0;        // tool start, bounds the age of pre-existing sockets
+    bool verbose = false;  // every close_wait and every close
+    TargetFilter target;   // -p
+    MonoNs started_ns = 0; // tool start, bounds the age of pre-existing sockets
 };
 
 using Findings = std::vector<Finding>;
@@ -29,7 +30,8 @@ using Findings = std::vector<Finding>;
 class Tracker
 {
   public:
-    explicit Tracker(TrackerConfig cfg);
+    // listeners: owned by the caller, who keeps it current.
+    Tracker(TrackerConfig cfg, const ListenerState& listeners);
 
     void on_event(const SockEvent& ev, Findings& out);
 
@@ -42,14 +44,10 @@ class Tracker
     std::vector<SockId> due_for_leak_report(MonoNs now) const;
     void report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& out);
 
-    // queued_on: which listener's queue holds each queued child, where the
-    // kernel said; the others are matched by address.
-    void update_listeners(std::vector<ListenerInfo> listeners, QueuedOn queued_on = {});
-    const ListenerInfo* find_listener(std::uint32_t netns, const Endpoint& local) const;
-    const ListenerInfo* listener_by_sk(SockId sk) const;
-    const std::vector<ListenerInfo>& listeners() const { return listeners_.all(); }
     // Sockets in CLOSE_WAIT still waiting in this listener's accept queue.
     std::size_t queued_close_waits(const ListenerInfo& l) const;
+    // The same for every listener at once, by listener socket.
+    std::unordered_map<SockId, std::size_t> queued_close_waits() const;
 
     // Cumulative loss counter from the kernel; emits a Lost finding on growth.
     void on_lost(std::uint64_t total, MonoNs now, Findings& out);
@@ -73,8 +71,9 @@ class Tracker
         MonoNs first_seen_ns = 0;
     };
 
-    Finding make_finding(FindingType type, SockId sk, const Tracked& t, MonoNs now) const;
-    void fill_age(Finding& f, const Tracked& t, MonoNs now) const;
+    // A CloseWait, Leak or Closed finding with the socket's facts filled in.
+    template <typename F> F make_finding(SockId sk, const Tracked& t, MonoNs now) const;
+    void fill_age(SocketFacts& f, const Tracked& t, MonoNs now) const;
     bool passes_filter(const Tracked& t) const;
     // The listener whose accept queue holds a queued socket.
     const ListenerInfo* queue_listener(const Tracked& t) const;
@@ -86,8 +85,7 @@ class Tracker
     // close record may still be in the ring buffer, and must not report the
     // leak a second time. Kept for kTombstoneNs.
     std::unordered_map<SockId, std::pair<MonoNs, MonoNs>> reported_gone_; // sk -> (enter_ns, dropped at)
-    ListenerIndex listeners_;
-    QueuedOn queued_on_;
+    const ListenerState& listeners_;
     std::uint64_t lost_reported_ = 0;
     std::uint64_t leaks_reported_ = 0;
 };

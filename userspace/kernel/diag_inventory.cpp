@@ -21,7 +21,8 @@
 #include "common/units.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
-#include "core/format.hpp"
+#include "common/clock.hpp"
+#include "core/model.hpp"
 #include "kernel/procfs.hpp"
 
 namespace cwt

@@ -11,6 +11,7 @@
 
 #include "closewait.skel.h"
 #include "core/decoder.hpp"
+#include "core/seed_policy.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "kernel/procfs.hpp"
@@ -20,6 +21,11 @@ namespace cwt
 
 namespace
 {
+
+int map_fd(const bpf_map* m)
+{
+    return bpf_map__fd(m);
+}
 
 // Runs an iterator to its end, reading its records straight into their final
 // storage (the stream is a plain concatenation of fixed-size records).
@@ -70,7 +76,7 @@ std::vector<cwt_iter_sock> Inventory::tcp_sockets(bool only_wanted)
 void Inventory::take_queued_on()
 {
     queued_on_.clear();
-    int fd = s_.map_fd("queued_on");
+    int fd = map_fd(s_.skel().maps.queued_on);
     constexpr std::uint32_t kBatch = 1024;
     std::vector<SockId> keys(kBatch), vals(kBatch);
     std::uint64_t in_batch = 0, out_batch = 0;
@@ -153,17 +159,17 @@ void Inventory::drop_closed_meanwhile(AuditWalk& w)
                   w.socks.end());
 }
 
-std::optional<cwt_fd_count> Inventory::audit_fd_count(std::uint32_t tgid)
+std::optional<Inventory::FdCount> Inventory::audit_fd_count(std::uint32_t tgid)
 {
     cwt_fd_count c{};
-    if (bpf_map_lookup_elem(s_.map_fd("fd_counts"), &tgid, &c) != 0)
+    if (bpf_map_lookup_elem(map_fd(s_.skel().maps.fd_counts), &tgid, &c) != 0)
         return std::nullopt;
-    return c;
+    return FdCount{c.open_fds, c.nofile_soft, c.nofile_hard};
 }
 
 void Inventory::set_wanted(const std::vector<SockId>& sks)
 {
-    int fd = s_.map_fd("wanted");
+    int fd = map_fd(s_.skel().maps.wanted);
     // Clear, then fill: the map is small and this runs only on findings.
     std::vector<SockId> old;
     SockId key = 0, next = 0;
@@ -187,7 +193,7 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
     std::vector<SockId> all = sks;
     for (const auto& rec : tcp_sockets(true)) {
         if (rec.state != CWT_TCP_LISTEN) {
-            r.socks.emplace(rec.sk, rec);
+            r.socks.emplace(rec.sk, SeenSock{rec.state, rec.recv_q});
             continue;
         }
         r.listeners.push_back(decode_listener(rec));
@@ -199,16 +205,45 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
     set_wanted(all);
     for (const auto& f : socket_fds(tgid, true))
         r.owners[f.sk].push_back(decode_process(f.tgid, f.comm, f.fd));
-    int lfd = s_.map_fd("listeners");
+    int lfd = map_fd(s_.skel().maps.listeners);
     for (auto& l : r.listeners) {
         auto it = r.owners.find(l.sk);
         if (it != r.owners.end())
             l.owners = it->second;
+        listener_owners_[l.sk] = l.owners;
         cwt_listener_entry le{};
         if (bpf_map_lookup_elem(lfd, &l.sk, &le) == 0)
             l.last_accept_ns = le.last_accept_ns;
     }
     return r;
+}
+
+std::vector<ListenerInfo> Inventory::listeners()
+{
+    set_wanted({});
+    std::vector<ListenerInfo> ls;
+    bool need_owners = false;
+    int lfd = map_fd(s_.skel().maps.listeners);
+    for (const auto& rec : tcp_sockets(true)) {
+        if (rec.state != CWT_TCP_LISTEN)
+            continue;
+        ListenerInfo l = decode_listener(rec);
+        auto c = listener_owners_.find(rec.sk);
+        if (c != listener_owners_.end())
+            l.owners = c->second;
+        else
+            need_owners = true; // a listener we have not seen: who owns it?
+        cwt_listener_entry le{};
+        if (bpf_map_lookup_elem(lfd, &l.sk, &le) == 0)
+            l.last_accept_ns = le.last_accept_ns;
+        ls.push_back(std::move(l));
+    }
+    if (need_owners) {
+        refresh({});
+        for (auto& l : ls)
+            l.owners = listener_owners_[l.sk];
+    }
+    return ls;
 }
 
 namespace
@@ -252,7 +287,7 @@ void scan_one_by_one(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
 
 std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
 {
-    int fd = s_.map_fd("close_waits");
+    int fd = map_fd(s_.skel().maps.close_waits);
     std::vector<std::pair<SockId, CloseWaitInfo>> out;
     if (!scan_batched(fd, out)) {
         out.clear();
@@ -263,7 +298,7 @@ std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
 
 std::vector<AcceptErrorSample> Inventory::accept_errors()
 {
-    int fd = s_.map_fd("accept_errors");
+    int fd = map_fd(s_.skel().maps.accept_errors);
     std::vector<AcceptErrorSample> out;
     cwt_accept_error_key key{}, next{};
     const void* prev = nullptr;
@@ -312,7 +347,7 @@ FdContext Inventory::fd_context(std::uint32_t pid)
 
 std::uint64_t Inventory::counter(cwt_counter idx)
 {
-    int fd = s_.map_fd("counters");
+    int fd = map_fd(s_.skel().maps.counters);
     int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0)
         return 0;
@@ -334,12 +369,12 @@ std::uint64_t Inventory::lost_total()
 
 void Inventory::seed_close_wait(SockId sk, const cwt_cw_entry& e)
 {
-    bpf_map_update_elem(s_.map_fd("close_waits"), &sk, &e, BPF_NOEXIST);
+    bpf_map_update_elem(map_fd(s_.skel().maps.close_waits), &sk, &e, BPF_NOEXIST);
 }
 
 void Inventory::unseed_close_wait(SockId sk)
 {
-    int fd = s_.map_fd("close_waits");
+    int fd = map_fd(s_.skel().maps.close_waits);
     cwt_cw_entry e{};
     if (bpf_map_lookup_elem(fd, &sk, &e) == 0 && e.preexisting)
         bpf_map_delete_elem(fd, &sk);
@@ -347,7 +382,7 @@ void Inventory::unseed_close_wait(SockId sk)
 
 void Inventory::unseed_owner(SockId sk)
 {
-    int fd = s_.map_fd("owners");
+    int fd = map_fd(s_.skel().maps.owners);
     cwt_owner o{};
     if (bpf_map_lookup_elem(fd, &sk, &o) == 0 && o.accept_ns == 0)
         bpf_map_delete_elem(fd, &sk);
@@ -355,7 +390,104 @@ void Inventory::unseed_owner(SockId sk)
 
 void Inventory::seed_owner(SockId sk, const cwt_owner& o)
 {
-    bpf_map_update_elem(s_.map_fd("owners"), &sk, &o, BPF_NOEXIST);
+    bpf_map_update_elem(map_fd(s_.skel().maps.owners), &sk, &o, BPF_NOEXIST);
+}
+
+} // namespace cwt
+
+namespace cwt
+{
+
+namespace
+{
+
+cwt_owner raw_owner(const cwt_iter_file& f)
+{
+    cwt_owner ow{};
+    ow.tgid = f.tgid;
+    ow.fd = f.fd;
+    ow.listen_fd = -1;
+    std::memcpy(ow.comm, f.comm, sizeof(ow.comm)); // raw: the decoder escapes it on the way out
+    return ow;
+}
+
+cwt_cw_entry raw_close_wait(const cwt_iter_sock& s, const CloseWaitSeed& seed,
+                            const std::vector<cwt_iter_file>& fds)
+{
+    cwt_cw_entry e{};
+    e.enter_ns = 0;
+    e.netns = s.netns;
+    e.recv_q = s.recv_q;
+    e.preexisting = 1;
+    e.fin_by_ns = s.fin_by_ns;
+    e.tuple = s.tuple;
+    e.owner.fd = -1;
+    e.owner.listen_fd = -1;
+    switch (seed.owner) {
+    case OwnerKind::AcceptQueue:
+        e.owner_kind = CWT_OWNER_ACCEPT_QUEUE;
+        break;
+    case OwnerKind::Process:
+        e.owner_kind = CWT_OWNER_PROCESS;
+        e.owner = raw_owner(fds[*seed.owner_fd]);
+        break;
+    default:
+        e.owner_kind = CWT_OWNER_UNKNOWN;
+        break;
+    }
+    return e;
+}
+
+} // namespace
+
+Inventory::Preexisting Inventory::seed_preexisting(const TargetFilter& target)
+{
+    auto socks = tcp_sockets(false);
+    // Every process's fds, even under -p (see plan_seeds).
+    auto fds = socket_fds(0, false);
+    std::vector<InventorySock> sock_view;
+    sock_view.reserve(socks.size());
+    for (const auto& s : socks)
+        sock_view.push_back(InventorySock{s.sk, s.state, s.has_socket != 0, s.netns,
+                                          decode_tuple(s.tuple).local.port, s.recv_q});
+    std::vector<InventoryFd> fd_view;
+    fd_view.reserve(fds.size());
+    for (const auto& f : fds)
+        fd_view.push_back(InventoryFd{f.sk, decode_process(f.tgid, f.comm, f.fd)});
+    SeedPlan plan = plan_seeds(sock_view, fd_view, target);
+
+    Preexisting pre;
+    std::vector<SockId> seeded_cw, seeded_owner;
+    for (const auto& seed : plan.owners) {
+        SockId sk = socks[seed.sock].sk;
+        seed_owner(sk, raw_owner(fds[seed.owner_fd]));
+        seeded_owner.push_back(sk);
+    }
+    for (auto& seed : plan.close_waits) {
+        const cwt_iter_sock& s = socks[seed.sock];
+        seed_close_wait(s.sk, raw_close_wait(s, seed, fds));
+        seeded_cw.push_back(s.sk);
+        pre.enrich.emplace(s.sk, std::move(seed.enrich));
+    }
+
+    // A socket may have moved on between the walk and its seed; the probes
+    // saw that transition before the seed existed. A second walk finds those
+    // and removes their seeds, so every socket ends in its true state.
+    std::unordered_map<SockId, std::uint8_t> now_state;
+    for (const auto& s : tcp_sockets(false))
+        now_state.emplace(s.sk, s.state);
+    for (SockId sk : seeded_cw) {
+        auto it = now_state.find(sk);
+        if (it == now_state.end() || it->second != CWT_TCP_CLOSE_WAIT) {
+            unseed_close_wait(sk);
+            pre.enrich.erase(sk);
+        }
+    }
+    for (SockId sk : seeded_owner)
+        if (!now_state.count(sk))
+            unseed_owner(sk);
+    pre.close_waits = pre.enrich.size();
+    return pre;
 }
 
 } // namespace cwt

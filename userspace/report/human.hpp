@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "core/format.hpp"
+#include "report/format.hpp"
 #include "core/model.hpp"
 #include "report/reporter.hpp"
 

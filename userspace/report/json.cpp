@@ -18,17 +18,17 @@ std::string hex(std::uint64_t v)
 
 } // namespace
 
-nlohmann::json process_json(const ProcessRef& p)
+nlohmann::ordered_json process_json(const ProcessRef& p)
 {
     return {{"pid", p.pid}, {"comm", p.comm}, {"fd", p.fd}};
 }
 
-nlohmann::json listener_json(const ListenerView& l)
+nlohmann::ordered_json listener_json(const ListenerView& l)
 {
-    nlohmann::json j = {{"local", format_endpoint(l.local)}};
-    j["pid"] = l.owner ? nlohmann::json(l.owner->pid) : nlohmann::json();
-    j["comm"] = l.owner ? nlohmann::json(l.owner->comm) : nlohmann::json();
-    j["fd"] = l.owner ? nlohmann::json(l.owner->fd) : nlohmann::json();
+    nlohmann::ordered_json j = {{"local", format_endpoint(l.local)}};
+    j["pid"] = l.owner ? nlohmann::ordered_json(l.owner->pid) : nlohmann::ordered_json();
+    j["comm"] = l.owner ? nlohmann::ordered_json(l.owner->comm) : nlohmann::ordered_json();
+    j["fd"] = l.owner ? nlohmann::ordered_json(l.owner->fd) : nlohmann::ordered_json();
     if (l.queue)
         j["queue"] = *l.queue;
     if (l.backlog)
@@ -36,86 +36,160 @@ nlohmann::json listener_json(const ListenerView& l)
     return j;
 }
 
-nlohmann::json finding_json(const Finding& f, const WallClock& clock)
+namespace
 {
-    nlohmann::json j;
-    j["type"] = finding_type_name(f.type);
+
+template <typename T> nlohmann::ordered_json opt(const std::optional<T>& v)
+{
+    return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json();
+}
+
+// "type" and "ts", the keys every object starts with.
+template <typename F> nlohmann::ordered_json head(const F& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j;
+    j["type"] = F::kType;
     j["ts"] = clock.rfc3339(f.ts_ns);
-    if (f.type == FindingType::Lost) {
-        j["count"] = f.count;
-        j["detail"] = f.detail;
-        return j;
-    }
-    const ProcessRef* primary = f.processes.empty() ? nullptr : &f.processes.front();
-    j["pid"] = primary ? nlohmann::json(primary->pid) : nlohmann::json();
-    j["comm"] = primary ? nlohmann::json(primary->comm) : nlohmann::json();
-    j["fd"] = primary ? nlohmann::json(primary->fd) : nlohmann::json();
-    auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-    if (f.type == FindingType::AcceptError) {
-        j["errno"] = f.errno_name;
-        j["syscall"] = f.syscall;
-        j["count"] = f.count;
-        j["shed"] = f.shed;
-        j["nofile_soft"] = opt(f.nofile_soft);
-        j["nofile_hard"] = opt(f.nofile_hard);
-        j["open_fds"] = opt(f.open_fds);
-        j["socket_fds"] = opt(f.socket_fds);
-        j["close_wait_fds"] = opt(f.close_wait_fds);
-        j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
-        if (!f.detail.empty())
-            j["detail"] = f.detail;
-        return j;
-    }
-    if (f.type == FindingType::ListenOverflow || f.type == FindingType::AcceptStall) {
-        j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
-        j["local"] = f.listener ? nlohmann::json(format_endpoint(f.listener->local)) : nlohmann::json();
-        j["netns"] = f.netns;
-        j["queue"] = f.listener ? opt(f.listener->queue) : nlohmann::json();
-        j["backlog"] = f.listener ? opt(f.listener->backlog) : nlohmann::json();
-        j["queued_close_wait"] = f.queued_close_wait;
-        if (f.type == FindingType::ListenOverflow) {
-            j["drops"] = f.count;
-        } else {
-            j["since_last_accept_s"] = opt(f.since_last_accept_s);
-            if (f.min_age_s)
-                j["min_stall_s"] = *f.min_age_s;
-        }
-        if (!f.detail.empty())
-            j["detail"] = f.detail;
-        return j;
-    }
-    j["owner"] = owner_kind_name(f.owner);
-    if (f.processes.size() > 1) {
-        nlohmann::json all = nlohmann::json::array();
-        for (const auto& p : f.processes)
-            all.push_back(process_json(p));
-        j["owners"] = all;
-    }
-    j["local"] = format_endpoint(f.tuple.local);
-    j["remote"] = format_endpoint(f.tuple.remote);
-    j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::json();
-    j["age_s"] = f.age_s ? nlohmann::json(*f.age_s) : nlohmann::json();
-    if (f.min_age_s)
-        j["min_age_s"] = *f.min_age_s;
-    j["recv_q"] = f.recv_q ? nlohmann::json(*f.recv_q) : nlohmann::json();
-    j["netns"] = f.netns;
-    j["preexisting"] = f.preexisting;
-    j["sk"] = hex(f.sk);
-    if (f.type == FindingType::CloseWaitClosed) {
-        j["was_leak"] = f.was_leak;
-        j["closed_by"] = f.closed_by;
-    }
-    if (!f.detail.empty())
-        j["detail"] = f.detail;
     return j;
 }
 
-nlohmann::json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)
+void put_process(nlohmann::ordered_json& j, const ProcessRef* p)
 {
-    nlohmann::json filters = {{"pid", s.filter_pid ? nlohmann::json(s.filter_pid) : nlohmann::json()},
-                              {"port", s.filter_port ? nlohmann::json(s.filter_port) : nlohmann::json()},
-                              {"threshold_s", s.threshold_s},
-                              {"verbose", s.verbose}};
+    j["pid"] = p ? nlohmann::ordered_json(p->pid) : nlohmann::ordered_json();
+    j["comm"] = p ? nlohmann::ordered_json(p->comm) : nlohmann::ordered_json();
+    j["fd"] = p ? nlohmann::ordered_json(p->fd) : nlohmann::ordered_json();
+}
+
+void put_detail(nlohmann::ordered_json& j, const std::string& detail)
+{
+    if (!detail.empty())
+        j["detail"] = detail;
+}
+
+// The fields of every socket finding (close_wait, close_wait_leak, close_wait_closed).
+template <typename F> nlohmann::ordered_json socket_json(const F& f, const WallClock& clock)
+{
+    const SocketFacts& s = f.sock;
+    nlohmann::ordered_json j = head(f, clock);
+    j["owner"] = owner_kind_name(s.owner);
+    put_process(j, s.processes.empty() ? nullptr : &s.processes.front());
+    if (s.processes.size() > 1) {
+        nlohmann::ordered_json all = nlohmann::ordered_json::array();
+        for (const auto& p : s.processes)
+            all.push_back(process_json(p));
+        j["owners"] = all;
+    }
+    j["local"] = format_endpoint(s.tuple.local);
+    j["remote"] = format_endpoint(s.tuple.remote);
+    j["listener"] = s.listener ? listener_json(*s.listener) : nlohmann::ordered_json();
+    j["age_s"] = opt(s.age_s);
+    if (s.min_age_s)
+        j["min_age_s"] = *s.min_age_s;
+    j["recv_q"] = opt(s.recv_q);
+    j["netns"] = s.netns;
+    j["preexisting"] = s.preexisting;
+    j["sk"] = hex(s.sk);
+    return j;
+}
+
+// The fields of the accept-queue findings (listen_overflow, accept_stall).
+template <typename F> nlohmann::ordered_json queue_json(const F& f, const WallClock& clock)
+{
+    const ListenerFacts& q = f.queue;
+    nlohmann::ordered_json j = head(f, clock);
+    put_process(j, q.process ? &*q.process : nullptr);
+    j["listener"] = q.listener ? listener_json(*q.listener) : nlohmann::ordered_json();
+    j["local"] =
+        q.listener ? nlohmann::ordered_json(format_endpoint(q.listener->local)) : nlohmann::ordered_json();
+    j["netns"] = q.netns;
+    j["queue"] = q.listener ? opt(q.listener->queue) : nlohmann::ordered_json();
+    j["backlog"] = q.listener ? opt(q.listener->backlog) : nlohmann::ordered_json();
+    j["queued_close_wait"] = q.queued_close_wait;
+    return j;
+}
+
+// One overload per finding type.
+nlohmann::ordered_json to_json(const CloseWaitFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = socket_json(f, clock);
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const LeakFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = socket_json(f, clock);
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const ClosedFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = socket_json(f, clock);
+    j["was_leak"] = f.was_leak;
+    j["closed_by"] = f.closed_by;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const AcceptErrorFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = head(f, clock);
+    put_process(j, &f.process);
+    j["errno"] = f.errno_name;
+    j["syscall"] = f.syscall;
+    j["count"] = f.count;
+    j["shed"] = f.shed;
+    j["nofile_soft"] = opt(f.nofile_soft);
+    j["nofile_hard"] = opt(f.nofile_hard);
+    j["open_fds"] = opt(f.open_fds);
+    j["socket_fds"] = opt(f.socket_fds);
+    j["close_wait_fds"] = opt(f.close_wait_fds);
+    j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::ordered_json();
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const ListenOverflowFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = queue_json(f, clock);
+    j["drops"] = f.drops;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const AcceptStallFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = queue_json(f, clock);
+    j["since_last_accept_s"] = opt(f.since_last_accept_s);
+    if (f.min_stall_s)
+        j["min_stall_s"] = *f.min_stall_s;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const LostFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = head(f, clock);
+    j["count"] = f.count;
+    j["detail"] = f.detail;
+    return j;
+}
+
+} // namespace
+
+nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock)
+{
+    return std::visit([&](const auto& x) { return to_json(x, clock); }, f);
+}
+
+nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)
+{
+    nlohmann::ordered_json filters = {
+        {"pid", s.filter_pid ? nlohmann::ordered_json(s.filter_pid) : nlohmann::ordered_json()},
+        {"port", s.filter_port ? nlohmann::ordered_json(s.filter_port) : nlohmann::ordered_json()},
+        {"threshold_s", s.threshold_s},
+        {"verbose", s.verbose}};
     return {{"type", "start"},
             {"ts", clock.rfc3339(now)},
             {"mode", s.mode},
@@ -139,10 +213,10 @@ class JsonReporter : public Reporter
     void flush() override { std::fflush(out_); }
 
   private:
-    void emit(const nlohmann::json& j)
+    void emit(const nlohmann::ordered_json& j)
     {
         // Names were escaped already; `replace` guards any other invalid UTF-8.
-        std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
         std::fprintf(out_, "%s\n", line.c_str());
     }
     std::FILE* out_;

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/format.hpp"
+#include "report/format.hpp"
 #include "core/model.hpp"
 #include "report/reporter.hpp"
 
@@ -14,12 +14,12 @@ namespace cwt
 {
 
 // JSON forms, exposed for tests and for the snapshot mode.
-nlohmann::json finding_json(const Finding& f, const WallClock& clock);
-nlohmann::json start_json(const StartInfo& s, const WallClock& clock, MonoNs now);
+nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock);
+nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now);
 
 // Building blocks shared by the JSON forms of findings, summaries and snapshots.
-nlohmann::json process_json(const ProcessRef& p);
-nlohmann::json listener_json(const ListenerView& l);
+nlohmann::ordered_json process_json(const ProcessRef& p);
+nlohmann::ordered_json listener_json(const ListenerView& l);
 
 std::unique_ptr<Reporter> make_json_reporter(std::FILE* out, WallClock clock);
 

@@ -9,22 +9,23 @@
 namespace cwt
 {
 
-nlohmann::json listener_row_json(const SnapshotListener& l, const WallClock& clock, MonoNs now)
+nlohmann::ordered_json listener_row_json(const SnapshotListener& l, const WallClock& clock, MonoNs now)
 {
     const ProcessRef* owner = l.info.owners.empty() ? nullptr : &l.info.owners.front();
-    nlohmann::json j = {{"type", "listener"},
-                        {"ts", clock.rfc3339(now)},
-                        {"local", format_endpoint(l.info.local)},
-                        {"pid", owner ? nlohmann::json(owner->pid) : nlohmann::json()},
-                        {"comm", owner ? nlohmann::json(owner->comm) : nlohmann::json()},
-                        {"fd", owner ? nlohmann::json(owner->fd) : nlohmann::json()},
-                        {"netns", l.info.netns},
-                        {"queue", l.info.queue},
-                        {"backlog", l.info.backlog},
-                        {"queued_close_wait", l.queued_close_wait},
-                        {"queued_established", l.queued_established}};
+    nlohmann::ordered_json j = {
+        {"type", "listener"},
+        {"ts", clock.rfc3339(now)},
+        {"local", format_endpoint(l.info.local)},
+        {"pid", owner ? nlohmann::ordered_json(owner->pid) : nlohmann::ordered_json()},
+        {"comm", owner ? nlohmann::ordered_json(owner->comm) : nlohmann::ordered_json()},
+        {"fd", owner ? nlohmann::ordered_json(owner->fd) : nlohmann::ordered_json()},
+        {"netns", l.info.netns},
+        {"queue", l.info.queue},
+        {"backlog", l.info.backlog},
+        {"queued_close_wait", l.queued_close_wait},
+        {"queued_established", l.queued_established}};
     if (l.info.owners.size() > 1) {
-        nlohmann::json all = nlohmann::json::array();
+        nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : l.info.owners)
             all.push_back(process_json(p));
         j["owners"] = all;
@@ -32,9 +33,9 @@ nlohmann::json listener_row_json(const SnapshotListener& l, const WallClock& clo
     return j;
 }
 
-nlohmann::json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now)
+nlohmann::ordered_json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now)
 {
-    auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+    auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(); };
     return {{"type", "process"},
             {"ts", clock.rfc3339(now)},
             {"pid", p.pid},
@@ -49,9 +50,9 @@ nlohmann::json process_row_json(const SnapshotProcess& p, const WallClock& clock
 void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallClock& clock, MonoNs now)
 {
     if (json) {
-        auto emit = [&](const nlohmann::json& j) {
+        auto emit = [&](const nlohmann::ordered_json& j) {
             std::fprintf(out, "%s\n",
-                         j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+                         j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
         };
         for (const auto& cw : snap.close_waits)
             emit(finding_json(snap.finding(cw), clock));

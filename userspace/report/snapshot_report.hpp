@@ -5,14 +5,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/format.hpp"
+#include "report/format.hpp"
 #include "core/snapshot.hpp"
 
 namespace cwt
 {
 
-nlohmann::json listener_row_json(const SnapshotListener& l, const WallClock& clock, MonoNs now);
-nlohmann::json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now);
+nlohmann::ordered_json listener_row_json(const SnapshotListener& l, const WallClock& clock, MonoNs now);
+nlohmann::ordered_json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now);
 void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallClock& clock, MonoNs now);
 
 } // namespace cwt

@@ -36,9 +36,9 @@ std::string accept_error_sentence(const AcceptErrorSummary& e)
     return o.str();
 }
 
-nlohmann::json summary_json(const Summary& s, const WallClock& clock, double elapsed_s)
+nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, double elapsed_s)
 {
-    nlohmann::json procs = nlohmann::json::array();
+    nlohmann::ordered_json procs = nlohmann::ordered_json::array();
     for (const auto& p : s.processes) {
         procs.push_back({{"pid", p.process.pid},
                          {"comm", p.process.comm},
@@ -47,44 +47,44 @@ nlohmann::json summary_json(const Summary& s, const WallClock& clock, double ela
                          {"oldest_predates_start", p.oldest_predates_start},
                          {"fds", p.fds}});
     }
-    nlohmann::json lsn = nlohmann::json::array();
+    nlohmann::ordered_json lsn = nlohmann::ordered_json::array();
     for (const auto& l : s.listeners) {
-        nlohmann::json j = listener_json(l.listener);
+        nlohmann::ordered_json j = listener_json(l.listener);
         j["netns"] = l.netns;
         j["queued_close_wait"] = l.queued_close_waits;
         j["oldest_age_s"] = l.oldest_age_s;
         j["oldest_predates_start"] = l.oldest_predates_start;
         lsn.push_back(std::move(j));
     }
-    nlohmann::json errs = nlohmann::json::array();
+    nlohmann::ordered_json errs = nlohmann::ordered_json::array();
     for (const auto& e : s.accept_errors) {
-        auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-        errs.push_back(
-            {{"pid", e.totals.pid},
-             {"comm", e.totals.comm},
-             {"fd", e.totals.listen_fd},
-             {"listener", e.listener ? nlohmann::json(format_endpoint(*e.listener)) : nlohmann::json()},
-             {"syscall", syscall_name(e.totals.syscall_nr)},
-             {"emfile", e.totals.emfile},
-             {"enfile", e.totals.enfile},
-             {"shed", e.totals.shed},
-             {"open_fds", opt(e.fds.open_fds)},
-             {"socket_fds", e.fds.socket_fds},
-             {"close_wait_fds", e.fds.close_wait_fds},
-             {"nofile_soft", opt(e.fds.nofile_soft)},
-             {"text", accept_error_sentence(e)}});
+        auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(); };
+        errs.push_back({{"pid", e.totals.pid},
+                        {"comm", e.totals.comm},
+                        {"fd", e.totals.listen_fd},
+                        {"listener", e.listener ? nlohmann::ordered_json(format_endpoint(*e.listener))
+                                                : nlohmann::ordered_json()},
+                        {"syscall", syscall_name(e.totals.syscall_nr)},
+                        {"emfile", e.totals.emfile},
+                        {"enfile", e.totals.enfile},
+                        {"shed", e.totals.shed},
+                        {"open_fds", opt(e.fds.open_fds)},
+                        {"socket_fds", e.fds.socket_fds},
+                        {"close_wait_fds", e.fds.close_wait_fds},
+                        {"nofile_soft", opt(e.fds.nofile_soft)},
+                        {"text", accept_error_sentence(e)}});
     }
-    nlohmann::json j = {{"type", "summary"},
-                        {"ts", clock.rfc3339(s.ts_ns)},
-                        {"accept_errors", errs},
-                        {"listen_overflows", s.listen_overflows},
-                        {"elapsed_s", elapsed_s},
-                        {"open_close_wait", s.open_close_waits},
-                        {"unknown_owner", s.unknown_owner},
-                        {"leaks_reported", s.leaks_reported},
-                        {"lost_events", s.lost_events},
-                        {"processes", procs},
-                        {"listeners", lsn}};
+    nlohmann::ordered_json j = {{"type", "summary"},
+                                {"ts", clock.rfc3339(s.ts_ns)},
+                                {"elapsed_s", elapsed_s},
+                                {"open_close_wait", s.open_close_waits},
+                                {"unknown_owner", s.unknown_owner},
+                                {"leaks_reported", s.leaks_reported},
+                                {"lost_events", s.lost_events},
+                                {"listen_overflows", s.listen_overflows},
+                                {"processes", procs},
+                                {"listeners", lsn},
+                                {"accept_errors", errs}};
     if (!s.inventory.empty())
         j["inventory"] = s.inventory;
     return j;

@@ -6,13 +6,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/format.hpp"
+#include "report/format.hpp"
 #include "core/model.hpp"
 
 namespace cwt
 {
 
-nlohmann::json summary_json(const Summary& s, const WallClock& clock, double elapsed_s);
+nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, double elapsed_s);
 
 // "pid 4448: 57 EMFILE on accept4; 8789 of its 8900 open fds are sockets in CLOSE_WAIT (limit 100001)"
 std::string accept_error_sentence(const AcceptErrorSummary& e);

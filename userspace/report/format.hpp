@@ -1,10 +1,13 @@
-// Text forms shared by every reporter: addresses, states, safe process names.
+// report/: text forms shared by every reporter: addresses, states, ages, wall
+// clock. Safe process names and errno names live in common/text.hpp.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/clock.hpp"
+#include "common/text.hpp"
 #include "core/model.hpp"
 
 namespace cwt
@@ -14,13 +17,7 @@ namespace cwt
 std::string format_endpoint(const Endpoint& e);
 std::string format_addr(const Endpoint& e);
 
-// Process names are chosen by whoever runs the process: never let them reach a
-// terminal or a JSON consumer raw. Printable ASCII passes, everything else
-// (control bytes, escape sequences, invalid UTF-8) becomes \xNN; '\' is doubled.
-std::string escape_comm(std::string_view raw);
-
 const char* tcp_state_name(std::uint8_t state);
-std::string errno_name(int err);
 
 // Converts CLOCK_MONOTONIC to wall-clock time, fixed once at startup.
 class WallClock
@@ -36,7 +33,6 @@ class WallClock
     std::int64_t offset_ns_ = 0;
 };
 
-MonoNs mono_now_ns();
 std::string format_age(double seconds); // "12.3s", "5m03s", "2h14m", "3d04h"
 
 } // namespace cwt
