@@ -134,12 +134,12 @@ TEST(SeedPolicy, QueuedPortsAreMatchedPerNetns)
 TEST(LeakResolution, StillInCloseWait)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 12}, &owners, 1, 1);
+    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 12}, &owners, true);
     EXPECT_FALSE(e.gone);
     EXPECT_EQ(e.recv_q, std::optional<std::uint32_t>(12));
     EXPECT_EQ(e.owners, owners);
 
-    Enrichment no_fd = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 0}, nullptr, 1, 1);
+    Enrichment no_fd = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 0}, nullptr, true);
     EXPECT_FALSE(no_fd.gone);
     EXPECT_TRUE(no_fd.owners.empty());
 }
@@ -147,29 +147,29 @@ TEST(LeakResolution, StillInCloseWait)
 TEST(LeakResolution, MovedOnIsGone)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, 1, 1);
+    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, true);
     EXPECT_TRUE(e.gone);
     EXPECT_FALSE(e.recv_q);
     EXPECT_TRUE(e.owners.empty());
     // Moved on in another netns too: iter/tcp saw it, so it knows.
-    EXPECT_TRUE(resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, 2, 1).gone);
+    EXPECT_TRUE(resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, false).gone);
 }
 
-TEST(LeakResolution, UnseenInOurNetnsIsGone)
+TEST(LeakResolution, UnseenInAWalkedNetnsIsGone)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    EXPECT_TRUE(resolve_at_threshold(std::nullopt, &owners, 1, 1).gone);
-    EXPECT_TRUE(resolve_at_threshold(std::nullopt, nullptr, 1, 1).gone);
+    EXPECT_TRUE(resolve_at_threshold(std::nullopt, &owners, true).gone);
+    EXPECT_TRUE(resolve_at_threshold(std::nullopt, nullptr, true).gone);
 }
 
-TEST(LeakResolution, UnseenInAnotherNetnsKeepsItsOwners)
+TEST(LeakResolution, UnseenInANetnsNotWalkedKeepsItsOwners)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    Enrichment e = resolve_at_threshold(std::nullopt, &owners, 2, 1);
-    EXPECT_FALSE(e.gone) << "iter/tcp does not see a container's sockets";
+    Enrichment e = resolve_at_threshold(std::nullopt, &owners, false);
+    EXPECT_FALSE(e.gone) << "a namespace the walk could not enter";
     EXPECT_FALSE(e.recv_q) << "unknown, not zero";
     EXPECT_EQ(e.owners, owners);
-    EXPECT_FALSE(resolve_at_threshold(std::nullopt, nullptr, 2, 1).gone);
+    EXPECT_FALSE(resolve_at_threshold(std::nullopt, nullptr, false).gone);
 }
 
 ListenerInfo listener(SockId sk, Endpoint local, std::uint32_t pid)

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "common/error.hpp"
+#include "kernel/netns.hpp"
 #include "kernel/procfs.hpp"
 
 #ifndef CWT_VERSION
@@ -32,6 +34,13 @@ int parse_options(int argc, char** argv, Options& o)
         ->capture_default_str();
     app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
         ->check(CLI::Range(0.1, 31536000.0));
+    app.add_option("--netns", o.netns_arg,
+                   "Only this network namespace: an inode, /run/netns/NAME, NAME or /proc/PID/ns/net");
+    app.add_option("--container", o.container,
+                   "Only sockets of processes in this container (a prefix of its id, as docker ps shows)");
+    app.add_option("--cgroup", o.cgroup,
+                   "Only sockets of processes in this cgroup or below it (its v2 path, e.g. "
+                   "/system.slice/nginx.service)");
     app.add_flag("-j,--json", o.json, "JSON lines instead of columns");
     app.add_flag("-v,--verbose", o.verbose, "Print every CLOSE_WAIT and every close, not only findings");
     app.add_flag("-s,--snapshot", o.snapshot, "One-shot audit of the sockets that exist now, then exit");
@@ -65,6 +74,25 @@ int parse_options(int argc, char** argv, Options& o)
     if (o.inventory != "auto" && !o.snapshot) {
         std::fprintf(stderr,
                      "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
+        return 2;
+    }
+    if (!o.netns_arg.empty()) {
+        try {
+            o.netns = resolve_netns_arg(o.netns_arg);
+        } catch (const UserError& e) {
+            std::fprintf(stderr, "closewait-trace: error: %s; %s\n", e.what(), e.remedy().c_str());
+            return 2;
+        }
+    }
+    if (!o.container.empty() && o.container.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        std::fprintf(stderr,
+                     "closewait-trace: error: --container takes a container id prefix (hex digits); "
+                     "see docker ps or crictl ps\n");
+        return 2;
+    }
+    if (!o.cgroup.empty() && o.cgroup.front() != '/') {
+        std::fprintf(stderr, "closewait-trace: error: --cgroup takes an absolute cgroup path (as in "
+                             "/proc/PID/cgroup, e.g. /system.slice/nginx.service)\n");
         return 2;
     }
     if (o.pid && !pid_exists(o.pid)) {

@@ -245,4 +245,23 @@ std::optional<std::uint32_t> nspid_from_status(std::string_view text)
     return last;
 }
 
+bool container_matches(const ProcessMeta& m, const std::string& id_prefix)
+{
+    if (id_prefix.empty())
+        return true;
+    return m.container && m.container->id.compare(0, id_prefix.size(), id_prefix) == 0;
+}
+
+bool cgroup_matches(const ProcessMeta& m, const std::string& cgroup)
+{
+    if (cgroup.empty())
+        return true;
+    std::string want = cgroup;
+    while (want.size() > 1 && want.back() == '/')
+        want.pop_back();
+    if (m.cgroup.compare(0, want.size(), want) != 0)
+        return false;
+    return want == "/" || m.cgroup.size() == want.size() || m.cgroup[want.size()] == '/';
+}
+
 } // namespace cwt

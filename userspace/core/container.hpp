@@ -32,6 +32,18 @@ struct ContainerRef {
     }
 };
 
+// What a process record says beyond pid, comm and fd: where the process runs.
+struct ProcessMeta {
+    std::uint32_t nspid = 0; // the pid inside its own pid namespace (0: unknown)
+    std::string cgroup;      // cgroup v2 path (hybrid hosts: the unified one), "" unknown
+    std::optional<ContainerRef> container;
+};
+
+// Whether a process is in scope of --container ID-PREFIX / --cgroup PATH
+// (that cgroup or below it). Empty filters match everything.
+bool container_matches(const ProcessMeta& m, const std::string& id_prefix);
+bool cgroup_matches(const ProcessMeta& m, const std::string& cgroup);
+
 // The container a cgroup path belongs to; nullopt on the host.
 std::optional<ContainerRef> parse_container(std::string_view cgroup_path);
 

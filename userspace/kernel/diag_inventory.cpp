@@ -219,16 +219,29 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
 
 } // namespace
 
-DiagWalk diag_audit_walk(std::uint16_t port)
+DiagWalk diag_audit_walk(std::uint16_t port, NetnsSet* netns)
 {
     DiagWalk w;
-    UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-    if (nl.get() < 0)
-        throw UserError(std::string("cannot open a sock_diag netlink socket: ") + std::strerror(errno),
+    auto make = [] { return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); };
+    std::vector<NetnsSet::MadeFd> socks;
+    int err = 0;
+    if (netns) {
+        socks = netns->make_in_each(make, nullptr, &err);
+    } else {
+        NetnsSet::MadeFd m;
+        m.netns = own_netns();
+        m.fd.reset(make());
+        err = errno;
+        if (m.fd.valid())
+            socks.push_back(std::move(m));
+    }
+    if (socks.empty() && (!netns || netns->size() > 0))
+        throw UserError(std::string("cannot open a sock_diag netlink socket: ") + std::strerror(err),
                         "check that the kernel has CONFIG_INET_DIAG (modprobe tcp_diag)");
-    std::uint32_t netns = own_netns();
-    dump_family(nl.get(), AF_INET, port, netns, w.socks);
-    dump_family(nl.get(), AF_INET6, port, netns, w.socks);
+    for (const auto& nl : socks) {
+        dump_family(nl.fd.get(), AF_INET, port, nl.netns, w.socks);
+        dump_family(nl.fd.get(), AF_INET6, port, nl.netns, w.socks);
+    }
 
     std::unordered_map<std::uint64_t, std::uint64_t> wanted; // inode -> cookie
     for (const auto& s : w.socks)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
+#include "kernel/netns_set.hpp"
 
 namespace cwt
 {
@@ -18,9 +19,11 @@ struct DiagWalk {
     std::vector<cwt_iter_file> files;
 };
 
-// Listeners, CLOSE_WAITs and children still in an accept queue of this
-// network namespace, with the fds that refer to the listeners and
-// CLOSE_WAITs in every process. port: 0 = any, else local or remote port.
-DiagWalk diag_audit_walk(std::uint16_t port);
+// Listeners, CLOSE_WAITs and children still in an accept queue of every
+// namespace of `netns` (null: this process's own), with the fds that refer
+// to the listeners and CLOSE_WAITs in every process. port: 0 = any, else
+// local or remote port. A netlink socket dumps the namespace it was created
+// in, so one is made inside each.
+DiagWalk diag_audit_walk(std::uint16_t port, NetnsSet* netns = nullptr);
 
 } // namespace cwt

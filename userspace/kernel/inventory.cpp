@@ -27,22 +27,17 @@ int map_fd(const bpf_map* m)
     return bpf_map__fd(m);
 }
 
-// Runs an iterator to its end, reading its records straight into their final
-// storage (the stream is a plain concatenation of fixed-size records).
-template <typename T> std::vector<T> read_records(int link_fd)
+// Reads an iterator fd to its end, appending its records to `out` (the
+// stream is a plain concatenation of fixed-size records).
+template <typename T> void read_iter_fd(int fd, std::vector<T>& out)
 {
-    UniqueFd fd(bpf_iter_create(link_fd));
-    if (!fd.valid())
-        throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(errno),
-                        "check kernel support for BPF iterators (5.9+)");
     constexpr std::size_t kChunk = 1 << 16;
-    std::vector<T> out(kChunk / sizeof(T) * 4);
-    std::size_t bytes = 0;
+    std::size_t bytes = out.size() * sizeof(T);
+    out.resize(out.size() + kChunk / sizeof(T) * 4);
     for (;;) {
         if (out.size() * sizeof(T) - bytes < kChunk)
             out.resize(out.size() * 2);
-        ssize_t n =
-            read(fd.get(), reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
+        ssize_t n = read(fd, reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
         // EAGAIN: the kernel visited a million objects without output and
         // yields; the iterator keeps its place.
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -57,17 +52,69 @@ template <typename T> std::vector<T> read_records(int link_fd)
         bytes += static_cast<std::size_t>(n);
     }
     out.resize(bytes / sizeof(T));
+}
+
+[[noreturn]] void iter_create_failed(int err)
+{
+    throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(err),
+                    "check kernel support for BPF iterators (5.9+)");
+}
+
+// Runs an iterator to its end from this thread's namespace.
+template <typename T> std::vector<T> read_records(int link_fd)
+{
+    UniqueFd fd(bpf_iter_create(link_fd));
+    if (!fd.valid())
+        iter_create_failed(errno);
+    std::vector<T> out;
+    read_iter_fd(fd.get(), out);
     return out;
 }
 
 } // namespace
+
+std::vector<cwt_iter_sock> Inventory::walk_tcp()
+{
+    int link = s_.iter_link_fd(true);
+    if (!netns_) {
+        walked_.assign(1, own_netns());
+        return read_records<cwt_iter_sock>(link);
+    }
+    // A namespace without a hashed TCP socket ("inuse" 0: no listener, no
+    // connection, no queued child) has nothing for iter/tcp: not entered.
+    auto inuse = netns_->tcp_in_use();
+    std::vector<std::uint32_t> which;
+    walked_.clear();
+    for (std::uint32_t ino : netns_->inodes()) {
+        auto it = inuse.find(ino);
+        if (it != inuse.end() && it->second == 0)
+            walked_.push_back(ino); // nothing there is walked too
+        else
+            which.push_back(ino);
+    }
+    int err = 0;
+    auto fds = netns_->make_in_each([link] { return bpf_iter_create(link); }, &which, &err);
+    if (fds.empty() && !which.empty() && err)
+        iter_create_failed(err);
+    std::vector<cwt_iter_sock> out;
+    for (auto& m : fds) {
+        read_iter_fd(m.fd.get(), out);
+        walked_.push_back(m.netns);
+    }
+    return out;
+}
+
+bool Inventory::walked(std::uint32_t netns) const
+{
+    return std::find(walked_.begin(), walked_.end(), netns) != walked_.end();
+}
 
 std::vector<cwt_iter_sock> Inventory::tcp_sockets(bool only_wanted)
 {
     s_.skel().bss->iter_snapshot = false;
     s_.skel().bss->iter_only_wanted = only_wanted;
     s_.skel().bss->iter_tgid = 0;
-    auto socks = read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    auto socks = walk_tcp();
     take_queued_on();
     return socks;
 }
@@ -116,7 +163,7 @@ Inventory::AuditWalk Inventory::audit_walk()
     bss.iter_snapshot = true;
     bss.iter_tgid = 0;
     bss.iter_only_wanted = false;
-    w.socks = read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    w.socks = walk_tcp();
     take_queued_on();
     w.queued_on = queued_on_;
     // iter/tcp marked the sockets that can have fds; if the mark failed for

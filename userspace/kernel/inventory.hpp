@@ -10,6 +10,7 @@
 
 #include "closewait_trace/events.h"
 #include "kernel/loader.hpp"
+#include "kernel/netns_set.hpp"
 #include "core/leak_resolution.hpp"
 #include "core/model.hpp"
 #include "core/target_filter.hpp"
@@ -20,7 +21,15 @@ namespace cwt
 class Inventory
 {
   public:
-    explicit Inventory(BpfSession& s) : s_(s) {}
+    // netns: the namespaces to walk (iter/tcp sees only the namespace its fd
+    // was created in, see kernel/netns.hpp); null: only the tool's own.
+    explicit Inventory(BpfSession& s, NetnsSet* netns = nullptr) : s_(s), netns_(netns) {}
+
+    // Whether the last socket walk covered this namespace (a namespace whose
+    // setns failed, or one that appeared since the set was refreshed, is not).
+    bool walked(std::uint32_t netns) const;
+    // Namespaces that could not be entered, summed over the run.
+    std::size_t netns_skipped() const { return netns_ ? netns_->skipped() : 0; }
 
     // Which listener's queue held each queued child, as of the last walk.
     const QueuedOn& queued_on() const { return queued_on_; }
@@ -89,11 +98,16 @@ class Inventory
     void unseed_close_wait(SockId sk);
     void unseed_owner(SockId sk);
 
+    // The TCP iterator run once in each namespace (its fd made inside it),
+    // records appended in namespace order.
+    std::vector<cwt_iter_sock> walk_tcp();
     void take_queued_on();
     void drop_closed_meanwhile(AuditWalk& w);
     QueuedOn queued_on_;
     std::unordered_map<SockId, std::vector<ProcessRef>> listener_owners_;
     BpfSession& s_;
+    NetnsSet* netns_ = nullptr;
+    std::vector<std::uint32_t> walked_; // namespaces of the last walk_tcp()
 };
 
 } // namespace cwt

@@ -237,6 +237,9 @@ std::string lay_out(const Columns& c, const WallClock& clock)
                   c.event, pid.c_str(), comm.c_str(), fd.c_str(), local.c_str(), remote.c_str(), age.c_str());
     std::string line = buf;
     std::string detail = c.detail;
+    // The container, as `docker ps` shows its id.
+    if (c.who && c.who->meta && c.who->meta->container)
+        detail = "ctr=" + short_container_id(c.who->meta->container->id) + (detail.empty() ? "" : " " + detail);
     if (line.size() > kMaxLineWidth) {
         // Long IPv6 endpoints: addresses go on a continuation line.
         std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s", clock.hms(c.ts_ns).c_str(),
