@@ -245,6 +245,27 @@ std::optional<std::uint32_t> nspid_from_status(std::string_view text)
     return last;
 }
 
+std::optional<ContainerRef> container_from_proc(std::string_view text)
+{
+    if (auto path = cgroup_path_from_proc(text))
+        if (auto c = parse_container(*path))
+            return c;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        std::string_view line =
+            text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+        pos = end == std::string_view::npos ? text.size() : end + 1;
+        std::size_t c1 = line.find(':');
+        std::size_t c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+        if (c2 == std::string_view::npos)
+            continue;
+        if (auto c = parse_container(line.substr(c2 + 1)))
+            return c;
+    }
+    return std::nullopt;
+}
+
 bool container_matches(const ProcessMeta& m, const std::string& id_prefix)
 {
     if (id_prefix.empty())

@@ -58,6 +58,11 @@ std::string short_container_id(const std::string& id);
 // is there or the text is malformed.
 std::optional<std::string> cgroup_path_from_proc(std::string_view proc_cgroup);
 
+// The container of a process from the whole text of /proc/PID/cgroup: from
+// the path cgroup_path_from_proc() picks, else from any v1 hierarchy's path
+// (a hybrid host whose runtime manages only the v1 controllers).
+std::optional<ContainerRef> container_from_proc(std::string_view proc_cgroup);
+
 // The pid in the innermost pid namespace, from the `NSpid:` line of
 // /proc/PID/status (its last field). nullopt if absent or malformed.
 std::optional<std::uint32_t> nspid_from_status(std::string_view proc_status);

@@ -40,10 +40,7 @@ std::optional<std::string> slurp(const std::string& path)
 
 std::string container_id_from_cgroup(std::string_view cgroup_file)
 {
-    auto path = cgroup_path_from_proc(cgroup_file);
-    if (!path)
-        return "";
-    auto c = parse_container(*path);
+    auto c = container_from_proc(cgroup_file);
     return c ? short_container_id(c->id) : "";
 }
 
@@ -64,10 +61,9 @@ std::shared_ptr<const ProcessMeta> read_process_meta(std::uint32_t pid, const st
     if (st)
         m->nspid = nspid_from_status(*st).value_or(0);
     if (cg) {
-        if (auto path = cgroup_path_from_proc(*cg)) {
+        if (auto path = cgroup_path_from_proc(*cg))
             m->cgroup = *path;
-            m->container = parse_container(*path);
-        }
+        m->container = container_from_proc(*cg);
     }
     return m;
 }
@@ -100,12 +96,9 @@ std::unordered_set<std::uint32_t> pids_in_scope(const std::string& container_pre
         auto text = slurp(proc + "/" + e->d_name + "/cgroup");
         if (!text)
             continue;
-        auto path = cgroup_path_from_proc(*text);
-        if (!path)
-            continue;
         ProcessMeta m;
-        m.cgroup = *path;
-        m.container = parse_container(*path);
+        m.cgroup = cgroup_path_from_proc(*text).value_or("");
+        m.container = container_from_proc(*text);
         if (container_matches(m, container_prefix) && cgroup_matches(m, cgroup))
             out.insert(static_cast<std::uint32_t>(pid));
     }

@@ -20,6 +20,7 @@
 
 #include "common/units.hpp"
 #include "common/error.hpp"
+#include "core/decoder.hpp"
 #include "common/fd.hpp"
 #include "common/clock.hpp"
 #include "core/model.hpp"
@@ -221,34 +222,36 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
 
 DiagWalk diag_audit_walk(std::uint16_t port, NetnsSet* netns)
 {
-    DiagWalk w;
+    std::vector<cwt_iter_sock> socks;
     auto make = [] { return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); };
-    std::vector<NetnsSet::MadeFd> socks;
+    std::vector<NetnsSet::MadeFd> nls;
     int err = 0;
     if (netns) {
-        socks = netns->make_in_each(make, nullptr, &err);
+        nls = netns->make_in_each(make, nullptr, &err);
     } else {
         NetnsSet::MadeFd m;
         m.netns = own_netns();
         m.fd.reset(make());
         err = errno;
         if (m.fd.valid())
-            socks.push_back(std::move(m));
+            nls.push_back(std::move(m));
     }
-    if (socks.empty() && (!netns || netns->size() > 0))
+    if (nls.empty() && (!netns || netns->size() > 0))
         throw UserError(std::string("cannot open a sock_diag netlink socket: ") + std::strerror(err),
                         "check that the kernel has CONFIG_INET_DIAG (modprobe tcp_diag)");
-    for (const auto& nl : socks) {
-        dump_family(nl.fd.get(), AF_INET, port, nl.netns, w.socks);
-        dump_family(nl.fd.get(), AF_INET6, port, nl.netns, w.socks);
+    for (const auto& nl : nls) {
+        dump_family(nl.fd.get(), AF_INET, port, nl.netns, socks);
+        dump_family(nl.fd.get(), AF_INET6, port, nl.netns, socks);
     }
 
     std::unordered_map<std::uint64_t, std::uint64_t> wanted; // inode -> cookie
-    for (const auto& s : w.socks)
+    for (const auto& s : socks)
         if (s.ino && (s.state == CWT_TCP_LISTEN || s.state == CWT_TCP_CLOSE_WAIT))
             wanted.emplace(s.ino, s.sk);
+    DiagWalk w;
+    w.socks = decode_sockets(socks);
     if (!wanted.empty())
-        w.files = scan_proc_fds(wanted);
+        w.files = decode_socket_fds(scan_proc_fds(wanted));
     return w;
 }
 
