@@ -4,7 +4,9 @@
 
 #include <string>
 
+#include "core/annotate.hpp"
 #include "core/container.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -194,6 +196,93 @@ TEST(NsPid, MalformedOrAbsent)
     EXPECT_FALSE(nspid_from_status("NSpid:\t99999999999\n")); // overflows 32 bits
     EXPECT_FALSE(nspid_from_status("NSpid:\t-1\n"));
     EXPECT_EQ(nspid_from_status("NSpgid:\t1\nNSpid:\t8\t2\n"), 2u); // NSpgid is not NSpid
+}
+
+TEST(ContainerFromProc, UnifiedPathFirstThenV1)
+{
+    EXPECT_EQ(container_from_proc("12:memory:/other\n1:name=systemd:/x\n0::/system.slice/docker-" + kId +
+                                  ".scope\n")
+                  ->id,
+              kId);
+    // Hybrid host, runtime managing only v1: the unified path is "/".
+    auto c = container_from_proc("12:memory:/docker/" + kId + "\n0::/\n");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->runtime, "docker");
+    EXPECT_FALSE(container_from_proc("0::/user.slice/user-1000.slice/session-2.scope\n"));
+    EXPECT_FALSE(container_from_proc("garbage"));
+}
+
+TEST(Scope, CgroupMatchesItselfAndBelowOnly)
+{
+    ProcessMeta m;
+    m.cgroup = "/system.slice/nginx.service";
+    EXPECT_TRUE(cgroup_matches(m, ""));
+    EXPECT_TRUE(cgroup_matches(m, "/"));
+    EXPECT_TRUE(cgroup_matches(m, "/system.slice"));
+    EXPECT_TRUE(cgroup_matches(m, "/system.slice/"));
+    EXPECT_TRUE(cgroup_matches(m, "/system.slice/nginx.service"));
+    EXPECT_FALSE(cgroup_matches(m, "/system.slice/nginx")) << "a prefix of a name is not a parent";
+    EXPECT_FALSE(cgroup_matches(m, "/user.slice"));
+    ProcessMeta none;
+    EXPECT_FALSE(cgroup_matches(none, "/system.slice"));
+}
+
+TEST(Scope, ContainerMatchesAnIdPrefix)
+{
+    ProcessMeta m;
+    m.container = parse_container("/system.slice/docker-" + kId + ".scope");
+    ASSERT_TRUE(m.container);
+    EXPECT_TRUE(container_matches(m, ""));
+    EXPECT_TRUE(container_matches(m, kId.substr(0, 8)));
+    EXPECT_TRUE(container_matches(m, kId));
+    EXPECT_FALSE(container_matches(m, "ffff"));
+    EXPECT_FALSE(container_matches(ProcessMeta{}, kId.substr(0, 4))) << "the host is in no container";
+}
+
+TEST(Scope, TargetFilterOfAProcessSet)
+{
+    auto pids = std::make_shared<TargetFilter::PidSet>(TargetFilter::PidSet{10, 11});
+    TargetFilter t(0, pids);
+    EXPECT_TRUE(t.active());
+    EXPECT_TRUE(t.wants(10));
+    EXPECT_TRUE(t.is_target(11));
+    EXPECT_FALSE(t.wants(12));
+    EXPECT_TRUE(t.wants_any(std::vector<ProcessRef>{ProcessRef(12, "x", 3), ProcessRef(11, "y", 4)}));
+    EXPECT_FALSE(t.wants_any(std::vector<ProcessRef>{}));
+    pids->insert(12); // the live loop adds processes that join later
+    EXPECT_TRUE(t.wants(12));
+    TargetFilter both(10, pids);
+    EXPECT_TRUE(both.wants(10));
+    EXPECT_FALSE(both.wants(11)) << "-p and the set both hold";
+}
+
+TEST(Annotate, EveryProcessRecordOfAFindingGetsItsMeta)
+{
+    LeakFinding f;
+    f.sock.processes = {ProcessRef(100, "srv", 7), ProcessRef(101, "srv", 8)};
+    ListenerView v;
+    v.owner = ProcessRef(100, "srv", 3);
+    f.sock.listener = v;
+    Finding any = f;
+    int calls = 0;
+    annotate(any, [&](std::uint32_t pid) {
+        ++calls;
+        auto m = std::make_shared<ProcessMeta>();
+        m->nspid = pid - 99;
+        return std::shared_ptr<const ProcessMeta>(m);
+    });
+    const auto& got = std::get<LeakFinding>(any);
+    ASSERT_TRUE(got.sock.processes[0].meta);
+    EXPECT_EQ(got.sock.processes[0].meta->nspid, 1u);
+    EXPECT_EQ(got.sock.processes[1].meta->nspid, 2u);
+    ASSERT_TRUE(got.sock.listener->owner->meta);
+    EXPECT_EQ(calls, 3);
+    EXPECT_EQ(container_holder(got.sock), &got.sock.processes[0]);
+    // A queued socket: its listener's owner is the one in a container.
+    SocketFacts q;
+    q.listener = v;
+    EXPECT_EQ(container_holder(q), &*q.listener->owner);
+    EXPECT_EQ(container_holder(SocketFacts{}), nullptr);
 }
 
 } // namespace

@@ -250,5 +250,35 @@ TEST(AcceptWatchInputs, QueuedCloseWaitsComeAsCounts)
     EXPECT_EQ(std::get<AcceptStallFinding>(out[1]).queue.queued_close_wait, 2u);
 }
 
+TEST(AcceptWatchInputs, OverflowsAreCountedPerNetns)
+{
+    using test::v4;
+    AcceptWatch w(AcceptWatchConfig{kNsPerSec, 100 * kNsPerSec, TargetFilter(), 0});
+    // The same full listener address in two namespaces.
+    ListenerInfo a = listener(0x10, v4("127.0.0.1", 8080), 100);
+    a.netns = 1;
+    ListenerInfo b = listener(0x20, v4("127.0.0.1", 8080), 200);
+    b.netns = 2;
+    a.queue = a.backlog = b.queue = b.backlog = 4;
+    ListenerState ls;
+    ls.update({a, b});
+    std::vector<Finding> out;
+    w.on_listeners(0, ls, NetnsCounters{{1, 10}, {2, 50}}, {}, out);
+    EXPECT_TRUE(out.empty()) << "the first sample is the base";
+    w.on_listeners(kNsPerSec, ls, NetnsCounters{{1, 10}, {2, 53}}, {}, out);
+    ASSERT_EQ(out.size(), 1u) << "drops in namespace 2 only";
+    const auto& f = std::get<ListenOverflowFinding>(out[0]);
+    EXPECT_EQ(f.drops, 3u);
+    EXPECT_EQ(f.queue.netns, 2u);
+    ASSERT_TRUE(f.queue.process);
+    EXPECT_EQ(f.queue.process->pid, 200u);
+    EXPECT_EQ(f.detail, "accept queue full") << "not shared with the other namespace's listener";
+    out.clear();
+    // A namespace seen for the first time is its own base.
+    w.on_listeners(2 * kNsPerSec, ls, NetnsCounters{{1, 10}, {2, 53}, {3, 999}}, {}, out);
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(w.overflows_reported(), 3u);
+}
+
 } // namespace
 } // namespace cwt

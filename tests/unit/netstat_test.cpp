@@ -46,4 +46,12 @@ TEST(Sockstat, TcpInuse)
 }
 
 } // namespace
+TEST(Sockstat, Tcp6InUseIsCountedApart)
+{
+    const char* v6 = "TCP6: inuse 7\nUDP6: inuse 1\nUDPLITE6: inuse 0\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n";
+    EXPECT_EQ(parse_tcp6_inuse(v6), std::optional<std::uint64_t>(7));
+    EXPECT_FALSE(parse_tcp_inuse(v6)) << "TCP6 is not TCP";
+    EXPECT_FALSE(parse_tcp6_inuse("TCP: inuse 3 orphan 0 tw 0 alloc 1 mem 1\n"));
+}
+
 } // namespace cwt

@@ -286,7 +286,8 @@ class LiveLoop
             return;
         last_overflows_ = overflows;
         next_listener_check_ = now + listener_check_period_ns_;
-        read_listeners(now);
+        // Queue depths only: sock_diag walks the listening hash alone.
+        listeners_.update(inv_.listener_queues(), inv_.queued_on());
         Findings out;
         accept_watch_.on_listeners(now, listeners_, overflows, tracker_.queued_close_waits(), out);
         report(out);

@@ -58,16 +58,26 @@ std::optional<std::uint64_t> parse_listen_overflows(std::string_view text)
 
 std::optional<std::uint64_t> parse_tcp_inuse(std::string_view text)
 {
+    return parse_inuse(text, "TCP: inuse ");
+}
+
+std::optional<std::uint64_t> parse_tcp6_inuse(std::string_view text)
+{
+    return parse_inuse(text, "TCP6: inuse ");
+}
+
+std::optional<std::uint64_t> parse_inuse(std::string_view text, std::string_view prefix)
+{
     std::size_t at = 0;
     while (at < text.size()) {
         std::size_t eol = text.find('\n', at);
         std::string_view l =
             text.substr(at, eol == std::string_view::npos ? std::string_view::npos : eol - at);
         at = eol == std::string_view::npos ? text.size() : eol + 1;
-        if (l.compare(0, 11, "TCP: inuse ") != 0)
+        if (l.compare(0, prefix.size(), prefix) != 0)
             continue;
         std::uint64_t v = 0;
-        std::size_t i = 11, digits = 0;
+        std::size_t i = prefix.size(), digits = 0;
         for (; i < l.size() && l[i] >= '0' && l[i] <= '9' && digits < 20; ++i, ++digits)
             v = v * 10 + static_cast<std::uint64_t>(l[i] - '0');
         if (!digits || (i < l.size() && l[i] != ' '))

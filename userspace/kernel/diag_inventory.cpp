@@ -78,7 +78,7 @@ bool to_record(const inet_diag_msg& m, const tcp_info* info, std::uint32_t netns
 }
 
 void dump_family(int nl, std::uint8_t family, std::uint16_t port, std::uint32_t netns,
-                 std::vector<cwt_iter_sock>& out)
+                 std::vector<cwt_iter_sock>& out, bool listeners_only = false)
 {
     struct {
         nlmsghdr nlh;
@@ -89,10 +89,15 @@ void dump_family(int nl, std::uint8_t family, std::uint16_t port, std::uint32_t 
     msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     msg.req.sdiag_family = family;
     msg.req.sdiag_protocol = IPPROTO_TCP;
-    msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    msg.req.idiag_ext = listeners_only ? 0 : 1 << (INET_DIAG_INFO - 1);
     // ESTABLISHED too: children still in an accept queue are ESTABLISHED.
+    // Listeners only: inet_diag_dump_icsk() then walks the listening hash and
+    // returns before the established/TIME_WAIT hash ("if (!(idiag_states &
+    // ~TCPF_LISTEN)) goto out", net/ipv4/inet_diag.c), so the cost does not
+    // grow with connections.
     msg.req.idiag_states =
-        state_bit(CWT_TCP_LISTEN) | state_bit(CWT_TCP_CLOSE_WAIT) | state_bit(CWT_TCP_ESTABLISHED);
+        listeners_only ? state_bit(CWT_TCP_LISTEN)
+                       : state_bit(CWT_TCP_LISTEN) | state_bit(CWT_TCP_CLOSE_WAIT) | state_bit(CWT_TCP_ESTABLISHED);
     if (send(nl, &msg, sizeof(msg), 0) < 0)
         throw UserError(std::string("sock_diag request failed: ") + std::strerror(errno),
                         "load the inet_diag and tcp_diag modules (modprobe tcp_diag)");
@@ -219,6 +224,16 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
 }
 
 } // namespace
+
+std::vector<SocketRecord> diag_listeners(const std::vector<NetnsSet::DiagSock>& socks, std::uint16_t port)
+{
+    std::vector<cwt_iter_sock> out;
+    for (const auto& nl : socks) {
+        dump_family(nl.fd, AF_INET, port, nl.netns, out, true);
+        dump_family(nl.fd, AF_INET6, port, nl.netns, out, true);
+    }
+    return decode_sockets(out);
+}
 
 DiagWalk diag_audit_walk(std::uint16_t port, NetnsSet* netns)
 {

@@ -26,4 +26,9 @@ struct DiagWalk {
 // in, so one is made inside each.
 DiagWalk diag_audit_walk(std::uint16_t port, NetnsSet* netns = nullptr);
 
+// Only the listeners of each namespace (queue length in recv_q, backlog in
+// send_q; .sk is the cookie), through sockets made inside each once: the
+// kernel walks only its listening hash, never the connections.
+std::vector<SocketRecord> diag_listeners(const std::vector<NetnsSet::DiagSock>& socks, std::uint16_t port);
+
 } // namespace cwt

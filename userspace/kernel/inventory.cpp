@@ -14,6 +14,7 @@
 #include "core/seed_policy.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "kernel/diag_inventory.hpp"
 #include "kernel/procfs.hpp"
 
 namespace cwt
@@ -238,11 +239,13 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
     Refresh r;
     set_wanted(sks);
     std::vector<SockId> all = sks;
+    listener_by_ino_.clear();
     for (const auto& rec : tcp_sockets(true)) {
         if (rec.state != CWT_TCP_LISTEN) {
             r.socks.emplace(rec.sk, SeenSock{rec.state, rec.recv_q});
             continue;
         }
+        listener_by_ino_[rec.ino] = rec.sk;
         r.listeners.push_back(decode_listener(rec));
         all.push_back(rec.sk);
     }
@@ -271,9 +274,11 @@ std::vector<ListenerInfo> Inventory::listeners()
     std::vector<ListenerInfo> ls;
     bool need_owners = false;
     int lfd = map_fd(s_.skel().maps.listeners);
+    listener_by_ino_.clear();
     for (const auto& rec : tcp_sockets(true)) {
         if (rec.state != CWT_TCP_LISTEN)
             continue;
+        listener_by_ino_[rec.ino] = rec.sk;
         ListenerInfo l = decode_listener(rec);
         auto c = listener_owners_.find(rec.sk);
         if (c != listener_owners_.end())
@@ -289,6 +294,39 @@ std::vector<ListenerInfo> Inventory::listeners()
         refresh({});
         for (auto& l : ls)
             l.owners = listener_owners_[l.sk];
+    }
+    return ls;
+}
+
+std::vector<ListenerInfo> Inventory::listener_queues()
+{
+    if (!netns_)
+        return listeners();
+    std::vector<SocketRecord> recs;
+    try {
+        recs = diag_listeners(netns_->diag_sockets(), s_.skel().rodata->filter_port);
+    } catch (const UserError&) {
+        return listeners(); // no sock_diag (CONFIG_INET_DIAG off): the iterator walk
+    }
+    std::vector<ListenerInfo> ls;
+    ls.reserve(recs.size());
+    int lfd = map_fd(s_.skel().maps.listeners);
+    for (const auto& rec : recs) {
+        auto sk = listener_by_ino_.find(rec.ino);
+        if (sk == listener_by_ino_.end())
+            return listeners(); // a listener the last walk did not see: who owns it?
+        ListenerInfo l;
+        l.sk = sk->second;
+        l.netns = rec.netns;
+        l.local = rec.tuple.local;
+        l.queue = rec.recv_q;
+        l.backlog = rec.send_q;
+        if (auto o = listener_owners_.find(l.sk); o != listener_owners_.end())
+            l.owners = o->second;
+        cwt_listener_entry le{};
+        if (bpf_map_lookup_elem(lfd, &l.sk, &le) == 0)
+            l.last_accept_ns = le.last_accept_ns;
+        ls.push_back(std::move(l));
     }
     return ls;
 }

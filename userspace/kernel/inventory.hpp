@@ -64,6 +64,13 @@ class Inventory
     // Every listener with its queue and last accept now; owners as of the last
     // refresh(), which runs again only when a listener is new. Refreshes queued_on().
     std::vector<ListenerInfo> listeners();
+    // The same from sock_diag with only TCPF_LISTEN asked, per namespace
+    // through netlink sockets kept open in each: the kernel walks only the
+    // listening hash, never the connections and TIME_WAITs that iter/tcp
+    // would visit. For the periodic queue check. Listeners are matched to the
+    // last iterator walk by inode; one it did not see (or no sock_diag) makes
+    // this listeners(). Does not refresh queued_on().
+    std::vector<ListenerInfo> listener_queues();
 
     std::vector<std::pair<SockId, CloseWaitInfo>> scan_close_waits();
     std::vector<AcceptErrorSample> accept_errors();
@@ -105,6 +112,7 @@ class Inventory
     void drop_closed_meanwhile(AuditWalk& w);
     QueuedOn queued_on_;
     std::unordered_map<SockId, std::vector<ProcessRef>> listener_owners_;
+    std::unordered_map<std::uint64_t, SockId> listener_by_ino_; // as of the last iterator walk
     BpfSession& s_;
     NetnsSet* netns_ = nullptr;
     std::vector<std::uint32_t> walked_; // namespaces of the last walk_tcp()

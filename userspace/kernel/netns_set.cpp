@@ -3,6 +3,9 @@
 #include "core/netstat.hpp"
 
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -141,7 +144,35 @@ std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::listen_overflows()
 
 std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::tcp_in_use()
 {
-    return read_each(&Open::sockstat, "/proc/thread-self/net/sockstat", &parse_tcp_inuse);
+    auto v4 = read_each(&Open::sockstat, "/proc/thread-self/net/sockstat", &parse_tcp_inuse);
+    auto v6 = read_each(&Open::sockstat6, "/proc/thread-self/net/sockstat6", &parse_tcp6_inuse);
+    // A namespace missing either count is unknown: absent, so it is walked.
+    std::unordered_map<std::uint32_t, std::uint64_t> out;
+    for (const auto& [ns, n] : v4)
+        if (auto it = v6.find(ns); it != v6.end())
+            out.emplace(ns, n + it->second);
+    return out;
+}
+
+std::vector<NetnsSet::DiagSock> NetnsSet::diag_sockets()
+{
+    std::vector<std::uint32_t> missing;
+    for (const auto& o : open_)
+        if (!o.diag.valid())
+            missing.push_back(o.handle.inode());
+    if (!missing.empty()) {
+        auto made = make_in_each(
+            [] { return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); }, &missing);
+        for (auto& m : made)
+            for (auto& o : open_)
+                if (o.handle.inode() == m.netns)
+                    o.diag = std::move(m.fd);
+    }
+    std::vector<DiagSock> out;
+    for (const auto& o : open_)
+        if (o.diag.valid())
+            out.push_back(DiagSock{o.handle.inode(), o.diag.get()});
+    return out;
 }
 
 } // namespace cwt

@@ -56,16 +56,27 @@ class NetnsSet
     // each once and re-read (a proc net file keeps the namespace it was
     // opened in). A namespace whose file cannot be read is absent.
     std::unordered_map<std::uint32_t, std::uint64_t> listen_overflows();
-    // "TCP: inuse" of every namespace (/proc/net/sockstat, opened the same way):
-    // a namespace with none has no socket to walk.
+    // Hashed TCP sockets of every namespace ("TCP: inuse" of /proc/net/sockstat
+    // plus "TCP6: inuse" of sockstat6, opened the same way): a namespace with
+    // none has no socket to walk. Absent: unknown.
     std::unordered_map<std::uint32_t, std::uint64_t> tcp_in_use();
+
+    // A sock_diag netlink socket of each namespace, made inside it once and
+    // kept (no setns per use), with the namespace's inode.
+    struct DiagSock {
+        std::uint32_t netns = 0;
+        int fd = -1;
+    };
+    std::vector<DiagSock> diag_sockets();
 
   private:
     struct Open {
         NetnsHandle handle;
         std::uint32_t pid = 0;
         UniqueFd netstat;  // /proc/thread-self/net/netstat, opened inside
-        UniqueFd sockstat; // /proc/thread-self/net/sockstat, opened inside
+        UniqueFd sockstat;  // /proc/thread-self/net/sockstat, opened inside
+        UniqueFd sockstat6; // /proc/thread-self/net/sockstat6 (IPv6 sockets are counted there)
+        UniqueFd diag;      // NETLINK_SOCK_DIAG socket made inside (it dumps that namespace)
     };
     // Reads one per-namespace proc file of every namespace (opening it
     // inside each the first time) and parses it.
