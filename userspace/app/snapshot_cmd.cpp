@@ -40,6 +40,9 @@ AuditResult audit_with_iterators(const Options& o, Scope& scope,
     // must not look like one that no process holds.
     Inventory::AuditWalk walk = inv.audit_walk();
     phase("walk");
+    if (o.debug)
+        std::fprintf(stderr, "closewait-trace: debug: %zu network namespaces, %zu of them from the fd walk alone\n",
+                     scope.netns().size(), inv.netns_from_fds());
     if (o.debug && walk.full_fd_walk)
         std::fprintf(stderr, "closewait-trace: debug: socket mark map full, walked every socket fd\n");
     AuditResult r{

@@ -74,7 +74,7 @@ template <typename T> std::vector<T> read_records(int link_fd)
 
 } // namespace
 
-std::vector<cwt_iter_sock> Inventory::walk_tcp()
+std::vector<cwt_iter_sock> Inventory::walk_tcp(const std::vector<std::uint32_t>* only)
 {
     int link = s_.iter_link_fd(true);
     if (!netns_) {
@@ -87,6 +87,8 @@ std::vector<cwt_iter_sock> Inventory::walk_tcp()
     std::vector<std::uint32_t> which;
     walked_.clear();
     for (std::uint32_t ino : netns_->inodes()) {
+        if (only && std::find(only->begin(), only->end(), ino) == only->end())
+            continue;
         auto it = inuse.find(ino);
         if (it != inuse.end() && it->second == 0)
             walked_.push_back(ino); // nothing there is walked too
@@ -157,8 +159,86 @@ std::vector<cwt_iter_file> Inventory::socket_fds(std::uint32_t tgid, bool only_w
     return read_records<cwt_iter_file>(s_.iter_link_fd(false));
 }
 
+// The audit with namespaces: one iter/task_file walk over every fd first,
+// which also reads each socket's namespace and state and the whole record of
+// every listener and CLOSE_WAIT. A namespace whose hashed TCP sockets
+// (sockstat "inuse", read before and after that walk) are exactly the ones
+// with an fd holds no queued child and no orphan: its records are complete
+// without iter/tcp, whose walk of a namespace costs a pass over the whole
+// (shared) established hash. Only the other namespaces are walked by iter/tcp.
+Inventory::AuditWalk Inventory::audit_walk_netns()
+{
+    AuditWalk w;
+    auto& bss = *s_.skel().bss;
+    auto inuse_before = netns_->tcp_in_use();
+    bss.iter_snapshot = true;
+    bss.iter_tgid = 0;
+    bss.iter_only_wanted = false;
+    bss.iter_file_socks = true;
+    bss.iter_cur_tgid = 0;
+    std::vector<cwt_iter_file> raw_files;
+    try {
+        raw_files = read_records<cwt_iter_file>(s_.iter_link_fd(false));
+    } catch (...) {
+        bss.iter_file_socks = false;
+        throw;
+    }
+    bss.iter_file_socks = false;
+    auto inuse_after = netns_->tcp_in_use();
+
+    // Distinct hashed sockets with an fd, per namespace (TCP_CLOSE: not hashed).
+    std::vector<std::pair<std::uint32_t, SockId>> held;
+    held.reserve(raw_files.size());
+    for (const auto& f : raw_files)
+        if (f.state && f.state != CWT_TCP_CLOSE)
+            held.emplace_back(f.netns, f.sk);
+    std::sort(held.begin(), held.end());
+    held.erase(std::unique(held.begin(), held.end()), held.end());
+    std::unordered_map<std::uint32_t, std::uint64_t> held_count;
+    for (const auto& h : held)
+        ++held_count[h.first];
+    std::vector<std::uint32_t> complete, walk;
+    for (std::uint32_t ns : netns_->inodes()) {
+        auto b = inuse_before.find(ns), a = inuse_after.find(ns);
+        bool known = b != inuse_before.end() && a != inuse_after.end();
+        std::uint64_t fds = held_count.count(ns) ? held_count[ns] : 0;
+        if (known && b->second == a->second && b->second == fds)
+            complete.push_back(ns);
+        else
+            walk.push_back(ns);
+    }
+    complete_netns_ = complete.size();
+
+    walked_.clear();
+    std::vector<cwt_iter_sock> socks = walk.empty() ? std::vector<cwt_iter_sock>{} : walk_tcp(&walk);
+    take_queued_on();
+    w.queued_on = queued_on_;
+    std::unordered_set<std::uint32_t> done(complete.begin(), complete.end());
+    std::unordered_set<SockId> have;
+    for (const auto& s : socks)
+        have.insert(s.sk);
+    for (const auto& f : raw_files)
+        if (f.sock.sk && done.count(f.sock.netns) && have.insert(f.sock.sk).second)
+            socks.push_back(f.sock);
+    for (std::uint32_t ns : complete)
+        walked_.push_back(ns);
+    // Only the fds of listeners and CLOSE_WAITs matter to the audit.
+    std::vector<cwt_iter_file> files;
+    for (const auto& f : raw_files)
+        if (have.count(f.sk))
+            files.push_back(f);
+    w.socks = decode_sockets(socks);
+    w.files = decode_socket_fds(files);
+    drop_closed_meanwhile(w);
+    bss.iter_snapshot = false;
+    bss.iter_only_wanted = false;
+    return w;
+}
+
 Inventory::AuditWalk Inventory::audit_walk()
 {
+    if (netns_)
+        return audit_walk_netns();
     AuditWalk w;
     auto& bss = *s_.skel().bss;
     bss.iter_snapshot = true;
@@ -194,6 +274,25 @@ void Inventory::drop_closed_meanwhile(AuditWalk& w)
     if (suspects.empty())
         return;
     set_wanted(suspects);
+    if (netns_) {
+        // The fd walk came first: a suspect may have been accepted since.
+        auto& bss = *s_.skel().bss;
+        bool snap = bss.iter_snapshot;
+        bss.iter_snapshot = false;
+        auto late = decode_socket_fds(socket_fds(0, true));
+        bss.iter_snapshot = snap;
+        std::unordered_set<SockId> found;
+        for (auto& f : late) {
+            found.insert(f.sk);
+            w.files.push_back(std::move(f));
+        }
+        suspects.erase(std::remove_if(suspects.begin(), suspects.end(),
+                                      [&](SockId sk) { return found.count(sk) > 0; }),
+                       suspects.end());
+        if (suspects.empty())
+            return;
+        set_wanted(suspects);
+    }
     std::unordered_set<SockId> still;
     for (const auto& s : tcp_sockets(true))
         if (s.state == CWT_TCP_CLOSE_WAIT)

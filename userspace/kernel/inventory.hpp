@@ -30,6 +30,8 @@ class Inventory
     bool walked(std::uint32_t netns) const;
     // Namespaces that could not be entered, summed over the run.
     std::size_t netns_skipped() const { return netns_ ? netns_->skipped() : 0; }
+    // Namespaces the last audit took from the fd walk alone (every socket had an fd).
+    std::size_t netns_from_fds() const { return complete_netns_; }
 
     // Which listener's queue held each queued child, as of the last walk.
     const QueuedOn& queued_on() const { return queued_on_; }
@@ -107,7 +109,8 @@ class Inventory
 
     // The TCP iterator run once in each namespace (its fd made inside it),
     // records appended in namespace order.
-    std::vector<cwt_iter_sock> walk_tcp();
+    std::vector<cwt_iter_sock> walk_tcp(const std::vector<std::uint32_t>* only = nullptr);
+    AuditWalk audit_walk_netns();
     void take_queued_on();
     void drop_closed_meanwhile(AuditWalk& w);
     QueuedOn queued_on_;
@@ -116,6 +119,7 @@ class Inventory
     BpfSession& s_;
     NetnsSet* netns_ = nullptr;
     std::vector<std::uint32_t> walked_; // namespaces of the last walk_tcp()
+    std::size_t complete_netns_ = 0;
 };
 
 } // namespace cwt
