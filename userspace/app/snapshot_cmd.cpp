@@ -7,11 +7,14 @@
 #include <string>
 
 #include "app/commands.hpp"
+#include "app/run_control.hpp"
 #include "app/scope.hpp"
 #include "common/error.hpp"
 #include "common/units.hpp"
 #include "core/snapshot.hpp"
+#include "kernel/caps.hpp"
 #include "kernel/diag_inventory.hpp"
+#include "kernel/fd_budget.hpp"
 #include "kernel/inventory.hpp"
 #include "kernel/loader.hpp"
 #include "kernel/procfs.hpp"
@@ -90,11 +93,13 @@ int run_snapshot(const Options& o)
             throw UserError("the sock_diag inventory reads every process's /proc/PID/fd",
                             "run as root (sudo closewait-trace --snapshot)");
         r = audit_with_sock_diag(o, scope, phase);
-    } else if (!has_bpf_privileges()) {
+    } else if (!missing_required_capabilities().empty()) {
         r = audit_with_iterators(o, scope, phase); // fails with the privilege error: no fallback for that
     } else {
         try {
             r = audit_with_iterators(o, scope, phase);
+        } catch (const FdShortage&) {
+            throw; // not a missing kernel feature: sock_diag would need fds too
         } catch (const UserError& e) {
             if (o.inventory == "iterators" || geteuid() != 0)
                 throw; // without root, /proc/PID/fd of other users is unreadable: no silent half-audit
@@ -124,7 +129,8 @@ int run_snapshot(const Options& o)
     snap.summary.netns_skipped = scope.netns().skipped();
     phase("procfs");
     print_snapshot(snap, o.json, stdout, clock, snap.ts_ns);
-    std::fflush(stdout);
+    if (int rc = stdout_status())
+        return rc; // a closed pipe: quietly
     phase("print");
     if (snap.summary.netns_skipped)
         std::fprintf(stderr,

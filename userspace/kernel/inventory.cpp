@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "kernel/diag_inventory.hpp"
+#include "kernel/fd_budget.hpp"
 #include "kernel/procfs.hpp"
 
 namespace cwt
@@ -57,6 +58,8 @@ template <typename T> void read_iter_fd(int fd, std::vector<T>& out)
 
 [[noreturn]] void iter_create_failed(int err)
 {
+    if (is_fd_shortage(err))
+        throw_fd_shortage(err);
     throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(err),
                     "check kernel support for BPF iterators (5.9+)");
 }
