@@ -46,6 +46,9 @@ bool iter_only_wanted = false; /* emit only sockets present in `wanted` */
  * still in an accept queue, and marks the ones that can have fds in `wanted`;
  * iter/task_file then emits only those fds and counts every process's fds. */
 bool iter_snapshot = false;
+/* iter/task_file fills in the netns, state and (listeners, CLOSE_WAITs) the
+ * socket record of every TCP fd: the snapshot's one global walk. */
+bool iter_file_socks = false;
 /* iter/task_file visits one fd table at a time: count it here, store it when
  * the next table starts (one map update per process, not per fd). */
 __u32 iter_cur_tgid = 0;

@@ -192,6 +192,13 @@ struct cwt_iter_file {
     __u32 tgid;
     __s32 fd;
     char comm[CWT_COMM_LEN];
+    /* With iter_file_socks only (the snapshot): the socket's namespace and
+     * state, and for a listener or CLOSE_WAIT its whole record (sock.sk != 0),
+     * so that a namespace whose every socket has an fd needs no iter/tcp walk. */
+    __u32 netns;
+    __u8 state;
+    __u8 _pad2[3];
+    struct cwt_iter_sock sock;
 };
 
 /* Snapshot: per process (first fd table seen for the tgid), from iter/task_file. */

@@ -512,10 +512,11 @@ std::optional<json> Tool::summary()
 
 // ---- ss ---------------------------------------------------------------------------
 
-std::vector<SsSock> ss_port(int port)
+std::vector<SsSock> ss_port(int port, const std::string& runner)
 {
     std::string p = std::to_string(port);
-    std::string out = run_capture("ss -tanpeH '( sport = :" + p + " or dport = :" + p + " )' 2>/dev/null");
+    std::string out =
+        run_capture(runner + "ss -tanpeH '( sport = :" + p + " or dport = :" + p + " )' 2>/dev/null");
     static const std::regex user_re(R"re(\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=(\d+)\))re");
     static const std::regex ino_re(R"(\bino:(\d+))");
     std::vector<SsSock> socks;

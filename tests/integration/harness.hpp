@@ -140,8 +140,9 @@ struct SsSock {
     std::string raw;
 };
 
-// Every TCP socket with local or remote port `port`.
-std::vector<SsSock> ss_port(int port);
+// Every TCP socket with local or remote port `port`. `runner` runs ss in
+// another network namespace: "ip netns exec NAME " or "nsenter --net=PATH ".
+std::vector<SsSock> ss_port(int port, const std::string& runner = "");
 std::vector<SsSock> ss_state(const std::vector<SsSock>& all, const std::string& state);
 
 // A loopback TCP port that is free right now, preferably below the ephemeral

@@ -241,8 +241,8 @@ TEST(ReportJson, TimestampsAreRfc3339Utc)
 
 TEST(ReportJson, CloseWaitObjectsHaveTheSocketFields)
 {
-    const char* keys[] = {"pid",      "comm",  "fd",     "owner", "local",      "remote",
-                          "listener", "age_s", "recv_q", "netns", "preexisting"};
+    const char* keys[] = {"pid",   "comm",     "fd",    "nspid",  "cgroup", "container",  "owner",
+                          "local", "listener", "age_s", "recv_q", "netns",  "preexisting", "remote"};
     for (const auto& f : all_sample_findings()) {
         if (!socket_of(f))
             continue;
@@ -259,6 +259,31 @@ TEST(ReportJson, CloseWaitObjectsHaveTheSocketFields)
         EXPECT_TRUE(j["preexisting"].is_boolean());
         EXPECT_TRUE(j["netns"].is_number_unsigned());
     }
+}
+
+TEST(ReportJson, ContainerNspidAndCgroupOfTheOwner)
+{
+    auto meta = std::make_shared<ProcessMeta>();
+    meta->nspid = 1;
+    meta->cgroup = "/kubepods.slice/kubepods-pod0f3e6a2b_1c4d.slice/cri-containerd-"
+                   "4f1d2c3b4a5968778695a4b3c2d1e0f0123456789abcdef0123456789abcdef0.scope";
+    meta->container = parse_container(meta->cgroup);
+    ASSERT_TRUE(meta->container);
+    auto f = sock_finding<LeakFinding>();
+    f.sock.processes.front().meta = meta;
+    json j = finding_json(f, kClock);
+    EXPECT_EQ(j["nspid"], 1);
+    EXPECT_EQ(j["cgroup"], meta->cgroup);
+    EXPECT_EQ(j["container"]["id"], meta->container->id);
+    EXPECT_EQ(j["container"]["runtime"], "containerd");
+    EXPECT_EQ(j["container"]["pod_uid"], meta->container->pod_uid);
+    EXPECT_NE(human_line(f, kClock).find("ctr=4f1d2c3b4a59"), std::string::npos) << human_line(f, kClock);
+    // On the host, and unknown: null, never absent.
+    auto host = sock_finding<LeakFinding>();
+    json h = finding_json(host, kClock);
+    EXPECT_TRUE(h["container"].is_null());
+    EXPECT_TRUE(h["nspid"].is_null());
+    EXPECT_EQ(human_line(host, kClock).find("ctr="), std::string::npos);
 }
 
 TEST(ReportJson, ProcessOwnedLeakValues)

@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "common/log.hpp"
-#include "kernel/procfs.hpp"
 #include "app/option_rules.hpp"
+#include "common/error.hpp"
+#include "common/log.hpp"
+#include "kernel/netns.hpp"
+#include "kernel/procfs.hpp"
 
 #ifndef CWT_VERSION
 #define CWT_VERSION "dev"
@@ -85,6 +87,13 @@ int parse_options(int argc, char** argv, Options& o)
     app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
         ->check(finite_number())
         ->check(CLI::Range(0.1, 31536000.0));
+    app.add_option("--netns", o.netns_arg,
+                   "Only this network namespace: an inode, /run/netns/NAME, NAME or /proc/PID/ns/net");
+    app.add_option("--container", o.container,
+                   "Only sockets of processes in this container (a prefix of its id, as docker ps shows)");
+    app.add_option("--cgroup", o.cgroup,
+                   "Only sockets of processes in this cgroup or below it (its v2 path, e.g. "
+                   "/system.slice/nginx.service)");
     app.add_flag("-j,--json", o.json, "JSON lines instead of columns");
     app.add_flag("-T,--time", o.clock_time, "TIME column as HH:MM:SS (the default unless -t)");
     app.add_flag("-t,--timestamp", o.rel_time, "TIME(s) column: seconds since start (with -T: both)");
@@ -145,6 +154,18 @@ int parse_options(int argc, char** argv, Options& o)
                              " ports per -P, -L or -D list; use fewer ports, or none and filter the output");
     if (int rc = check_option_modes(app, o.snapshot, o.features); rc >= 0)
         return rc;
+    if (!o.netns_arg.empty()) {
+        try {
+            o.netns = resolve_netns_arg(o.netns_arg);
+        } catch (const UserError& e) {
+            return bad_usage(std::string(e.what()) + "; " + e.remedy());
+        }
+    }
+    if (!o.container.empty() && o.container.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return bad_usage("--container takes a container id prefix (hex digits); see docker ps or crictl ps");
+    if (!o.cgroup.empty() && o.cgroup.front() != '/')
+        return bad_usage("--cgroup takes an absolute cgroup path (as in /proc/PID/cgroup, e.g. "
+                         "/system.slice/nginx.service)");
     if (o.quiet && o.prometheus_textfile.empty())
         return bad_usage("-q leaves no output at all; add --prometheus-textfile FILE");
     return resolve_target_pid(o.pid);

@@ -28,6 +28,12 @@ struct Options {
     std::string probes = "auto";
     std::string inventory = "auto"; // --snapshot: auto | iterators | sock_diag
     std::uint32_t max_sockets = 65536;
+    // Scope: one network namespace (its inode, resolved from --netns), the
+    // processes of one container (id prefix) or of one cgroup (v2 path).
+    std::uint32_t netns = 0;
+    std::string netns_arg;
+    std::string container;
+    std::string cgroup;
     std::string prometheus_textfile; // "" = no metrics
     double metrics_interval_s = 15;
     std::uint32_t metrics_max_series = 500;

@@ -13,6 +13,7 @@
 
 #include "app/commands.hpp"
 #include "app/run_control.hpp"
+#include "app/scope.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
 #include "common/units.hpp"
@@ -22,6 +23,7 @@
 #include "core/tracker.hpp"
 #include "kernel/caps.hpp"
 #include "kernel/inventory.hpp"
+#include "kernel/netns_set.hpp"
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"
 #include "report/human.hpp"
@@ -41,6 +43,9 @@ namespace
 constexpr MonoNs kDrainPeriodNs = 100 * kNsPerMs;
 // A listener walk for a queued CLOSE_WAIT's owners runs at most this often.
 constexpr MonoNs kListenerRefreshMinNs = 200 * kNsPerMs;
+// Network namespaces are looked for again this often (containers come and
+// go); at once when a socket of an unknown one is due.
+constexpr MonoNs kNetnsRefreshNs = 10 * kNsPerSec;
 // The iterators' `wanted` map is bounded; the rest wait for the next scan.
 constexpr std::size_t kMaxLeaksPerScan = 60000;
 
@@ -67,13 +72,14 @@ int on_ring_record(void* ctx, void* data, size_t size)
 class LiveLoop
 {
   public:
-    LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started)
-        : inv_(inv), reporter_(reporter),
+    LiveLoop(const Options& o, BpfSession& session, Scope& scope, Inventory& inv, Reporter& reporter,
+             MonoNs started)
+        : scope_(scope), netns_(scope.netns()), meta_(scope.meta_fn()), inv_(inv), reporter_(reporter),
           state_period_ns_(o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s)),
-          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}, listeners_),
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started}, listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
-          accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), o.pid, started}),
+          accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), scope.target(), started}),
           listener_check_period_ns_(std::max<MonoNs>(kNsPerSec, seconds_to_ns(o.stall_s / 2)))
     {
         ring_buffer* rb =
@@ -81,14 +87,14 @@ class LiveLoop
         if (!rb)
             throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
         rb_.reset(rb);
-        last_overflows_ = listen_overflows().value_or(0);
-        own_netns_ = own_netns();
+        last_overflows_ = netns_.listen_overflows();
+        next_netns_refresh_ = mono_now_ns() + kNetnsRefreshNs;
     }
 
     void start(Inventory::Preexisting pre)
     {
         refresh_listeners(mono_now_ns(), true);
-        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
+        tracker_.on_scan(mono_now_ns(), close_waits());
         preexisting_ = std::move(pre.enrich);
     }
 
@@ -102,6 +108,11 @@ class LiveLoop
                 next_scan = now + scan_period_ns_;
             }
             watch_listeners(now);
+            if (now >= next_netns_refresh_) {
+                netns_.refresh();
+                scope_.refresh_processes();
+                next_netns_refresh_ = now + kNetnsRefreshNs;
+            }
             report_state(now);
             reporter_.flush();
             // Sleeps until the drain period passes, or until the kernel wakes
@@ -110,7 +121,7 @@ class LiveLoop
         }
         // Last records and a last scan, so the summary counts what is still open.
         drain(mono_now_ns());
-        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
+        tracker_.on_scan(mono_now_ns(), close_waits());
         reporter_.flush();
     }
 
@@ -119,6 +130,9 @@ class LiveLoop
         Summary s = tracker_.summary(mono_now_ns());
         s.accept_errors = accept_watch_.error_summary();
         s.listen_overflows = accept_watch_.overflows_reported();
+        s.netns = netns_.size();
+        s.netns_skipped = netns_.skipped();
+        annotate(s, meta_);
         return s;
     }
 
@@ -144,7 +158,8 @@ class LiveLoop
         Findings out;
         for (const auto& ev : batch_.events) {
             if (auto* se = std::get_if<SockEvent>(&ev))
-                tracker_.on_event(*se, out);
+                if (scope_.wants_netns(se->info.netns))
+                    tracker_.on_event(*se, out);
         }
         batch_.events.clear();
         tracker_.on_lost(inv_.lost_total() + batch_.malformed, now, out);
@@ -193,7 +208,7 @@ class LiveLoop
     // tracker, then the sockets past the threshold.
     void scan(MonoNs now)
     {
-        tracker_.on_scan(now, inv_.scan_close_waits());
+        tracker_.on_scan(now, close_waits());
         auto due = tracker_.due_for_leak_report(now);
         if (due.empty())
             return;
@@ -224,6 +239,12 @@ class LiveLoop
         }
         if (unresolved.empty())
             return enrich;
+        // A socket of a namespace made since the last look: look again first.
+        if (std::any_of(unresolved.begin(), unresolved.end(),
+                        [&](SockId sk) { return !netns_.contains(tracker_.netns_of(sk)); })) {
+            netns_.refresh();
+            next_netns_refresh_ = now + kNetnsRefreshNs;
+        }
         Inventory::Refresh r = inv_.refresh(unresolved);
         listeners_.update(std::move(r.listeners), std::move(r.queued_on));
         last_listener_refresh_ = now;
@@ -233,7 +254,7 @@ class LiveLoop
                 seen = s->second;
             auto ow = r.owners.find(sk);
             enrich[sk] = resolve_at_threshold(seen, ow == r.owners.end() ? nullptr : &ow->second,
-                                              tracker_.netns_of(sk), own_netns_);
+                                              inv_.walked(tracker_.netns_of(sk)));
         }
         return enrich;
     }
@@ -243,12 +264,13 @@ class LiveLoop
     // TCP socket), for overflow and stall findings.
     void watch_listeners(MonoNs now)
     {
-        std::uint64_t overflows = listen_overflows().value_or(0);
+        NetnsCounters overflows = netns_.listen_overflows();
         if (now < next_listener_check_ && overflows == last_overflows_)
             return;
         last_overflows_ = overflows;
         next_listener_check_ = now + listener_check_period_ns_;
-        read_listeners(now);
+        // Queue depths only: sock_diag walks the listening hash alone.
+        listeners_.update(inv_.listener_queues(), inv_.queued_on());
         Findings out;
         accept_watch_.on_listeners(now, listeners_, overflows, tracker_.queued_close_waits(), out);
         report(out);
@@ -273,12 +295,28 @@ class LiveLoop
     }
 
     // Step 5: findings to the reporters, in the order they were made.
-    void report(const Findings& out)
+    // Each process record gets its container, cgroup and nspid first.
+    void report(Findings& out)
     {
-        for (const auto& f : out)
+        for (auto& f : out) {
+            annotate(f, meta_);
             reporter_.finding(f);
+        }
     }
 
+    // The kernel's CLOSE_WAIT map, less other namespaces under --netns.
+    std::vector<std::pair<SockId, CloseWaitInfo>> close_waits()
+    {
+        auto all = inv_.scan_close_waits();
+        all.erase(std::remove_if(all.begin(), all.end(),
+                                 [&](const auto& e) { return !scope_.wants_netns(e.second.netns); }),
+                  all.end());
+        return all;
+    }
+
+    Scope& scope_;
+    NetnsSet& netns_;
+    ProcessMetaFn meta_;
     Inventory& inv_;
     Reporter& reporter_;
     MonoNs state_period_ns_ = 0; // --metrics-interval; 0: no metrics
@@ -295,8 +333,8 @@ class LiveLoop
     MonoNs last_listener_refresh_ = 0;
     std::unordered_map<SockId, Enrichment> preexisting_;
     MonoNs next_listener_check_ = 0;
-    std::uint64_t last_overflows_ = 0;
-    std::uint32_t own_netns_ = 0;
+    NetnsCounters last_overflows_;
+    MonoNs next_netns_refresh_ = 0;
 };
 
 // Every output the options ask for, behind one fan-out reporter.
@@ -351,13 +389,15 @@ int run_live(const Options& o)
     // From here the probes see every transition: a socket already in
     // CLOSE_WAIT now has been so at least since then (its age bound).
     MonoNs attached = mono_now_ns();
-    Inventory inv(session);
-    Inventory::Preexisting pre = inv.seed_preexisting(TargetFilter(o.pid));
+    // Every network namespace (or the --netns one), held open for the run.
+    Scope scope(o);
+    Inventory inv(session, &scope.netns(), o.filter);
+    Inventory::Preexisting pre = inv.seed_preexisting(scope.target());
 
     auto reporter = make_reporter(o, clock, started);
     reporter->start(start_info(o, session, pre.close_waits));
 
-    LiveLoop loop(o, session, inv, *reporter, attached);
+    LiveLoop loop(o, session, scope, inv, *reporter, attached);
     loop.start(std::move(pre));
     // Attached, inventory taken: keep only what the periodic work needs
     // (both iterator links exist first; creating them needs CAP_BPF).

@@ -7,11 +7,14 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
 #include <vector>
+
+#include "core/container.hpp"
 
 namespace cwt
 {
@@ -42,9 +45,17 @@ struct Tuple {
 
 // One fd of one process that refers to a socket.
 struct ProcessRef {
+    ProcessRef() = default;
+    ProcessRef(std::uint32_t pid_, std::string comm_, std::int32_t fd_)
+        : pid(pid_), comm(std::move(comm_)), fd(fd_)
+    {
+    }
     std::uint32_t pid = 0;
     std::string comm;
     std::int32_t fd = -1;
+    // Container, cgroup and nspid, filled in before a record is reported
+    // (shared by every record of the process); null: not looked up.
+    std::shared_ptr<const ProcessMeta> meta;
     bool operator==(const ProcessRef& o) const { return pid == o.pid && comm == o.comm && fd == o.fd; }
 };
 
@@ -321,6 +332,8 @@ struct Summary {
     std::vector<AcceptErrorSummary> accept_errors;
     std::uint64_t listen_overflows = 0;
     std::string inventory; // snapshot: "iterators" | "sock_diag"
+    std::size_t netns = 0;         // network namespaces walked
+    std::size_t netns_skipped = 0; // found, but gone or refused before they could be walked
 };
 
 } // namespace cwt

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,6 +56,21 @@ bool to_record(const DiagSocket& d, std::uint32_t netns, cwt_iter_sock& rec)
         rec.fin_by_ns = idle < d.read_ns ? d.read_ns - idle : 0;
     }
     return true;
+}
+
+// One namespace's sockets in `states` through `diag`, as iterator records.
+void dump_sockets(SockDiag& diag, std::uint32_t netns, std::uint32_t states, bool with_info,
+                  const SocketFilter& filter, std::vector<cwt_iter_sock>& out)
+{
+    for (std::uint8_t family : {AF_INET, AF_INET6}) {
+        if (filter.family && filter.family != family)
+            continue;
+        diag.dump_tcp(family, states, with_info, [&](const DiagSocket& d) {
+            cwt_iter_sock rec;
+            if (filter.wants(d.tuple) && to_record(d, netns, rec))
+                out.push_back(rec);
+        });
+    }
 }
 
 // "socket:[12345]" -> 12345; 0 otherwise.
@@ -133,22 +149,45 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
 
 } // namespace
 
-DiagWalk diag_audit_walk(const SocketFilter& filter)
+std::vector<SocketRecord> diag_listeners(const std::vector<NetnsSet::DiagSock>& socks, const SocketFilter& filter)
+{
+    // Listeners only: inet_diag_dump_icsk() then walks the listening hash and
+    // returns before the established/TIME_WAIT hash ("if (!(idiag_states &
+    // ~TCPF_LISTEN)) goto out", net/ipv4/inet_diag.c), so the cost does not
+    // grow with connections.
+    std::vector<cwt_iter_sock> out;
+    for (const auto& nl : socks) {
+        SockDiag diag(nl.fd);
+        dump_sockets(diag, nl.netns, tcp_state_bit(CWT_TCP_LISTEN), false, filter, out);
+    }
+    return decode_sockets(out);
+}
+
+DiagWalk diag_audit_walk(const SocketFilter& filter, NetnsSet* netns)
 {
     std::vector<cwt_iter_sock> socks;
-    SockDiag diag;
-    std::uint32_t netns = own_netns();
+    auto make = [] { return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); };
+    std::vector<NetnsSet::MadeFd> nls;
+    int err = 0;
+    if (netns) {
+        nls = netns->make_in_each(make, nullptr, &err);
+    } else {
+        NetnsSet::MadeFd m;
+        m.netns = own_netns();
+        m.fd.reset(make());
+        err = errno;
+        if (m.fd.valid())
+            nls.push_back(std::move(m));
+    }
+    if (nls.empty() && (!netns || netns->size() > 0))
+        throw UserError(std::string("cannot open a sock_diag netlink socket: ") + std::strerror(err),
+                        "check that the kernel has CONFIG_INET_DIAG (modprobe tcp_diag)");
     // ESTABLISHED too: children still in an accept queue are ESTABLISHED.
     const std::uint32_t states = tcp_state_bit(CWT_TCP_LISTEN) | tcp_state_bit(CWT_TCP_CLOSE_WAIT) |
                                  tcp_state_bit(CWT_TCP_ESTABLISHED);
-    for (std::uint8_t family : {AF_INET, AF_INET6}) {
-        if (filter.family && filter.family != family)
-            continue;
-        diag.dump_tcp(family, states, true, [&](const DiagSocket& d) {
-            cwt_iter_sock rec;
-            if (filter.wants(d.tuple) && to_record(d, netns, rec))
-                socks.push_back(rec);
-        });
+    for (const auto& nl : nls) {
+        SockDiag diag(nl.fd.get());
+        dump_sockets(diag, nl.netns, states, true, filter, socks);
     }
 
     std::unordered_map<std::uint64_t, std::uint64_t> wanted; // inode -> cookie

@@ -5,7 +5,9 @@
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -101,6 +103,20 @@ SockDiag::SockDiag() : seq_(static_cast<std::uint32_t>(std::time(nullptr)))
     if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
         throw UserError(std::string("cannot bind the sock_diag netlink socket: ") + std::strerror(errno),
                         "retry; if it persists, report it with `uname -r`");
+}
+
+SockDiag::SockDiag(int fd) : seq_(static_cast<std::uint32_t>(std::time(nullptr)))
+{
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    mnl_socket* nl = own >= 0 ? mnl_socket_fdopen(own) : nullptr;
+    if (!nl) {
+        int err = errno;
+        if (own >= 0)
+            close(own);
+        throw UserError(std::string("cannot use the sock_diag netlink socket: ") + std::strerror(err),
+                        "retry; if it persists, report it with `uname -r`");
+    }
+    nl_.reset(nl);
 }
 
 SockDiag::~SockDiag() = default;

@@ -44,6 +44,10 @@ class SockDiag
     // Opens a sock_diag netlink socket in the calling thread's network
     // namespace. Throws UserError (no CONFIG_INET_DIAG).
     SockDiag();
+    // Over a NETLINK_SOCK_DIAG socket made elsewhere (e.g. inside another
+    // network namespace, which it stays bound to); `fd` is duplicated, the
+    // caller keeps its own.
+    explicit SockDiag(int fd);
     ~SockDiag();
     SockDiag(const SockDiag&) = delete;
     SockDiag& operator=(const SockDiag&) = delete;

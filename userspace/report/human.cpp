@@ -261,11 +261,15 @@ std::string lay_out(const Columns& c, const WallClock& clock, const HumanStyle& 
     std::string line =
         time_columns(c.ts_ns, clock, style) + fmt::format("{:<9} {:>7} {:<15} {:>4} {:<21} {:<21} {:>6}",
                                                           c.event, pid, comm, fd, local, remote, c.age);
+    std::string detail = c.detail;
+    // The container, as `docker ps` shows its id.
+    if (c.who && c.who->meta && c.who->meta->container)
+        detail = "ctr=" + short_container_id(c.who->meta->container->id) + (detail.empty() ? "" : " " + detail);
     if (wide)
-        return c.detail.empty() ? line : line + " " + c.detail;
-    if (c.detail.empty() || line.size() + 2 > kMaxLineWidth)
+        return detail.empty() ? line : line + " " + detail;
+    if (detail.empty() || line.size() + 2 > kMaxLineWidth)
         return fit(line, kMaxLineWidth);
-    return line + " " + fit(c.detail, kMaxLineWidth - line.size() - 1);
+    return line + " " + fit(detail, kMaxLineWidth - line.size() - 1);
 }
 
 template <typename F> std::string line_of(const F& f, const WallClock& clock, const HumanStyle& style)

@@ -1,5 +1,6 @@
 #include "report/json.hpp"
 #include "report/summary.hpp"
+#include "core/annotate.hpp"
 
 #include <fmt/format.h>
 
@@ -18,9 +19,32 @@ std::string hex(std::uint64_t v)
 
 } // namespace
 
+nlohmann::ordered_json container_json(const ProcessMeta* m)
+{
+    if (!m || !m->container)
+        return nullptr;
+    const ContainerRef& c = *m->container;
+    return {{"id", c.id},
+            {"runtime", c.runtime},
+            {"pod_uid", c.pod_uid.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(c.pod_uid)}};
+}
+
+void put_nspid(nlohmann::ordered_json& j, const ProcessRef* p)
+{
+    j["nspid"] = p && p->meta && p->meta->nspid ? nlohmann::ordered_json(p->meta->nspid) : nlohmann::ordered_json();
+}
+
+void put_container(nlohmann::ordered_json& j, const ProcessMeta* m)
+{
+    j["cgroup"] = m && !m->cgroup.empty() ? nlohmann::ordered_json(m->cgroup) : nlohmann::ordered_json();
+    j["container"] = container_json(m);
+}
+
 nlohmann::ordered_json process_json(const ProcessRef& p)
 {
-    return {{"pid", p.pid}, {"comm", p.comm}, {"fd", p.fd}};
+    nlohmann::ordered_json j = {{"pid", p.pid}, {"comm", p.comm}, {"fd", p.fd}};
+    put_nspid(j, &p);
+    return j;
 }
 
 nlohmann::ordered_json listener_json(const ListenerView& l)
@@ -29,6 +53,7 @@ nlohmann::ordered_json listener_json(const ListenerView& l)
     j["pid"] = l.owner ? nlohmann::ordered_json(l.owner->pid) : nlohmann::ordered_json();
     j["comm"] = l.owner ? nlohmann::ordered_json(l.owner->comm) : nlohmann::ordered_json();
     j["fd"] = l.owner ? nlohmann::ordered_json(l.owner->fd) : nlohmann::ordered_json();
+    put_nspid(j, l.owner ? &*l.owner : nullptr);
     if (l.queue)
         j["queue"] = *l.queue;
     if (l.backlog)
@@ -53,11 +78,15 @@ template <typename F> nlohmann::ordered_json head(const F& f, const WallClock& c
     return j;
 }
 
-void put_process(nlohmann::ordered_json& j, const ProcessRef* p)
+// pid, comm, fd, nspid of the process; cgroup and container of `holder`
+// (the process, or for a queued socket the listener's owner).
+void put_process(nlohmann::ordered_json& j, const ProcessRef* p, const ProcessRef* holder)
 {
     j["pid"] = p ? nlohmann::ordered_json(p->pid) : nlohmann::ordered_json();
     j["comm"] = p ? nlohmann::ordered_json(p->comm) : nlohmann::ordered_json();
     j["fd"] = p ? nlohmann::ordered_json(p->fd) : nlohmann::ordered_json();
+    put_nspid(j, p);
+    put_container(j, holder ? holder->meta.get() : nullptr);
 }
 
 void put_detail(nlohmann::ordered_json& j, const std::string& detail)
@@ -72,7 +101,8 @@ template <typename F> nlohmann::ordered_json socket_json(const F& f, const WallC
     const SocketFacts& s = f.sock;
     nlohmann::ordered_json j = head(f, clock);
     j["owner"] = owner_kind_name(s.owner);
-    put_process(j, s.processes.empty() ? nullptr : &s.processes.front());
+    const ProcessRef* holder = container_holder(s);
+    put_process(j, s.processes.empty() ? nullptr : &s.processes.front(), holder);
     if (s.processes.size() > 1) {
         nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : s.processes)
@@ -97,7 +127,10 @@ template <typename F> nlohmann::ordered_json queue_json(const F& f, const WallCl
 {
     const ListenerFacts& q = f.queue;
     nlohmann::ordered_json j = head(f, clock);
-    put_process(j, q.process ? &*q.process : nullptr);
+    const ProcessRef* holder = q.process                             ? &*q.process
+                               : (q.listener && q.listener->owner) ? &*q.listener->owner
+                                                                   : nullptr;
+    put_process(j, q.process ? &*q.process : nullptr, holder);
     j["listener"] = q.listener ? listener_json(*q.listener) : nlohmann::ordered_json();
     j["local"] =
         q.listener ? nlohmann::ordered_json(format_endpoint(q.listener->local)) : nlohmann::ordered_json();
@@ -135,7 +168,7 @@ nlohmann::ordered_json to_json(const ClosedFinding& f, const WallClock& clock)
 nlohmann::ordered_json to_json(const AcceptErrorFinding& f, const WallClock& clock)
 {
     nlohmann::ordered_json j = head(f, clock);
-    put_process(j, &f.process);
+    put_process(j, &f.process, &f.process);
     j["errno"] = f.errno_name;
     j["syscall"] = f.syscall;
     j["count"] = f.count;

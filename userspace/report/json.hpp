@@ -19,6 +19,12 @@ nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, Mo
 
 // Building blocks shared by the JSON forms of findings, summaries and snapshots.
 nlohmann::ordered_json process_json(const ProcessRef& p);
+// "container": {"id", "runtime", "pod_uid"} or null on the host (and when unknown).
+nlohmann::ordered_json container_json(const ProcessMeta* m);
+// Adds "nspid" of p (null if unknown).
+void put_nspid(nlohmann::ordered_json& j, const ProcessRef* p);
+// Adds "cgroup" and "container" of the process behind a record (null if unknown).
+void put_container(nlohmann::ordered_json& j, const ProcessMeta* m);
 nlohmann::ordered_json listener_json(const ListenerView& l);
 
 std::unique_ptr<Reporter> make_json_reporter(std::FILE* out, WallClock clock);

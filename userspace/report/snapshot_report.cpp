@@ -21,11 +21,16 @@ nlohmann::ordered_json listener_row_json(const SnapshotListener& l, const WallCl
         {"pid", owner ? nlohmann::ordered_json(owner->pid) : nlohmann::ordered_json()},
         {"comm", owner ? nlohmann::ordered_json(owner->comm) : nlohmann::ordered_json()},
         {"fd", owner ? nlohmann::ordered_json(owner->fd) : nlohmann::ordered_json()},
+        {"nspid", nullptr},
+        {"cgroup", nullptr},
+        {"container", nullptr},
         {"netns", l.info.netns},
         {"queue", l.info.queue},
         {"backlog", l.info.backlog},
         {"queued_close_wait", l.queued_close_wait},
         {"queued_established", l.queued_established}};
+    put_nspid(j, owner);
+    put_container(j, owner ? owner->meta.get() : nullptr);
     if (l.info.owners.size() > 1) {
         nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : l.info.owners)
@@ -38,15 +43,20 @@ nlohmann::ordered_json listener_row_json(const SnapshotListener& l, const WallCl
 nlohmann::ordered_json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now)
 {
     auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(); };
-    return {{"type", "process"},
+    nlohmann::ordered_json j = {{"type", "process"},
             {"ts", clock.rfc3339(now)},
             {"pid", p.pid},
+            {"nspid", p.meta && p.meta->nspid ? nlohmann::ordered_json(p.meta->nspid) : nlohmann::ordered_json()},
             {"comm", p.comm},
+            {"cgroup", nullptr},
+            {"container", nullptr},
             {"close_wait", p.close_wait},
             {"fds", p.fds},
             {"open_fds", opt(p.open_fds)},
             {"nofile_soft", opt(p.nofile_soft)},
             {"nofile_hard", opt(p.nofile_hard)}};
+    put_container(j, p.meta.get());
+    return j;
 }
 
 void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallClock& clock, MonoNs now,

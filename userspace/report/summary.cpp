@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "core/accept_watch.hpp"
@@ -42,12 +43,14 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
 {
     nlohmann::ordered_json procs = nlohmann::ordered_json::array();
     for (const auto& p : s.processes) {
-        procs.push_back({{"pid", p.process.pid},
-                         {"comm", p.process.comm},
-                         {"close_wait", p.open_close_waits},
-                         {"oldest_age_s", p.oldest_age_s},
-                         {"oldest_predates_start", p.oldest_predates_start},
-                         {"fds", p.fds}});
+        nlohmann::ordered_json j = {{"pid", p.process.pid}, {"comm", p.process.comm}};
+        put_nspid(j, &p.process);
+        put_container(j, p.process.meta.get());
+        j["close_wait"] = p.open_close_waits;
+        j["oldest_age_s"] = p.oldest_age_s;
+        j["oldest_predates_start"] = p.oldest_predates_start;
+        j["fds"] = p.fds;
+        procs.push_back(std::move(j));
     }
     nlohmann::ordered_json lsn = nlohmann::ordered_json::array();
     for (const auto& l : s.listeners) {
@@ -89,8 +92,46 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
                                 {"accept_errors", errs}};
     if (!s.inventory.empty())
         j["inventory"] = s.inventory;
+    if (s.netns) {
+        j["netns"] = s.netns;
+        j["netns_skipped"] = s.netns_skipped;
+    }
     return j;
 }
+
+namespace
+{
+
+// CLOSE_WAITs grouped by the container of their process; printed only when
+// some process is in one.
+void print_by_container(std::FILE* out, const Summary& s)
+{
+    struct Group {
+        std::string runtime;
+        std::size_t close_waits = 0;
+        std::string pids;
+    };
+    std::map<std::string, Group> groups; // short id ("" = host) -> group
+    bool any = false;
+    for (const auto& p : s.processes) {
+        const ProcessMeta* m = p.process.meta.get();
+        std::string id = m && m->container ? short_container_id(m->container->id) : "";
+        any |= !id.empty();
+        Group& g = groups[id];
+        if (m && m->container)
+            g.runtime = m->container->runtime;
+        g.close_waits += p.open_close_waits;
+        g.pids += (g.pids.empty() ? "" : ",") + std::to_string(p.process.pid);
+    }
+    if (!any)
+        return;
+    fmt::print(out, "{:<12} {:<10} {:>10} {}\n", "CONTAINER", "RUNTIME", "CLOSE_WAIT", "PIDS");
+    for (const auto& [id, g] : groups)
+        fmt::print(out, "{:<12} {:<10} {:>10} {}\n", id.empty() ? "(host)" : id, g.runtime.empty() ? "-" : g.runtime,
+                   g.close_waits, fit(g.pids, 40));
+}
+
+} // namespace
 
 void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, bool wide)
 {
@@ -115,6 +156,7 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, boo
                        p.open_close_waits, age, fds);
         }
     }
+    print_by_container(out, s);
     if (!s.listeners.empty()) {
         fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", "LISTENER", "OWNER", "QUEUED_CW",
                    "QUEUE/BACKLOG", "OLDEST");
