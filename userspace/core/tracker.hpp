@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -57,34 +58,83 @@ class Tracker
     std::uint32_t netns_of(SockId sk) const
     {
         auto it = open_.find(sk);
-        return it == open_.end() ? 0 : it->second.info.netns;
+        return it == open_.end() ? 0 : it->second.netns;
     }
     std::uint64_t lost_total() const { return lost_reported_; }
 
+    // The same scan, fed one entry at a time (no copy of the whole map):
+    // begin_scan, scan_entry for every entry, end_scan.
+    void begin_scan(MonoNs now);
+    void scan_entry(SockId sk, const CloseWaitInfo& info);
+    void end_scan();
+
+    // Owner names interned right now (one per distinct process, not per socket).
+    std::size_t process_names() const { return procs_.size() - free_procs_.size(); }
+
   private:
+    static constexpr std::uint32_t kNoProc = 0xffffffffu;
+
+    // One compact record per socket in CLOSE_WAIT (issue #13: a few hundred
+    // bytes per tracked socket in all, kernel included). Fixed-size fields
+    // only: the owner's name is interned in procs_, the facts the kernel map
+    // holds anyway (the accept record) are reduced to what findings use.
     struct Tracked {
-        SockId sk = 0;
-        CloseWaitInfo info;
-        std::vector<ProcessRef> owners; // resolved fds, possibly several
+        MonoNs enter_ns = 0;      // 0: entered before the tool started
+        MonoNs fin_by_ns = 0;     // pre-existing: the FIN had arrived by then (0: unknown)
+        MonoNs first_seen_ns = 0; // when the tracker first saw it
+        SockId listener_sk = 0;   // the listener it was accepted from, 0 when unknown
+        Tuple tuple;
+        std::uint32_t netns = 0;
+        std::uint32_t recv_q = 0;
+        std::uint32_t proc = kNoProc; // the one owner's (pid, comm), interned; kNoProc: none
+        std::int32_t fd = -1;         // its fd
+        OwnerKind owner = OwnerKind::Unknown;
+        bool preexisting = false;
+        bool multi = false; // several owners: all of them in multi_owners_
         bool leak_reported = false;
         bool filtered_out = false; // -p: belongs to someone else
-        MonoNs first_seen_ns = 0;
+        std::uint8_t epoch = 0;    // the scan that last saw it
     };
+    using Open = std::unordered_map<SockId, Tracked>;
 
     // A CloseWait, Leak or Closed finding with the socket's facts filled in.
     template <typename F> F make_finding(SockId sk, const Tracked& t, MonoNs now) const;
     void fill_age(SocketFacts& f, const Tracked& t, MonoNs now) const;
-    bool passes_filter(const Tracked& t) const;
+    bool passes_filter(SockId sk, const Tracked& t) const;
     // The listener whose accept queue holds a queued socket.
-    const ListenerInfo* queue_listener(const Tracked& t) const;
+    const ListenerInfo* queue_listener(SockId sk, const Tracked& t) const;
     Tracked& upsert(SockId sk, const CloseWaitInfo& info, MonoNs now);
 
+    // Owners of a tracked socket (empty: not resolved).
+    std::vector<ProcessRef> owners_of(SockId sk, const Tracked& t) const;
+    bool has_owner(const Tracked& t) const { return t.multi || t.proc != kNoProc; }
+    std::uint32_t first_owner_pid(SockId sk, const Tracked& t) const;
+    void set_owners(SockId sk, Tracked& t, const std::vector<ProcessRef>& owners);
+    void clear_owners(SockId sk, Tracked& t);
+    // Forgets a socket and what it holds.
+    Open::iterator forget(Open::iterator it);
+
+    std::uint32_t intern(std::uint32_t pid, const std::string& comm);
+    void release(std::uint32_t proc);
+
     TrackerConfig cfg_;
-    std::unordered_map<SockId, Tracked> open_;
+    Open open_;
     // Reported leaks that a scan no longer found, keyed by (sk, enter_ns): their
     // close record may still be in the ring buffer, and must not report the
     // leak a second time. Kept for kTombstoneNs.
     std::unordered_map<SockId, std::pair<MonoNs, MonoNs>> reported_gone_; // sk -> (enter_ns, dropped at)
+    // Sockets held by several processes or fds (rare): every owner.
+    std::unordered_map<SockId, std::vector<ProcessRef>> multi_owners_;
+    struct Proc {
+        std::uint32_t pid = 0;
+        std::string comm;
+        std::uint32_t refs = 0;
+    };
+    std::vector<Proc> procs_; // interned owner names, by index
+    std::vector<std::uint32_t> free_procs_;
+    std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> procs_by_pid_;
+    MonoNs scan_now_ = 0;
+    std::uint8_t epoch_ = 0;
     const ListenerState& listeners_;
     std::uint64_t lost_reported_ = 0;
     std::uint64_t leaks_reported_ = 0;

@@ -87,6 +87,10 @@ class BpfSession
     bool skip_uring_ = false;      // retrying a load without it
 };
 
+// Whether the per-socket hash maps (close_waits, owners) are allocated on use
+// on this kernel (6.1+) rather than preallocated to --max-sockets.
+bool per_socket_on_use();
+
 // Mounts tracefs if no tracing directory is available (classic tracepoints
 // resolve their ids there). Returns an empty string on success, else the cause.
 std::string ensure_tracefs();
