@@ -730,6 +730,12 @@ TEST(ReportHuman, SummaryLinesFit)
 } // namespace
 } // namespace cwt
 
+
+namespace cwt
+{
+namespace
+{
+
 // The snapshot's fast one-line JSON is byte for byte the reporter's dump.
 TEST(ReportJson, FastLineIsTheSameAsTheDump)
 {
@@ -752,3 +758,6 @@ TEST(ReportJson, FastLineIsTheSameAsTheDump)
     for (const Finding& f : all)
         EXPECT_EQ(finding_json_line(f, kClock), dump(f));
 }
+
+} // namespace
+} // namespace cwt

@@ -1,6 +1,7 @@
 #include "core/tracker.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "common/units.hpp"
@@ -10,51 +11,84 @@ namespace cwt
 
 Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(cfg), listeners_(listeners) {}
 
-std::uint32_t Tracker::intern(std::uint32_t pid, const std::string& comm)
+namespace
 {
-    auto& ids = procs_by_pid_[pid];
-    for (std::uint32_t id : ids)
-        if (procs_[id].comm == comm) {
-            ++procs_[id].refs;
-            return id;
-        }
-    std::uint32_t id;
-    if (!free_procs_.empty()) {
-        id = free_procs_.back();
-        free_procs_.pop_back();
-    } else {
-        id = static_cast<std::uint32_t>(procs_.size());
-        procs_.emplace_back();
-    }
-    procs_[id] = Proc{pid, comm, 1};
-    ids.push_back(id);
-    return id;
+
+constexpr std::uint16_t kAfInet = 2;
+
+bool plain_v4(const Tuple& t)
+{
+    return t.family == kAfInet && t.local.is_v4_mapped() && t.remote.is_v4_mapped();
 }
 
-void Tracker::release(std::uint32_t id)
+std::uint32_t v4_of(const Endpoint& e)
 {
-    if (id == kNoProc || --procs_[id].refs)
-        return;
-    auto it = procs_by_pid_.find(procs_[id].pid);
-    if (it != procs_by_pid_.end()) {
-        auto& ids = it->second;
-        ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-        if (ids.empty())
-            procs_by_pid_.erase(it);
+    std::uint32_t a;
+    std::memcpy(&a, &e.addr[12], 4);
+    return a;
+}
+
+Endpoint endpoint_v4(std::uint32_t a, std::uint16_t port)
+{
+    Endpoint e;
+    e.addr[10] = 0xff;
+    e.addr[11] = 0xff;
+    std::memcpy(&e.addr[12], &a, 4);
+    e.port = port;
+    return e;
+}
+
+} // namespace
+
+Tuple Tracker::tuple_of(SockId sk, const Tracked& t) const
+{
+    if (t.v6) {
+        auto it = v6_tuples_.find(sk);
+        return it == v6_tuples_.end() ? Tuple{} : it->second;
     }
-    procs_[id].comm.clear();
-    procs_[id].comm.shrink_to_fit();
-    free_procs_.push_back(id);
+    Tuple out;
+    out.family = kAfInet;
+    out.local = endpoint_v4(t.saddr4, t.sport);
+    out.remote = endpoint_v4(t.daddr4, t.dport);
+    return out;
+}
+
+void Tracker::set_tuple(SockId sk, Tracked& t, const Tuple& tuple)
+{
+    t.v6 = !plain_v4(tuple);
+    if (t.v6) {
+        v6_tuples_[sk] = tuple;
+        return;
+    }
+    t.saddr4 = v4_of(tuple.local);
+    t.daddr4 = v4_of(tuple.remote);
+    t.sport = tuple.local.port;
+    t.dport = tuple.remote.port;
+}
+
+void Tracker::set_listener(Tracked& t, SockId listener_sk)
+{
+    listener_sks_.release(t.listener);
+    t.listener = listener_sk ? listener_sks_.acquire(listener_sk) : kNone;
 }
 
 void Tracker::clear_owners(SockId sk, Tracked& t)
 {
-    release(t.proc);
-    t.proc = kNoProc;
+    procs_.release(t.proc);
+    t.proc = kNone;
     t.fd = -1;
     if (t.multi)
         multi_owners_.erase(sk);
     t.multi = false;
+}
+
+void Tracker::clear_refs(SockId sk, Tracked& t)
+{
+    clear_owners(sk, t);
+    set_listener(t, 0);
+    if (t.v6)
+        v6_tuples_.erase(sk);
+    t.v6 = false;
 }
 
 void Tracker::set_owners(SockId sk, Tracked& t, const std::vector<ProcessRef>& owners)
@@ -64,7 +98,7 @@ void Tracker::set_owners(SockId sk, Tracked& t, const std::vector<ProcessRef>& o
         t.multi = true;
         multi_owners_[sk] = owners;
     } else if (owners.size() == 1) {
-        t.proc = intern(owners.front().pid, owners.front().comm);
+        t.proc = procs_.acquire(ProcName{owners.front().pid, owners.front().comm});
         t.fd = owners.front().fd;
     }
 }
@@ -75,9 +109,9 @@ std::vector<ProcessRef> Tracker::owners_of(SockId sk, const Tracked& t) const
         auto it = multi_owners_.find(sk);
         return it == multi_owners_.end() ? std::vector<ProcessRef>{} : it->second;
     }
-    if (t.proc == kNoProc)
+    if (t.proc == kNone)
         return {};
-    const Proc& p = procs_[t.proc];
+    const ProcName& p = procs_[t.proc];
     return {ProcessRef{p.pid, p.comm, t.fd}};
 }
 
@@ -87,12 +121,12 @@ std::uint32_t Tracker::first_owner_pid(SockId sk, const Tracked& t) const
         auto it = multi_owners_.find(sk);
         return it == multi_owners_.end() || it->second.empty() ? 0 : it->second.front().pid;
     }
-    return t.proc == kNoProc ? 0 : procs_[t.proc].pid;
+    return t.proc == kNone ? 0 : procs_[t.proc].pid;
 }
 
 Tracker::Open::iterator Tracker::forget(Open::iterator it)
 {
-    clear_owners(it->first, it->second);
+    clear_refs(it->first, it->second);
     return open_.erase(it);
 }
 
@@ -104,19 +138,25 @@ Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs n
     // address for a new socket; forget the old one.
     if (it == open_.end() || it->second.enter_ns != info.enter_ns) {
         if (it != open_.end())
-            clear_owners(sk, it->second);
+            clear_refs(sk, it->second);
         Tracked& t = open_[sk];
         t = Tracked{};
         t.enter_ns = info.enter_ns;
-        t.fin_by_ns = info.fin_by_ns;
-        t.first_seen_ns = now;
-        t.listener_sk = info.accepted ? info.accepted->listener_sk : 0;
-        t.tuple = info.tuple;
+        if (info.enter_ns == 0) {
+            // Entered before the tool: in CLOSE_WAIT since the tool started
+            // (or since first seen) at the latest, or since the kernel's bound.
+            MonoNs since = std::min(now, cfg_.started_ns ? cfg_.started_ns : now);
+            if (info.fin_by_ns)
+                since = std::min(since, info.fin_by_ns);
+            t.since_ns = since;
+        }
+        set_tuple(sk, t, info.tuple);
         t.netns = info.netns;
         t.recv_q = info.recv_q;
         t.owner = info.owner;
         t.preexisting = info.preexisting;
         t.epoch = epoch_;
+        set_listener(t, info.accepted ? info.accepted->listener_sk : 0);
         if (accepted)
             set_owners(sk, t, {info.accepted->by});
         t.filtered_out = !passes_filter(sk, t);
@@ -126,7 +166,7 @@ Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs n
     t.epoch = epoch_;
     if (info.owner == OwnerKind::Process && t.owner != OwnerKind::Process) {
         t.owner = info.owner;
-        t.listener_sk = info.accepted ? info.accepted->listener_sk : 0;
+        set_listener(t, info.accepted ? info.accepted->listener_sk : 0);
         if (accepted)
             set_owners(sk, t, {info.accepted->by});
         else
@@ -143,7 +183,7 @@ bool Tracker::passes_filter(SockId sk, const Tracked& t) const
     if (t.multi) {
         if (cfg_.target.wants_any(multi_owners_.at(sk)))
             return true;
-    } else if (t.proc != kNoProc && cfg_.target.wants(procs_[t.proc].pid)) {
+    } else if (t.proc != kNone && cfg_.target.wants(procs_[t.proc].pid)) {
         return true;
     }
     if (t.owner == OwnerKind::AcceptQueue) {
@@ -156,16 +196,12 @@ bool Tracker::passes_filter(SockId sk, const Tracked& t) const
 
 void Tracker::fill_age(SocketFacts& f, const Tracked& t, MonoNs now) const
 {
-    if (t.enter_ns && now >= t.enter_ns) {
+    if (t.enter_ns && now >= t.enter_ns)
         f.age_s = ns_to_seconds(now - t.enter_ns);
-    } else if (t.enter_ns == 0) {
-        MonoNs since = std::min(t.first_seen_ns, cfg_.started_ns ? cfg_.started_ns : t.first_seen_ns);
-        if (t.fin_by_ns)
-            since = std::min(since, t.fin_by_ns); // the kernel's bound, when it has one
-        f.min_age_s = now >= since ? ns_to_seconds(now - since) : 0.0;
-    } else {
+    else if (t.enter_ns == 0)
+        f.min_age_s = now >= t.since_ns ? ns_to_seconds(now - t.since_ns) : 0.0;
+    else
         f.age_s = 0.0;
-    }
 }
 
 template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoNs now) const
@@ -176,7 +212,7 @@ template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoN
     f.sk = sk;
     f.owner = t.owner;
     f.processes = owners_of(sk, t);
-    f.tuple = t.tuple;
+    f.tuple = tuple_of(sk, t);
     f.netns = t.netns;
     f.recv_q = t.recv_q;
     f.preexisting = t.preexisting;
@@ -185,18 +221,18 @@ template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoN
     const ListenerInfo* l = nullptr;
     if (t.owner == OwnerKind::AcceptQueue)
         l = queue_listener(sk, t);
-    else if (t.listener_sk)
-        l = listeners_.by_sk(t.listener_sk);
-    if (!l && t.owner == OwnerKind::Process && !t.listener_sk)
+    else if (t.listener != kNone)
+        l = listeners_.by_sk(listener_sk_of(t));
+    if (!l && t.owner == OwnerKind::Process && t.listener == kNone)
         // Accept not seen (it predates us): an accepted child shares its
         // listener's local address, so match on that.
-        l = listeners_.find(t.netns, t.tuple.local, first_owner_pid(sk, t));
+        l = listeners_.find(t.netns, f.tuple.local, first_owner_pid(sk, t));
     if (l) {
         f.listener = listener_view(*l);
     } else if (t.owner == OwnerKind::AcceptQueue) {
         // No listener in the inventory: it closed, or lives in a netns we missed.
         ListenerView v;
-        v.local = t.tuple.local;
+        v.local = f.tuple.local;
         f.listener = v;
         out.detail = "listener not found";
     }
@@ -358,7 +394,7 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
 
 const ListenerInfo* Tracker::queue_listener(SockId sk, const Tracked& t) const
 {
-    return listeners_.queue_of(sk, t.netns, t.tuple.local);
+    return listeners_.queue_of(sk, t.netns, tuple_of(sk, t).local);
 }
 
 std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
@@ -423,7 +459,7 @@ Summary Tracker::summary(MonoNs now) const
         double age = age_of(t, predates);
         if (t.owner == OwnerKind::AcceptQueue) {
             const ListenerInfo* l = queue_listener(sk, t);
-            Endpoint local = l ? l->local : t.tuple.local;
+            Endpoint local = l ? l->local : tuple_of(sk, t).local;
             auto key = std::make_pair(t.netns,
                                       std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
                                           std::to_string(local.port) + "/" + std::to_string(l ? l->sk : 0));
