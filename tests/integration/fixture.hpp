@@ -169,6 +169,17 @@ class ClosewaitTrace : public ::testing::Test
         }
     }
 
+    // ss's CLOSE_WAITs on `port` and the tool's leak findings by 4-tuple;
+    // both must number `n`. Call under ASSERT_NO_FATAL_FAILURE.
+    void leaks_and_ss(Tool& tool, int port, std::size_t n, std::vector<SsSock>& cw,
+                      std::map<std::string, json>& leaks)
+    {
+        cw = ss_state(ss_port(port), "CLOSE-WAIT");
+        ASSERT_EQ(cw.size(), n) << dump_ss(ss_port(port));
+        leaks = index_by_tuple(tool.events_of("close_wait_leak"), "close_wait_leak");
+        ASSERT_EQ(leaks.size(), n) << tool.proc().all_output();
+    }
+
     // Lets the tool run for `seconds` more, reading its output.
     void keep_running(Tool& tool, double seconds)
     {

@@ -49,10 +49,9 @@ TEST_F(ClosewaitTrace, PreexistingCloseWaitsReportedAtAttach)
     EXPECT_LT(seconds_since(started), 5.0);
     keep_running(*tool, 0.3);
 
-    auto cw = ss_state(ss_port(port), "CLOSE-WAIT");
-    ASSERT_EQ(cw.size(), static_cast<size_t>(kTotal)) << dump_ss(ss_port(port));
-    auto leaks = index_by_tuple(tool->events_of("close_wait_leak"), "close_wait_leak");
-    ASSERT_EQ(leaks.size(), static_cast<size_t>(kTotal)) << tool->proc().all_output();
+    std::vector<SsSock> cw;
+    std::map<std::string, json> leaks;
+    ASSERT_NO_FATAL_FAILURE(leaks_and_ss(*tool, port, kTotal, cw, leaks));
     int owned = 0, queued = 0;
     std::vector<int> ss_fds;
     for (const auto& s : cw) {

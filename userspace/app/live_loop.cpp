@@ -23,7 +23,11 @@
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"
 #include "report/human.hpp"
+#include "report/journal.hpp"
 #include "report/json.hpp"
+#include "report/metrics_reporter.hpp"
+#include "kernel/atomic_file.hpp"
+#include "kernel/container.hpp"
 
 namespace cwt
 {
@@ -80,6 +84,7 @@ class LiveLoop
   public:
     LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started)
         : inv_(inv), reporter_(reporter),
+          state_period_ns_(o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s)),
           tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}, listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
@@ -115,6 +120,7 @@ class LiveLoop
                 next_scan = now + scan_period_ns_;
             }
             watch_listeners(now);
+            report_state(now);
             reporter_.flush();
             // Sleeps until the drain period passes, or until the kernel wakes
             // us because the ring is filling up (records are consumed then).
@@ -135,6 +141,16 @@ class LiveLoop
     }
 
   private:
+    // Every --metrics-interval: the whole live state to the reporters that
+    // keep one (metrics).
+    void report_state(MonoNs now)
+    {
+        if (!state_period_ns_ || now < next_state_)
+            return;
+        reporter_.state(LiveState{now, summary(), listeners_.all()});
+        next_state_ = now + state_period_ns_;
+    }
+
     // Step 1, every drain period: the ring buffer's records into the tracker,
     // then the kernel's loss counters and accept-error aggregate.
     void drain(MonoNs now)
@@ -292,6 +308,8 @@ class LiveLoop
 
     Inventory& inv_;
     Reporter& reporter_;
+    MonoNs state_period_ns_ = 0; // --metrics-interval; 0: no metrics
+    MonoNs next_state_ = 0;
     // Listener state has one owner, this loop; the tracker and the accept
     // watch read it. Declared before them.
     ListenerState listeners_;
@@ -312,10 +330,23 @@ class LiveLoop
 std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
 {
     auto fanout = std::make_unique<FanoutReporter>();
-    if (o.json)
+    if (o.quiet) {
+        // -q: the metrics file is the only output.
+    } else if (o.json) {
         fanout->add(make_json_reporter(stdout, clock));
-    else
+    } else if (is_journal_stream(STDOUT_FILENO)) {
+        fanout->add(make_journal_reporter(stdout, stderr, clock)); // one line per finding, with its priority
+    } else {
         fanout->add(make_human_reporter(stdout, stderr, clock));
+    }
+    if (!o.prometheus_textfile.empty()) {
+        std::string path = o.prometheus_textfile;
+        fanout->add(std::make_unique<MetricsReporter>(
+            MetricsOptions{o.metrics_max_series, o.version},
+            [path](const std::string& text) { write_file_atomically(path, text); }, clock,
+            [](std::uint32_t pid) { return container_of(pid); },
+            [](std::uint32_t pid) { return pid_exists(pid); }));
+    }
     return fanout;
 }
 
