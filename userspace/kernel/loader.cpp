@@ -229,17 +229,12 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     } else {
         // Iterators only: the live maps are never used, so keep them tiny
         // (hash maps are preallocated in full).
+        // The audit's fd walk picks listeners and CLOSE_WAITs by their state
+        // (iterators.bpf.c), so `wanted` is not used either.
         for (bpf_map* m : {s.maps.close_waits, s.maps.owners, s.maps.listeners, s.maps.accept_args,
-                           s.maps.accept_errors, s.maps.kaccept_args})
+                           s.maps.accept_errors, s.maps.kaccept_args, s.maps.wanted})
             bpf_map__set_max_entries(m, 1);
         bpf_map__set_max_entries(s.maps.events, 4096);
-        // The audit marks every listener and CLOSE_WAIT here. Entries are
-        // allocated on use, but the bucket array is not: size it by the
-        // sockets in use, with room for growth during the walk (an overflow
-        // only costs a full fd walk).
-        std::uint64_t in_use = tcp_sockets_in_use().value_or(65536);
-        bpf_map__set_max_entries(s.maps.wanted, static_cast<std::uint32_t>(std::clamp<std::uint64_t>(
-                                                    in_use + in_use / 4, 1024, 1 << 22)));
     }
 
     // Everything off but the iterators, then exactly this candidate's hooks on.

@@ -55,7 +55,11 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
                          j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
         };
         for (const auto& cw : snap.close_waits)
-            std::fprintf(out, "%s\n", finding_json_line(snap.finding(cw), clock).c_str());
+        {
+            std::string line = finding_json_line(snap.finding(cw), clock);
+            line += '\n';
+            std::fwrite(line.data(), 1, line.size(), out);
+        }
         for (const auto& l : snap.listeners)
             emit(listener_row_json(l, clock, now));
         for (const auto& p : snap.processes)
