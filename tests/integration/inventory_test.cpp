@@ -24,14 +24,7 @@ TEST_F(ClosewaitTrace, PreexistingCloseWaitsReportedAtAttach)
     // an orderly CLOSE_WAIT -> LAST_ACK.
     auto cli = spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kTotal)});
     ASSERT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();
-    ASSERT_TRUE(srv->wait_line("STOPPED_ACCEPTING", kStepTimeout)) << srv->all_output();
-    ASSERT_TRUE(poll_until(
-        [&] {
-            auto l = ss_state(ss_port(port), "LISTEN");
-            return l.size() == 1 && l[0].recv_q == static_cast<std::uint32_t>(kQueued);
-        },
-        kStepTimeout))
-        << dump_ss(ss_port(port));
+    ASSERT_NO_FATAL_FAILURE(wait_queue(*srv, port, kQueued));
     cli->send("close\n");
     ASSERT_TRUE(cli->wait_line("CLOSED", kStepTimeout));
     std::vector<SsSock> before;

@@ -298,6 +298,7 @@ class HumanReporter : public Reporter
     }
     void finding(const Finding& f) override { std::fprintf(out_, "%s\n", human_line(f, clock_).c_str()); }
     void summary(const Summary& s, double elapsed_s) override { print_human_summary(out_, s, elapsed_s); }
+    void target_exit(std::uint32_t pid, MonoNs) override { std::fprintf(out_, "pid %u exited\n", pid); }
     void flush() override { std::fflush(out_); }
 
   private:
