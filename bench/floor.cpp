@@ -42,8 +42,8 @@ int main()
     for (std::uint32_t k = 0; k < 3 && ncpu > 0; ++k) {
         std::vector<std::uint64_t> v(static_cast<std::size_t>(ncpu));
         std::uint64_t sum = 0;
-        if (bpf_map__lookup_elem(skel->maps.floor_counts, &k, sizeof(k), v.data(), v.size() * sizeof(v[0]), 0) ==
-            0)
+        if (bpf_map__lookup_elem(skel->maps.floor_counts, &k, sizeof(k), v.data(), v.size() * sizeof(v[0]),
+                                 0) == 0)
             for (auto x : v)
                 sum += x;
         std::printf("@%s: %llu\n", names[k], static_cast<unsigned long long>(sum));

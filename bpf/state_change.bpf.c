@@ -78,7 +78,8 @@ static __always_inline bool target_sock(const struct sock* sk, __u64 key, int ol
 {
     if (newstate == CWT_TCP_SYN_SENT) {
         if ((bpf_get_current_pid_tgid() >> 32) == filter_tgid) {
-            struct cwt_owner o = {.tgid = filter_tgid, .fd = -1, .listen_fd = -1, .flags = CWT_OWNER_F_CONNECTED};
+            struct cwt_owner o = {
+                .tgid = filter_tgid, .fd = -1, .listen_fd = -1, .flags = CWT_OWNER_F_CONNECTED};
             if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
                 count(CWT_CNT_OWNER_MAP_FULL);
         }

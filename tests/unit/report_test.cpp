@@ -730,7 +730,6 @@ TEST(ReportHuman, SummaryLinesFit)
 } // namespace
 } // namespace cwt
 
-
 namespace cwt
 {
 namespace

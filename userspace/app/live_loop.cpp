@@ -194,7 +194,8 @@ class LiveLoop
     void scan_map(MonoNs now)
     {
         tracker_.begin_scan(now);
-        inv_.scan_close_waits([this](SockId sk, const CloseWaitInfo& info) { tracker_.scan_entry(sk, info); });
+        inv_.scan_close_waits(
+            [this](SockId sk, const CloseWaitInfo& info) { tracker_.scan_entry(sk, info); });
         tracker_.end_scan();
     }
 

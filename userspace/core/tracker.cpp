@@ -294,7 +294,7 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         // LAST_ACK: an orderly close(). Straight to CLOSE: the listener went
         // away under a queued socket, close() aborted a socket with unread
         // data (we had shut down sending), or the peer reset it.
-        f.closed_by = ev.new_state == 9 /* LAST_ACK */         ? "application"
+        f.closed_by = ev.new_state == 9 /* LAST_ACK */    ? "application"
                       : t.owner == OwnerKind::AcceptQueue ? "listener_closed"
                       : ev.local_shutdown                 ? "application"
                                                           : "reset";
@@ -460,9 +460,9 @@ Summary Tracker::summary(MonoNs now) const
         if (t.owner == OwnerKind::AcceptQueue) {
             const ListenerInfo* l = queue_listener(sk, t);
             Endpoint local = l ? l->local : tuple_of(sk, t).local;
-            auto key = std::make_pair(t.netns,
-                                      std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
-                                          std::to_string(local.port) + "/" + std::to_string(l ? l->sk : 0));
+            auto key =
+                std::make_pair(t.netns, std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
+                                            std::to_string(local.port) + "/" + std::to_string(l ? l->sk : 0));
             ListenerSummary& ls = lsums[key];
             ls.netns = t.netns;
             ls.listener = l ? listener_view(*l) : ListenerView{local, {}, {}, {}};

@@ -94,8 +94,8 @@ class Tracker
     // are shared (RefTable), an IPv4 tuple is kept in 12 bytes, and the rare
     // IPv6 tuples and several-owner sockets sit in side maps.
     struct Tracked {
-        MonoNs enter_ns = 0; // 0: entered before the tool started
-        MonoNs since_ns = 0; // enter_ns == 0: it was in CLOSE_WAIT by then at the latest
+        MonoNs enter_ns = 0;                  // 0: entered before the tool started
+        MonoNs since_ns = 0;                  // enter_ns == 0: it was in CLOSE_WAIT by then at the latest
         std::uint32_t saddr4 = 0, daddr4 = 0; // IPv4 tuple (network order), unless v6
         std::uint16_t sport = 0, dport = 0;
         std::uint32_t netns = 0;
@@ -123,7 +123,10 @@ class Tracker
 
     Tuple tuple_of(SockId sk, const Tracked& t) const;
     void set_tuple(SockId sk, Tracked& t, const Tuple& tuple);
-    SockId listener_sk_of(const Tracked& t) const { return t.listener == kNone ? 0 : listener_sks_[t.listener]; }
+    SockId listener_sk_of(const Tracked& t) const
+    {
+        return t.listener == kNone ? 0 : listener_sks_[t.listener];
+    }
     void set_listener(Tracked& t, SockId listener_sk);
     // Owners of a tracked socket (empty: not resolved).
     std::vector<ProcessRef> owners_of(SockId sk, const Tracked& t) const;

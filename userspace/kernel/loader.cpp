@@ -373,8 +373,7 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
             if (opts.attach_live)
                 probes_.push_back(
                     {"per-socket state",
-                     per_socket_on_use() ? "hash maps, allocated on use" : "hash maps, preallocated",
-                     true,
+                     per_socket_on_use() ? "hash maps, allocated on use" : "hash maps, preallocated", true,
                      per_socket_on_use()
                          ? "6.1+ (bpf_mem_alloc): memory follows the sockets tracked, up to --max-sockets"
                          : "before 6.1 tracing programs need preallocated maps: --max-sockets sizes them"});

@@ -207,7 +207,8 @@ class Line
     {
         for (unsigned char c : v)
             if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-                out += nlohmann::ordered_json(v).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+                out += nlohmann::ordered_json(v).dump(-1, ' ', false,
+                                                      nlohmann::ordered_json::error_handler_t::replace);
                 return;
             }
         out += '"';
