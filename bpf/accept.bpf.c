@@ -34,7 +34,7 @@ static __always_inline void record_accept(struct sock* sk, struct sock* lsk, __u
     if (filter_tgid && tgid != filter_tgid)
         return;
     __u64 key = (__u64)sk;
-    struct cwt_owner* known = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* known = sock_owner(key);
     if (known && known->tgid == tgid) {
         /* Seen earlier on this accept (fexit, then fd_install, then the
          * syscall exit): only fill in what is new. */
@@ -175,7 +175,7 @@ static __always_inline void on_fd_install(unsigned int fd, struct file* file)
         return;
     __u64 id = bpf_get_current_pid_tgid();
     __u64 key = (__u64)sk;
-    struct cwt_owner* known = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* known = sock_owner(key);
     if (known) {
         if (known->tgid == (__u32)(id >> 32) && known->fd < 0)
             known->fd = (__s32)fd;

@@ -79,7 +79,7 @@ static __always_inline bool accept_failed_recently(__u32 tgid, __s32 listen_fd, 
  * failing: count it as shed against that (process, listener). */
 static __always_inline void check_shed(__u64 key, __u64 now)
 {
-    struct cwt_owner* owner = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* owner = sock_owner(key);
     if (!owner || !(owner->flags & CWT_OWNER_F_AFTER_ACCEPT_ERROR) ||
         now - owner->accept_ns > CWT_SHED_WINDOW_NS)
         return;

@@ -111,6 +111,28 @@ static __always_inline void emit_sock_event(__u8 kind, __u64 sk, __u8 old_state,
                               : BPF_RB_NO_WAKEUP);
 }
 
+/* The owner recorded for a socket: in `owners` until the socket enters
+ * CLOSE_WAIT, then only in its close_waits entry (the entry carries a copy, so
+ * a leaked socket costs one map element, not two). NULL when unknown. */
+static __always_inline struct cwt_owner* sock_owner(__u64 key)
+{
+    struct cwt_owner* o = bpf_map_lookup_elem(&owners, &key);
+    if (o)
+        return o;
+    struct cwt_cw_entry* cw = bpf_map_lookup_elem(&close_waits, &key);
+    return cw && cw->owner_kind == CWT_OWNER_PROCESS ? &cw->owner : NULL;
+}
+
+/* Is this socket tracked: does the tool hold per-socket state for it (an
+ * owner recorded at accept or, under -p, at the target's connect; or a
+ * CLOSE_WAIT entry)? Under -p only the target's sockets are ever tracked, so
+ * this is also "is it the target's". For other BPF objects that share these
+ * maps (e.g. leak_site.bpf.c); keyed by the socket's address. */
+static __always_inline bool cwt_sock_is_tracked(__u64 key)
+{
+    return bpf_map_lookup_elem(&owners, &key) || bpf_map_lookup_elem(&close_waits, &key);
+}
+
 /* task -> files -> fdtable -> file; NULL when fd is not open. */
 static __always_inline struct file* fd_to_file(struct task_struct* task, int fd)
 {

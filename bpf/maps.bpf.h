@@ -43,8 +43,8 @@ __u64 last_accept_error_ns = 0;
 __u32 iter_tgid = 0;           /* iter/task_file: 0 = every process */
 bool iter_only_wanted = false; /* emit only sockets present in `wanted` */
 /* The one-shot audit: iter/tcp emits only listeners, CLOSE_WAITs and children
- * still in an accept queue, and marks the ones that can have fds in `wanted`;
- * iter/task_file then emits only those fds and counts every process's fds. */
+ * still in an accept queue; iter/task_file then emits only the fds of
+ * listeners and CLOSE_WAITs and counts every process's fds. */
 bool iter_snapshot = false;
 /* iter/task_file fills in the netns, state and (listeners, CLOSE_WAITs) the
  * socket record of every TCP fd: the snapshot's one global walk. */

@@ -85,6 +85,10 @@ struct cwt_owner {
 /* Accepted while this (process, listener) was failing with EMFILE/ENFILE:
  * if it is closed at once, the server is shedding (libuv's reserve-fd trick). */
 #define CWT_OWNER_F_AFTER_ACCEPT_ERROR 1u
+/* -p only: an outbound socket the target connect()ed (SYN_SENT is set in the
+ * caller's own context). Marks the socket as the target's; the owner's fd is
+ * still resolved by the inventory, so such an entry decodes as "unknown". */
+#define CWT_OWNER_F_CONNECTED 2u
 /* An accept closed within this long of itself counts as shed. */
 #define CWT_SHED_WINDOW_NS (100ULL * 1000000ULL)
 

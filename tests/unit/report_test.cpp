@@ -905,5 +905,28 @@ TEST(ReportSchema, EveryObjectTypeValidatesAndARenamedKeyDoesNot)
     }
 }
 
+// The snapshot's fast one-line JSON is byte for byte the reporter's dump.
+TEST(ReportJson, FastLineIsTheSameAsTheDump)
+{
+    auto dump = [](const Finding& f) {
+        return finding_json(f, kClock).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    };
+    std::vector<Finding> all = all_sample_findings();
+    LeakFinding several = leak_finding();
+    several.sock.processes = {ProcessRef{100, "parent", 5}, ProcessRef{101, "child", 5}};
+    all.emplace_back(several);
+    LeakFinding hostile = leak_finding();
+    hostile.sock.processes = {ProcessRef{100, kHostileRaw, 5}};
+    hostile.detail = "quote \" and backslash \\ and tab \t";
+    all.emplace_back(hostile);
+    ClosedFinding odd = closed_finding();
+    odd.sock.age_s = 1e-7;
+    odd.sock.min_age_s = 123456789.125;
+    odd.sock.recv_q.reset();
+    all.emplace_back(odd);
+    for (const Finding& f : all)
+        EXPECT_EQ(finding_json_line(f, kClock), dump(f));
+}
+
 } // namespace
 } // namespace cwt

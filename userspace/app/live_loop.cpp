@@ -16,6 +16,7 @@
 #include "app/scope.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
+#include "common/memory.hpp"
 #include "common/units.hpp"
 #include "core/accept_watch.hpp"
 #include "core/decoder.hpp"
@@ -94,7 +95,7 @@ class LiveLoop
     void start(Inventory::Preexisting pre)
     {
         refresh_listeners(mono_now_ns(), true);
-        tracker_.on_scan(mono_now_ns(), close_waits());
+        scan_map(mono_now_ns());
         preexisting_ = std::move(pre.enrich);
     }
 
@@ -121,7 +122,7 @@ class LiveLoop
         }
         // Last records and a last scan, so the summary counts what is still open.
         drain(mono_now_ns());
-        tracker_.on_scan(mono_now_ns(), close_waits());
+        scan_map(mono_now_ns());
         reporter_.flush();
     }
 
@@ -204,11 +205,23 @@ class LiveLoop
         accept_watch_.on_errors(now, errors, fds, listeners_, out);
     }
 
+    // The kernel's close_waits map into the tracker, streamed (no copy of it).
+    void scan_map(MonoNs now)
+    {
+        tracker_.begin_scan(now);
+        inv_.scan_close_waits(
+            [this](SockId sk, const CloseWaitInfo& info) {
+                if (scope_.wants_netns(info.netns)) // --netns
+                    tracker_.scan_entry(sk, info);
+            });
+        tracker_.end_scan();
+    }
+
     // Step 3, every scan period: the kernel's close_waits map into the
     // tracker, then the sockets past the threshold.
     void scan(MonoNs now)
     {
-        tracker_.on_scan(now, close_waits());
+        scan_map(now);
         auto due = tracker_.due_for_leak_report(now);
         if (due.empty())
             return;
@@ -219,6 +232,7 @@ class LiveLoop
         for (SockId sk : due)
             tracker_.report_leak(sk, enrich[sk], now, out);
         report(out);
+        trim_heap_after(due.size());
     }
 
     // Only now, for the few sockets past the threshold, ask the kernel who
@@ -305,15 +319,6 @@ class LiveLoop
     }
 
     // The kernel's CLOSE_WAIT map, less other namespaces under --netns.
-    std::vector<std::pair<SockId, CloseWaitInfo>> close_waits()
-    {
-        auto all = inv_.scan_close_waits();
-        all.erase(std::remove_if(all.begin(), all.end(),
-                                 [&](const auto& e) { return !scope_.wants_netns(e.second.netns); }),
-                  all.end());
-        return all;
-    }
-
     Scope& scope_;
     NetnsSet& netns_;
     ProcessMetaFn meta_;

@@ -22,7 +22,7 @@ namespace cwt
 using SockId = std::uint64_t; // kernel address of the struct sock
 using MonoNs = std::uint64_t; // CLOCK_MONOTONIC nanoseconds
 
-enum class OwnerKind { Unknown, Process, AcceptQueue, NoFd };
+enum class OwnerKind : std::uint8_t { Unknown, Process, AcceptQueue, NoFd };
 const char* owner_kind_name(OwnerKind k);
 
 struct Endpoint {

@@ -437,7 +437,7 @@ namespace
 {
 
 // One syscall per 4096 entries (kernel 5.6+); false if batching is unsupported.
-bool scan_batched(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
+bool scan_batched(int fd, const Inventory::CloseWaitSink& out)
 {
     constexpr std::uint32_t kBatch = 4096;
     std::vector<SockId> keys(kBatch);
@@ -450,21 +450,21 @@ bool scan_batched(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
         if (err && errno != ENOENT)
             return !first; // a later batch failing leaves a partial scan: the next one completes it
         for (std::uint32_t i = 0; i < count; ++i)
-            out.emplace_back(keys[i], decode_close_wait(vals[i]));
+            out(keys[i], decode_close_wait(vals[i]));
         if (err)
             return true; // ENOENT: that was the last batch
         in_batch = out_batch;
     }
 }
 
-void scan_one_by_one(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
+void scan_one_by_one(int fd, const Inventory::CloseWaitSink& out)
 {
     SockId key = 0, next = 0;
     const void* prev = nullptr;
     cwt_cw_entry e{};
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
         if (bpf_map_lookup_elem(fd, &next, &e) == 0)
-            out.emplace_back(next, decode_close_wait(e));
+            out(next, decode_close_wait(e));
         key = next;
         prev = &key;
     }
@@ -472,14 +472,17 @@ void scan_one_by_one(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
 
 } // namespace
 
-std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
+void Inventory::scan_close_waits(const CloseWaitSink& each)
 {
     int fd = map_fd(s_.skel().maps.close_waits);
+    if (!scan_batched(fd, each))
+        scan_one_by_one(fd, each);
+}
+
+std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
+{
     std::vector<std::pair<SockId, CloseWaitInfo>> out;
-    if (!scan_batched(fd, out)) {
-        out.clear();
-        scan_one_by_one(fd, out);
-    }
+    scan_close_waits([&](SockId sk, const CloseWaitInfo& info) { out.emplace_back(sk, info); });
     return out;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -80,6 +81,9 @@ class Inventory
     std::vector<ListenerInfo> listener_queues();
 
     std::vector<std::pair<SockId, CloseWaitInfo>> scan_close_waits();
+    // The same, one entry at a time (no copy of the whole map at 100k sockets).
+    using CloseWaitSink = std::function<void(SockId, const CloseWaitInfo&)>;
+    void scan_close_waits(const CloseWaitSink& each);
     std::vector<AcceptErrorSample> accept_errors();
     // Open fds of a process and how many are TCP sockets / in CLOSE_WAIT.
     FdContext fd_context(std::uint32_t pid);

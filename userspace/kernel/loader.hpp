@@ -89,6 +89,10 @@ class BpfSession
     std::size_t fd_short_need_ = 0; // the smallest fd need of a tier skipped for it
 };
 
+// Whether the per-socket hash maps (close_waits, owners) are allocated on use
+// on this kernel (6.1+) rather than preallocated to --max-sockets.
+bool per_socket_on_use();
+
 // Mounts tracefs if no tracing directory is available (classic tracepoints
 // resolve their ids there). Returns an empty string on success, else the cause.
 std::string ensure_tracefs();

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <string>
 
 namespace cwt
 {
@@ -214,6 +215,168 @@ nlohmann::ordered_json to_json(const LostFinding& f, const WallClock& clock)
 nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock)
 {
     return std::visit([&](const auto& x) { return to_json(x, clock); }, f);
+}
+
+namespace
+{
+
+// The one-line form that finding_json(f).dump() gives, written directly for
+// the socket findings: a snapshot prints 50k of them, and building each as an
+// nlohmann object costs more than the kernel walk. Strings that need any
+// escaping, and every number that is not an integer, still go through
+// nlohmann, so the bytes are the same (tests/unit/report_test.cpp checks).
+class Line
+{
+  public:
+    std::string out;
+    void key(const char* k)
+    {
+        out += first_ ? "{\"" : ",\"";
+        first_ = false;
+        out += k;
+        out += "\":";
+    }
+    void str(const std::string& v)
+    {
+        for (unsigned char c : v)
+            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+                out += nlohmann::ordered_json(v).dump(-1, ' ', false,
+                                                      nlohmann::ordered_json::error_handler_t::replace);
+                return;
+            }
+        out += '"';
+        out += v;
+        out += '"';
+    }
+    template <typename T> void num(T v) { out += std::to_string(v); }
+    void real(double v) { out += nlohmann::ordered_json(v).dump(); }
+    void boolean(bool v) { out += v ? "true" : "false"; }
+    void null() { out += "null"; }
+    void open() { first_ = true; }
+    void close() { out += '}'; }
+
+  private:
+    bool first_ = true;
+};
+
+void line_process(Line& l, const ProcessRef* p)
+{
+    l.key("pid");
+    p ? l.num(p->pid) : l.null();
+    l.key("comm");
+    p ? l.str(p->comm) : l.null();
+    l.key("fd");
+    p ? l.num(p->fd) : l.null();
+}
+
+template <typename F> void line_socket(Line& l, const F& f, const WallClock& clock)
+{
+    const SocketFacts& s = f.sock;
+    l.key("type");
+    l.str(F::kType);
+    l.key("ts");
+    l.str(clock.rfc3339(f.ts_ns));
+    l.key("owner");
+    l.str(owner_kind_name(s.owner));
+    line_process(l, s.processes.empty() ? nullptr : &s.processes.front());
+    if (s.processes.size() > 1) {
+        l.key("owners");
+        l.out += '[';
+        for (std::size_t i = 0; i < s.processes.size(); ++i) {
+            if (i)
+                l.out += ',';
+            l.open();
+            line_process(l, &s.processes[i]);
+            l.close();
+        }
+        l.out += ']';
+    }
+    l.key("local");
+    l.str(format_endpoint(s.tuple.local));
+    l.key("remote");
+    l.str(format_endpoint(s.tuple.remote));
+    l.key("listener");
+    if (s.listener) {
+        const ListenerView& v = *s.listener;
+        Line inner;
+        inner.key("local");
+        inner.str(format_endpoint(v.local));
+        line_process(inner, v.owner ? &*v.owner : nullptr);
+        if (v.queue) {
+            inner.key("queue");
+            inner.num(*v.queue);
+        }
+        if (v.backlog) {
+            inner.key("backlog");
+            inner.num(*v.backlog);
+        }
+        inner.close();
+        l.out += inner.out;
+    } else {
+        l.null();
+    }
+    l.key("age_s");
+    s.age_s ? l.real(*s.age_s) : l.null();
+    if (s.min_age_s) {
+        l.key("min_age_s");
+        l.real(*s.min_age_s);
+    }
+    l.key("recv_q");
+    s.recv_q ? l.num(*s.recv_q) : l.null();
+    l.key("netns");
+    l.num(s.netns);
+    l.key("preexisting");
+    l.boolean(s.preexisting);
+    l.key("sk");
+    l.str(hex(s.sk));
+}
+
+void line_detail(Line& l, const std::string& detail)
+{
+    if (!detail.empty()) {
+        l.key("detail");
+        l.str(detail);
+    }
+}
+
+bool line_of(Line& l, const CloseWaitFinding& f, const WallClock& clock)
+{
+    line_socket(l, f, clock);
+    line_detail(l, f.detail);
+    return true;
+}
+bool line_of(Line& l, const LeakFinding& f, const WallClock& clock)
+{
+    line_socket(l, f, clock);
+    line_detail(l, f.detail);
+    return true;
+}
+bool line_of(Line& l, const ClosedFinding& f, const WallClock& clock)
+{
+    line_socket(l, f, clock);
+    l.key("was_leak");
+    l.boolean(f.was_leak);
+    l.key("closed_by");
+    l.str(f.closed_by);
+    line_detail(l, f.detail);
+    return true;
+}
+template <typename F> bool line_of(Line&, const F&, const WallClock&)
+{
+    return false;
+}
+
+} // namespace
+
+std::string finding_json_line(const Finding& f, const WallClock& clock)
+{
+    Line l;
+    l.out.reserve(512);
+    if (std::visit([&](const auto& x) { return line_of(l, x, clock); }, f)) {
+        l.close();
+        return std::move(l.out);
+    }
+    return finding_json(f, clock).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)

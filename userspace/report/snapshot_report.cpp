@@ -67,7 +67,11 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
             fmt::print(out, "{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
         };
         for (const auto& cw : snap.close_waits)
-            emit(finding_json(snap.finding(cw), clock));
+        {
+            std::string line = finding_json_line(snap.finding(cw), clock);
+            line += '\n';
+            std::fwrite(line.data(), 1, line.size(), out);
+        }
         for (const auto& l : snap.listeners)
             emit(listener_row_json(l, clock, now));
         for (const auto& p : snap.processes)
