@@ -267,6 +267,17 @@ void line_process(Line& l, const ProcessRef* p)
     p ? l.str(p->comm) : l.null();
     l.key("fd");
     p ? l.num(p->fd) : l.null();
+    l.key("nspid");
+    p && p->meta && p->meta->nspid ? l.num(p->meta->nspid) : l.null();
+}
+
+// cgroup and container, as put_container() writes them.
+void line_container(Line& l, const ProcessMeta* m)
+{
+    l.key("cgroup");
+    m && !m->cgroup.empty() ? l.str(m->cgroup) : l.null();
+    l.key("container");
+    l.out += container_json(m).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 template <typename F> void line_socket(Line& l, const F& f, const WallClock& clock)
@@ -279,6 +290,8 @@ template <typename F> void line_socket(Line& l, const F& f, const WallClock& clo
     l.key("owner");
     l.str(owner_kind_name(s.owner));
     line_process(l, s.processes.empty() ? nullptr : &s.processes.front());
+    const ProcessRef* holder = container_holder(s);
+    line_container(l, holder ? holder->meta.get() : nullptr);
     if (s.processes.size() > 1) {
         l.key("owners");
         l.out += '[';
