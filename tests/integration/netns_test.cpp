@@ -505,7 +505,7 @@ TEST_F(Containers, Filters)
 TEST_F(Containers, PidModeReportsPreexistingLeaksInItsNamespace)
 {
     const auto& b = ctrs()[1];
-    Tool t({"--json", "-p", std::to_string(b.leak.host_pid), "-t", "1", "-d", "4"});
+    Tool t({"--json", "-p", std::to_string(b.leak.host_pid), "--threshold", "1", "-d", "4"});
     json start = t.wait_start(kStartTimeout);
     ASSERT_TRUE(start.is_object()) << t.proc().all_output();
     EXPECT_EQ(start.value("preexisting_close_wait", -1), kLeaks) << start.dump();
@@ -521,7 +521,7 @@ TEST_F(Containers, PidModeReportsPreexistingLeaksInItsNamespace)
 
 TEST_F(Containers, LiveModeNewLeaksInContainers)
 {
-    Tool t({"--json", "-t", "1", "-d", "8"});
+    Tool t({"--json", "--threshold", "1", "-d", "8"});
     json start = t.wait_start(kStartTimeout);
     ASSERT_TRUE(start.is_object()) << t.proc().all_output();
     // New leaks and queued CLOSE_WAITs after the start, in an unshare and an ip netns container.
