@@ -13,7 +13,8 @@ set(CWT_MAN_DIR ${CMAKE_BINARY_DIR}/man)
 add_custom_command(
   OUTPUT ${CWT_MAN_DIR}/man8/closewait-trace.8
   COMMAND ${CMAKE_COMMAND} -E make_directory ${CWT_MAN_DIR}/man8
-  COMMAND sh -c "${SCDOC} < ${CMAKE_SOURCE_DIR}/doc/closewait-trace.8.scd > ${CWT_MAN_DIR}/man8/closewait-trace.8"
+  COMMAND sh -c "\"$0\" < \"$1\" > \"$2\"" ${SCDOC} ${CMAKE_SOURCE_DIR}/doc/closewait-trace.8.scd
+          ${CWT_MAN_DIR}/man8/closewait-trace.8
   DEPENDS ${CMAKE_SOURCE_DIR}/doc/closewait-trace.8.scd
   COMMENT "man page closewait-trace.8 (scdoc)"
   VERBATIM)
