@@ -29,15 +29,6 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-# time_cmd OUT CMD...: wall seconds of CMD (stdout to OUT), exit status ignored.
-time_cmd() {
-    local out=$1 t0 t1
-    shift
-    t0=$(now)
-    "$@" >"$out" 2>>"$TMP/stderr" || true
-    t1=$(now)
-    awk -v a="$t1" -v b="$t0" 'BEGIN {printf "%.4f\n", a-b}'
-}
 
 tool_snapshot() { "$CWT_BIN" --snapshot --json; }
 # The fallback where BPF iterators are unavailable (sock_diag + /proc).
