@@ -78,7 +78,8 @@ class LiveLoop
              MonoNs started)
         : scope_(scope), netns_(scope.netns()), meta_(scope.meta_fn()), inv_(inv), reporter_(reporter),
           state_period_ns_(o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s)),
-          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started}, listeners_),
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started},
+                   listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
           accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), scope.target(), started}),
@@ -210,11 +211,10 @@ class LiveLoop
     void scan_map(MonoNs now)
     {
         tracker_.begin_scan(now);
-        inv_.scan_close_waits(
-            [this](SockId sk, const CloseWaitInfo& info) {
-                if (scope_.wants_netns(info.netns)) // --netns
-                    tracker_.scan_entry(sk, info);
-            });
+        inv_.scan_close_waits([this](SockId sk, const CloseWaitInfo& info) {
+            if (scope_.wants_netns(info.netns)) // --netns
+                tracker_.scan_entry(sk, info);
+        });
         tracker_.end_scan();
     }
 
@@ -397,6 +397,9 @@ int run_live(const Options& o)
     MonoNs attached = mono_now_ns();
     // Every network namespace (or the --netns one), held open for the run.
     Scope scope(o);
+    scope.attach_kernel_filter(session); // before the inventory: no accept falls between the two
+    log_debug("filters in kernel: " + session.kernel_filters() +
+              (scope.kernel_filter_status().empty() ? "" : " " + scope.kernel_filter_status()));
     Inventory inv(session, &scope.netns(), o.filter);
     Inventory::Preexisting pre = inv.seed_preexisting(scope.target());
 
@@ -416,6 +419,9 @@ int run_live(const Options& o)
     loop.run(ctl);
     if (ctl.reason() == StopReason::TargetExit)
         reporter->target_exit(o.pid, mono_now_ns());
+    if (!scope.kernel_filter_status().empty())
+        log_debug("accepts and connects of other cgroups dropped in the kernel: " +
+                  std::to_string(inv.counter(CWT_CNT_CGROUP_FILTERED)));
     if (!output_failed(ctl))
         reporter->summary(loop.summary(), ns_to_seconds(mono_now_ns() - started));
     reporter->flush();
