@@ -78,8 +78,7 @@ class LiveLoop
              MonoNs started)
         : scope_(scope), netns_(scope.netns()), meta_(scope.meta_fn()), inv_(inv), reporter_(reporter),
           state_period_ns_(o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s)),
-          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started},
-                   listeners_),
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started}, listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
           accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), scope.target(), started}),
@@ -211,10 +210,11 @@ class LiveLoop
     void scan_map(MonoNs now)
     {
         tracker_.begin_scan(now);
-        inv_.scan_close_waits([this](SockId sk, const CloseWaitInfo& info) {
-            if (scope_.wants_netns(info.netns)) // --netns
-                tracker_.scan_entry(sk, info);
-        });
+        inv_.scan_close_waits(
+            [this](SockId sk, const CloseWaitInfo& info) {
+                if (scope_.wants_netns(info.netns)) // --netns
+                    tracker_.scan_entry(sk, info);
+            });
         tracker_.end_scan();
     }
 

@@ -87,9 +87,9 @@ class BpfSession
     Tier tier_ = Tier::Tracepoint;
     std::string tier_reason_;
     std::vector<ProbeResult> probes_;
-    std::string last_load_detail_;  // libbpf's last warning, for the final error
-    bool uring_ = false;            // io_uring_complete attached
-    bool skip_uring_ = false;       // retrying a load without it
+    std::string last_load_detail_; // libbpf's last warning, for the final error
+    bool uring_ = false;           // io_uring_complete attached
+    bool skip_uring_ = false;      // retrying a load without it
     std::size_t fd_short_need_ = 0; // the smallest fd need of a tier skipped for it
 };
 
