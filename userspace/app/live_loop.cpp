@@ -134,6 +134,7 @@ class LiveLoop
         s.listen_overflows = accept_watch_.overflows_reported();
         s.netns = netns_.size();
         s.netns_skipped = netns_.skipped();
+        s.netns_vanished = netns_.vanished();
         annotate(s, meta_);
         return s;
     }
