@@ -33,8 +33,8 @@ std::uint64_t inode_of(const std::string& path)
 
 bool have_tools()
 {
-    return system("command -v ip >/dev/null && command -v unshare >/dev/null && command -v nsenter >/dev/null") ==
-           0;
+    return system("command -v ip >/dev/null && command -v unshare >/dev/null && command -v nsenter "
+                  ">/dev/null") == 0;
 }
 
 std::string cgroup2_root()
@@ -69,21 +69,23 @@ struct LeakyContainer {
         id = p["ID"];
         cgroup = p["CGROUP"];
         srv = std::make_unique<Proc>(std::vector<std::string>{
-            fakectr(), "run", root, "docker", name, "netns", "--", scenario("cwt_leak_srv"), "--addr", "127.0.0.1",
-            "--port", std::to_string(port), "--lifetime", "60"});
+            fakectr(), "run", root, "docker", name, "netns", "--", scenario("cwt_leak_srv"), "--addr",
+            "127.0.0.1", "--port", std::to_string(port), "--lifetime", "60"});
         if (!srv->wait_line("LISTEN ", kStepTimeout))
             return false;
         netns = inode_of("/run/netns/cwt-" + name);
-        cli = std::make_unique<Proc>(std::vector<std::string>{
-            fakectr(), "exec", name, "--", scenario("cwt_peer_cli"), "--addr", "127.0.0.1", "--port",
-            std::to_string(port), "--count", std::to_string(kLeaks), "--close-after-ms", "50", "--lifetime", "60"});
-        return netns != 0 && poll_until(
-                                 [&] {
-                                     return static_cast<int>(ss_state(ss_port(port, "ip netns exec cwt-" + name + " "),
-                                                                      "CLOSE-WAIT")
-                                                                 .size()) == kLeaks;
-                                 },
-                                 kStepTimeout);
+        cli = std::make_unique<Proc>(
+            std::vector<std::string>{fakectr(), "exec", name, "--", scenario("cwt_peer_cli"), "--addr",
+                                     "127.0.0.1", "--port", std::to_string(port), "--count",
+                                     std::to_string(kLeaks), "--close-after-ms", "50", "--lifetime", "60"});
+        return netns != 0 &&
+               poll_until(
+                   [&] {
+                       return static_cast<int>(
+                                  ss_state(ss_port(port, "ip netns exec cwt-" + name + " "), "CLOSE-WAIT")
+                                      .size()) == kLeaks;
+                   },
+                   kStepTimeout);
     }
     // What a runtime does on `docker rm -f`: every process killed, the
     // cgroups removed, the namespace's bind mount deleted.
@@ -128,7 +130,8 @@ TEST(NetnsRaces, SnapshotWhileNamespacesComeAndGo)
         std::string tag;
         ~Cleanup()
         {
-            (void)!system(("for n in /run/netns/" + tag + "*; do [ -e \"$n\" ] && ip netns del \"${n##*/}\"; done "
+            (void)!system(("for n in /run/netns/" + tag +
+                           "*; do [ -e \"$n\" ] && ip netns del \"${n##*/}\"; done "
                            "2>/dev/null")
                               .c_str());
         }
