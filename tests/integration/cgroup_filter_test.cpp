@@ -42,8 +42,7 @@ struct CgroupTree {
     ~CgroupTree()
     {
         if (!name.empty())
-            (void)!std::system((std::string(CWT_SOURCE_DIR) +
-                                "/tests/integration/containers/fakectr.sh cleanup " + name +
+            (void)!std::system((source_dir() + "/tests/integration/containers/fakectr.sh cleanup " + name +
                                 " >/dev/null 2>&1")
                                    .c_str());
     }

@@ -21,7 +21,7 @@ constexpr int kLeaks = 3;
 
 std::string fakectr()
 {
-    return std::string(CWT_SOURCE_DIR) + "/tests/integration/containers/fakectr.sh";
+    return source_dir() + "/tests/integration/containers/fakectr.sh";
 }
 
 std::uint64_t inode_of(const std::string& path)

@@ -34,7 +34,7 @@ constexpr int kQueued = 2;
 
 std::string fakectr()
 {
-    return std::string(CWT_SOURCE_DIR) + "/tests/integration/containers/fakectr.sh";
+    return source_dir() + "/tests/integration/containers/fakectr.sh";
 }
 
 std::string jstr(const json& j, const char* key)
