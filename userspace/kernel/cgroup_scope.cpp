@@ -96,8 +96,13 @@ void walk(const std::string& dir, const std::string& path, const std::string& co
         subdirs.emplace_back(e->d_name);
     }
     closedir(d);
-    for (const auto& s : subdirs)
-        walk(dir + "/" + s, (path == "/" ? "" : path) + "/" + s, container_prefix, cgroup, out, depth + 1);
+    for (const auto& s : subdirs) {
+        std::string sub_dir = dir;
+        sub_dir.append("/").append(s);
+        std::string sub_path = path == "/" ? "" : path;
+        sub_path.append("/").append(s);
+        walk(sub_dir, sub_path, container_prefix, cgroup, out, depth + 1);
+    }
 }
 
 } // namespace
