@@ -33,6 +33,8 @@ static __always_inline void record_accept(struct sock* sk, struct sock* lsk, __u
         return;
     if (filter_tgid && tgid != filter_tgid)
         return;
+    if (!current_in_cgroup_scope())
+        return; /* every tier calls this in the accepting task's context */
     __u64 key = (__u64)sk;
     struct cwt_owner* known = sock_owner(key);
     if (known && known->tgid == tgid) {
@@ -111,7 +113,7 @@ static __always_inline void on_accept_exit(long ret, __u32 nr)
     struct sock* lsk = file_to_tcp_sock(fd_to_file(task, listen_fd));
     now = bpf_ktime_get_ns();
     if (ret < 0) {
-        if (lsk && sock_filters_match(lsk))
+        if (lsk && sock_filters_match(lsk) && current_in_cgroup_scope())
             record_accept_error(tgid, listen_fd, lsk, (__s32)-ret, nr, now);
         return;
     }

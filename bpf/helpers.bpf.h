@@ -80,6 +80,20 @@ static __always_inline bool sock_filters_match(const struct sock* sk)
     return true;
 }
 
+/* --container/--cgroup: is the current task in scope? Only in the task's own
+ * context (a syscall, the accept path, connect): never in softirq, where
+ * `current` is whoever was on the CPU. One branch when the filter is off. */
+static __always_inline bool current_in_cgroup_scope(void)
+{
+    if (!filter_cgroup || cgroup_scope_open)
+        return true;
+    __u64 id = bpf_get_current_cgroup_id(); /* the default (v2) hierarchy's, also on hybrid hosts */
+    if (bpf_map_lookup_elem(&cgroup_scope, &id))
+        return true;
+    count(CWT_CNT_CGROUP_FILTERED);
+    return false;
+}
+
 static __always_inline __u32 tcp_recv_q(const struct sock* sk)
 {
     const struct tcp_sock* tp = (const struct tcp_sock*)sk;

@@ -27,6 +27,10 @@ const volatile __u8 filter_n_lports = 0;
 const volatile __u16 filter_rports[CWT_MAX_FILTER_PORTS] = {};
 const volatile __u8 filter_n_rports = 0;
 const volatile __u16 filter_family = 0; /* -4: AF_INET, -6: AF_INET6, 0 = both */
+/* --container/--cgroup: only accepts (and connects) made by a task whose v2
+ * cgroup id is in `cgroup_scope` are recorded. Checked only in the task's own
+ * context (syscall exits, fexit/kretprobe on accept, connect's SYN_SENT). */
+const volatile bool filter_cgroup = false;
 const volatile bool emit_every_close_wait = false; /* -v */
 const volatile __u64 leak_threshold_ns = CWT_DEFAULT_LEAK_THRESHOLD_NS;
 /* Past this much unread data, wake the daemon instead of waiting for its timer
@@ -35,6 +39,10 @@ const volatile __u64 ringbuf_wake_bytes = 1 << 21;
 /* Length of a jiffy (1e9 / CONFIG_HZ), from the kernel config; 0 = unknown.
  * Set by userspace: a __kconfig extern fails the load where no config exists. */
 const volatile __u64 jiffy_ns = 0;
+
+/* --container/--cgroup: set by userspace when `cgroup_scope` cannot hold the
+ * scope; every cgroup passes then (userspace still filters). */
+bool cgroup_scope_open = false;
 
 /* Last EMFILE/ENFILE anywhere: lets healthy closes skip the shedding check. */
 __u64 last_accept_error_ns = 0;
@@ -136,6 +144,15 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } counters SEC(".maps");
+
+/* --container/--cgroup: the v2 cgroup ids in scope (keys only), kept up to
+ * date by userspace (the cgroup subtrees, walked at start and on each rescan). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, CWT_MAX_SCOPE_CGROUPS);
+    __type(key, __u64);
+    __type(value, __u8);
+} cgroup_scope SEC(".maps");
 
 /* kprobe tier only: inet_csk_accept's listener, per thread, entry -> return. */
 struct {

@@ -68,7 +68,7 @@ static __always_inline void on_leave_close_wait(const struct sock* sk, __u64 key
     bpf_map_delete_elem(&close_waits, &key);
 }
 
-/* -p: is this transition about one of the target's sockets? Decided here so
+/* -p, --container, --cgroup: is this transition about one of the target's sockets? Decided here so
  * that other processes' sockets cost a map lookup and nothing else. A socket
  * is the target's once it was seen accepted by it (owners, then close_waits)
  * or connect()ed by it (SYN_SENT is set in the connecting process's own
@@ -77,9 +77,11 @@ static __always_inline void on_leave_close_wait(const struct sock* sk, __u64 key
 static __always_inline bool target_sock(const struct sock* sk, __u64 key, int oldstate, int newstate)
 {
     if (newstate == CWT_TCP_SYN_SENT) {
-        if ((bpf_get_current_pid_tgid() >> 32) == filter_tgid) {
+        /* connect(): process context, so `current` (pid, cgroup) is the owner. */
+        __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+        if ((!filter_tgid || tgid == filter_tgid) && current_in_cgroup_scope()) {
             struct cwt_owner o = {
-                .tgid = filter_tgid, .fd = -1, .listen_fd = -1, .flags = CWT_OWNER_F_CONNECTED};
+                .tgid = tgid, .fd = -1, .listen_fd = -1, .flags = CWT_OWNER_F_CONNECTED};
             if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
                 count(CWT_CNT_OWNER_MAP_FULL);
         }
@@ -101,7 +103,7 @@ static __always_inline int handle_set_state(const struct sock* sk, int oldstate,
 
     if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
         return 0;
-    if (filter_tgid && !target_sock(sk, key, oldstate, newstate))
+    if ((filter_tgid || filter_cgroup) && !target_sock(sk, key, oldstate, newstate))
         return 0;
 
     /* Application-initiated close. Only looked at while some accept failed

@@ -17,6 +17,9 @@
 #define CWT_COMM_LEN 16
 /* Ports per list filter (-P, -L, -D), the size of the kernel's filter arrays. */
 #define CWT_MAX_FILTER_PORTS 16
+/* v2 cgroups the kernel's --container/--cgroup filter holds; past it the
+ * filter is left to userspace. */
+#define CWT_MAX_SCOPE_CGROUPS 4096
 
 /* Linux TCP states (include/net/tcp_states.h); stable kernel ABI. */
 enum cwt_tcp_state {
@@ -59,7 +62,8 @@ enum cwt_counter {
     CWT_CNT_CLOSE_WAITS = 6,     /* CLOSE_WAIT entries seen (not a loss) */
     CWT_CNT_WANTED_FULL = 7,     /* snapshot: iter/tcp could not mark a socket for the fd walk */
     CWT_CNT_QUEUED_MAP_FULL = 8, /* a queued child left to matching by address */
-    CWT_CNT_MAX = 9,
+    CWT_CNT_CGROUP_FILTERED = 9, /* --container/--cgroup: an accept or connect of another cgroup (not a loss) */
+    CWT_CNT_MAX = 10,
 };
 
 /* Addresses are always 16 bytes; IPv4 is stored v4-mapped (::ffff:a.b.c.d). */

@@ -34,7 +34,7 @@ constexpr int kQueued = 2;
 
 std::string fakectr()
 {
-    return std::string(CWT_SOURCE_DIR) + "/tests/integration/containers/fakectr.sh";
+    return source_dir() + "/tests/integration/containers/fakectr.sh";
 }
 
 std::string jstr(const json& j, const char* key)
@@ -554,6 +554,31 @@ TEST_F(Containers, LiveModeNewLeaksInContainers)
             }
         EXPECT_GE(n, 1) << "queued CLOSE_WAIT in " << c->name << " reported at once";
     }
+}
+
+// --container in live mode, filtered in the kernel too: new leaks in the
+// chosen container (unshare --net --pid, containerd under a pod slice) are
+// reported with owner, listener and container; another container's are not
+// (their accepts are dropped in the kernel, counted in --debug).
+TEST_F(Containers, LiveModeContainerFilterInKernel)
+{
+    const auto& b = ctrs()[1];
+    const auto& c = ctrs()[2];
+    Tool t({"--json", "--debug", "--container", b.id.substr(0, 12), "--threshold", "1", "-d", "6"});
+    json start = t.wait_start(kStartTimeout);
+    ASSERT_TRUE(start.is_object()) << t.proc().all_output();
+    std::vector<std::unique_ptr<Proc>> clients;
+    for (const auto* x : {&b, &c})
+        clients.push_back(std::make_unique<Proc>(
+            x->client_argv({"--addr", "127.0.0.1", "--port", std::to_string(kLeakPort), "--count", "2",
+                            "--close-after-ms", "50", "--lifetime", "60"})));
+    t.proc().wait_exit(20);
+    EXPECT_EQ(t.proc().exit_code(), 0) << t.proc().all_output();
+    auto leaks = of_type(t.events(), "close_wait_leak");
+    for (const auto& f : leaks)
+        EXPECT_EQ(f.value("netns", 0ULL), b.netns) << "only container b: " << f.dump();
+    expect_matches_ss(leaks, b, true, false); // the pre-existing ones and the 2 new ones
+    EXPECT_NE(t.proc().err().find("cgroup filter in the kernel"), std::string::npos) << t.proc().err();
 }
 
 std::string ip_path()

@@ -2,11 +2,17 @@
 // format, and on hostile or truncated input.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "core/annotate.hpp"
 #include "core/container.hpp"
 #include "core/target_filter.hpp"
+#include "kernel/cgroup_scope.hpp"
 
 namespace cwt
 {
@@ -283,6 +289,67 @@ TEST(Annotate, EveryProcessRecordOfAFindingGetsItsMeta)
     q.listener = v;
     EXPECT_EQ(container_holder(q), &*q.listener->owner);
     EXPECT_EQ(container_holder(SocketFacts{}), nullptr);
+}
+
+// The kernel filter's cgroup set: a fake v2 tree and a fake /proc.
+class CgroupScopeTree : public ::testing::Test
+{
+  protected:
+    void SetUp() override
+    {
+        char tmpl[] = "/tmp/cwt-cgscope-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        root_ = dir_ + "/cg";
+        for (const char* d : {"", "/system.slice", "/system.slice/docker-" /* id appended */, "/user.slice",
+                              "/user.slice/user-0.slice", "/proc", "/proc/42", "/proc/43"}) {
+            std::string path = std::string(d).rfind("/proc", 0) == 0 ? dir_ + d : root_ + d;
+            if (std::string(d) == "/system.slice/docker-")
+                path += kId + ".scope";
+            ASSERT_EQ(mkdir(path.c_str(), 0755), 0) << path;
+        }
+        ASSERT_EQ(mkdir((root_ + "/system.slice/docker-" + kId + ".scope/init").c_str(), 0755), 0);
+        // pid 42 is in a user slice, but a v1 hierarchy names its container.
+        std::ofstream(dir_ + "/proc/42/cgroup")
+            << "4:pids:/docker/" << kId << "\n0::/user.slice/user-0.slice\n";
+        std::ofstream(dir_ + "/proc/43/cgroup") << "0::/gone.slice\n"; // its cgroup was removed
+    }
+    void TearDown() override { (void)!std::system(("rm -rf " + dir_).c_str()); }
+    std::uint64_t ino(const std::string& rel) const
+    {
+        struct stat st {
+        };
+        EXPECT_EQ(stat((root_ + rel).c_str(), &st), 0) << rel;
+        return st.st_ino;
+    }
+    std::string dir_, root_;
+};
+
+TEST_F(CgroupScopeTree, ContainerPrefixTakesItsScopeAndEverySubCgroup)
+{
+    auto ids = cgroup_ids_in_scope(root_, kId.substr(0, 8), "", {}, dir_ + "/proc");
+    std::string scope = "/system.slice/docker-" + kId + ".scope";
+    EXPECT_EQ(ids, (std::unordered_set<std::uint64_t>{ino(scope), ino(scope + "/init")}));
+    EXPECT_TRUE(cgroup_ids_in_scope(root_, "ffff", "", {}, dir_ + "/proc").empty());
+}
+
+TEST_F(CgroupScopeTree, CgroupPathTakesItselfAndBelowOnly)
+{
+    auto ids = cgroup_ids_in_scope(root_, "", "/user.slice", {}, dir_ + "/proc");
+    EXPECT_EQ(ids, (std::unordered_set<std::uint64_t>{ino("/user.slice"), ino("/user.slice/user-0.slice")}));
+    // A name that only shares a prefix is another cgroup.
+    EXPECT_TRUE(cgroup_ids_in_scope(root_, "", "/user", {}, dir_ + "/proc").empty());
+}
+
+TEST_F(CgroupScopeTree, ProcessesInScopeAddTheirV2Cgroup)
+{
+    // The userspace scope holds pid 42 (by its v1 path): the kernel must let
+    // its v2 cgroup through too, or its accepts would be dropped. A pid whose
+    // cgroup is gone adds nothing.
+    auto ids = cgroup_ids_in_scope(root_, kId.substr(0, 8), "", {42, 43, 44}, dir_ + "/proc");
+    EXPECT_TRUE(ids.count(ino("/user.slice/user-0.slice")));
+    EXPECT_EQ(ids.size(), 3U);
+    EXPECT_TRUE(cgroup_ids_in_scope("", kId, "", {42}, dir_ + "/proc").empty()) << "no v2 hierarchy";
 }
 
 } // namespace

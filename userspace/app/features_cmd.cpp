@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "app/commands.hpp"
+#include "kernel/cgroup_scope.hpp"
 #include "kernel/loader.hpp"
 #include "kernel/procfs.hpp"
 
@@ -15,6 +16,14 @@ int run_features(const Options& o)
                 kernel_release().c_str());
     for (const auto& p : session.probes())
         std::printf("  %-20s %-45s %s\n", p.hook.c_str(), p.choice.c_str(), p.why.c_str());
+    // Which filters the programs apply themselves (the rest, and the
+    // sockets found by the inventory, are filtered in userspace).
+    std::string v2 = cgroup_v2_mount();
+    std::printf(
+        "filters in kernel: -p, -4/-6, -P/-L/-D%s; --netns in userspace\n",
+        v2.empty()
+            ? "; --container/--cgroup in userspace (no cgroup v2 hierarchy)"
+            : (", --container/--cgroup (accepting and connecting task's v2 cgroup id, " + v2 + ")").c_str());
     return 0;
 }
 

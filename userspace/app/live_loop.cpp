@@ -134,6 +134,7 @@ class LiveLoop
         s.listen_overflows = accept_watch_.overflows_reported();
         s.netns = netns_.size();
         s.netns_skipped = netns_.skipped();
+        s.netns_vanished = netns_.vanished();
         annotate(s, meta_);
         return s;
     }
@@ -397,6 +398,9 @@ int run_live(const Options& o)
     MonoNs attached = mono_now_ns();
     // Every network namespace (or the --netns one), held open for the run.
     Scope scope(o);
+    scope.attach_kernel_filter(session); // before the inventory: no accept falls between the two
+    log_debug("filters in kernel: " + session.kernel_filters() +
+              (scope.kernel_filter_status().empty() ? "" : " " + scope.kernel_filter_status()));
     Inventory inv(session, &scope.netns(), o.filter);
     Inventory::Preexisting pre = inv.seed_preexisting(scope.target());
 
@@ -416,6 +420,9 @@ int run_live(const Options& o)
     loop.run(ctl);
     if (ctl.reason() == StopReason::TargetExit)
         reporter->target_exit(o.pid, mono_now_ns());
+    if (!scope.kernel_filter_status().empty())
+        log_debug("accepts and connects of other cgroups dropped in the kernel: " +
+                  std::to_string(inv.counter(CWT_CNT_CGROUP_FILTERED)));
     if (!output_failed(ctl))
         reporter->summary(loop.summary(), ns_to_seconds(mono_now_ns() - started));
     reporter->flush();

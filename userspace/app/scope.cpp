@@ -1,5 +1,6 @@
 #include "app/scope.hpp"
 
+#include "closewait_trace/events.h"
 #include "common/error.hpp"
 
 namespace cwt
@@ -26,6 +27,29 @@ void Scope::refresh_processes()
         return;
     for (std::uint32_t pid : pids_in_scope(o_.container, o_.cgroup))
         pids_->insert(pid); // processes that left stay: their sockets are still theirs
+    if (kernel_cgroups_)
+        kernel_cgroups_->set(cgroup_ids_in_scope(cgroup_root_, o_.container, o_.cgroup, *pids_));
+}
+
+void Scope::attach_kernel_filter(BpfSession& s)
+{
+    auto f = std::make_unique<KernelCgroupFilter>(s);
+    if (!f->active() || !pids_)
+        return;
+    kernel_cgroups_ = std::move(f);
+    cgroup_root_ = cgroup_v2_mount();
+    kernel_cgroups_->set(cgroup_ids_in_scope(cgroup_root_, o_.container, o_.cgroup, *pids_));
+}
+
+std::string Scope::kernel_filter_status() const
+{
+    if (!kernel_cgroups_)
+        return "";
+    if (kernel_cgroups_->opened())
+        return "(cgroup filter opened in the kernel: more than " + std::to_string(CWT_MAX_SCOPE_CGROUPS) +
+               " cgroups in scope, filtered in userspace only)";
+    return "(cgroup filter in the kernel: " + std::to_string(kernel_cgroups_->size()) + " v2 cgroups under " +
+           cgroup_root_ + ")";
 }
 
 ProcessMetaFn Scope::meta_fn()

@@ -7,6 +7,7 @@
 #include "app/cli.hpp"
 #include "core/annotate.hpp"
 #include "core/target_filter.hpp"
+#include "kernel/cgroup_scope.hpp"
 #include "kernel/container.hpp"
 #include "kernel/netns_set.hpp"
 
@@ -22,8 +23,14 @@ class Scope
     NetnsSet& netns() { return netns_; }
     // -p, --container and --cgroup as one filter (a copy shares the process set).
     const TargetFilter& target() const { return target_; }
-    // The container filters name processes: look for new ones (live mode).
+    // The container filters name processes: look for new ones (live mode),
+    // and new cgroups for the kernel's filter.
     void refresh_processes();
+    // Live mode: fills the kernel's cgroup filter (if the session has it on)
+    // and keeps it filled on each refresh_processes().
+    void attach_kernel_filter(BpfSession& s);
+    // "" if the kernel does not filter by cgroup; else what it holds.
+    std::string kernel_filter_status() const;
     // Whether a network namespace is wanted (--netns).
     bool wants_netns(std::uint32_t netns) const { return !only_netns_ || netns == only_netns_; }
     // pid -> nspid, cgroup, container (cached).
@@ -35,6 +42,8 @@ class Scope
     NetnsSet netns_;
     std::shared_ptr<TargetFilter::PidSet> pids_;
     TargetFilter target_;
+    std::unique_ptr<KernelCgroupFilter> kernel_cgroups_;
+    std::string cgroup_root_;
     ProcessMetaCache meta_;
 };
 

@@ -127,15 +127,20 @@ int run_snapshot(const Options& o)
     annotate(snap, scope.meta_fn());
     snap.summary.netns = scope.netns().size();
     snap.summary.netns_skipped = scope.netns().skipped();
+    snap.summary.netns_vanished = scope.netns().vanished();
     phase("procfs");
     print_snapshot(snap, o.json, stdout, clock, snap.ts_ns, human_style(o, t0));
     if (int rc = stdout_status())
         return rc; // a closed pipe: quietly
     phase("print");
     if (snap.summary.netns_skipped)
-        log_warning(fmt::format("{} network namespaces could not be entered (gone, or setns refused); the "
-                                "audit does not cover them",
+        log_warning(fmt::format("{} network namespaces could not be entered (setns refused, or no way back "
+                                "in); the audit does not cover them",
                                 snap.summary.netns_skipped));
+    if (snap.summary.netns_vanished)
+        log_debug(fmt::format("namespaces skipped: {} (vanished: gone before they could be opened, nothing "
+                              "left in them to walk)",
+                              snap.summary.netns_vanished));
     // Findings in any namespace: 1. Nothing found, but a namespace was not
     // walked: 3, never a false "clean".
     if (snap.has_findings())

@@ -333,7 +333,8 @@ struct Summary {
     std::uint64_t listen_overflows = 0;
     std::string inventory; // snapshot: "iterators" | "sock_diag"
     std::size_t netns = 0;         // network namespaces walked
-    std::size_t netns_skipped = 0; // found, but gone or refused before they could be walked
+    std::size_t netns_skipped = 0;  // exist, but could not be entered (a hole in the walk)
+    std::size_t netns_vanished = 0; // found, then gone before they could be opened (nothing to walk)
 };
 
 } // namespace cwt

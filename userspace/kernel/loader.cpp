@@ -249,6 +249,7 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     auto& s = *skel_;
     s.rodata->filter_tgid = opts.filter_pid;
     set_socket_filter(*s.rodata, opts.socket_filter);
+    s.rodata->filter_cgroup = opts.filter_cgroup && opts.attach_live;
     s.rodata->emit_every_close_wait = opts.verbose;
     s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
     s.rodata->ringbuf_wake_bytes = bpf_map__max_entries(s.maps.events) / 4;
@@ -265,13 +266,15 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
         }
         if (c.tier != Tier::Kprobe)
             bpf_map__set_max_entries(s.maps.kaccept_args, 1); // kprobe tier only
+        if (!opts.filter_cgroup)
+            bpf_map__set_max_entries(s.maps.cgroup_scope, 1);
     } else {
         // Iterators only: the live maps are never used, so keep them tiny
         // (hash maps are preallocated in full).
         // The audit's fd walk picks listeners and CLOSE_WAITs by their state
         // (iterators.bpf.c), so `wanted` is not used either.
         for (bpf_map* m : {s.maps.close_waits, s.maps.owners, s.maps.listeners, s.maps.accept_args,
-                           s.maps.accept_errors, s.maps.kaccept_args, s.maps.wanted})
+                           s.maps.accept_errors, s.maps.kaccept_args, s.maps.wanted, s.maps.cgroup_scope})
             bpf_map__set_max_entries(m, 1);
         bpf_map__set_max_entries(s.maps.events, 4096);
     }
@@ -437,6 +440,21 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
                     opts.tier == Tier::Auto
                         ? "run with --debug for the verifier log and report it with `uname -r`"
                         : "try --probes auto");
+}
+
+std::string BpfSession::kernel_filters() const
+{
+    const auto& r = *skel_->rodata;
+    std::string out;
+    auto add = [&](const char* what, bool on) {
+        if (on)
+            out += out.empty() ? what : std::string(" ") + what;
+    };
+    add("pid", r.filter_tgid != 0);
+    add("family", r.filter_family != 0);
+    add("ports", r.filter_n_ports || r.filter_n_lports || r.filter_n_rports);
+    add("cgroup", r.filter_cgroup);
+    return out.empty() ? "none" : out;
 }
 
 int BpfSession::map_fd(const char* name) const

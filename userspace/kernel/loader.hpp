@@ -28,6 +28,7 @@ struct LoaderOptions {
     Tier tier = Tier::Auto;
     std::uint32_t filter_pid = 0;
     SocketFilter socket_filter; // -4/-6, -P/-L/-D, into the kernel's .rodata
+    bool filter_cgroup = false; // --container/--cgroup in the kernel too (kernel/cgroup_scope.hpp)
     bool verbose = false;
     std::uint64_t leak_threshold_ns = kDefaultThresholdNs;
     std::uint32_t max_sockets = 65536; // close_waits and owners map capacity
@@ -55,6 +56,9 @@ class BpfSession
     const std::vector<ProbeResult>& probes() const { return probes_; }
 
     int map_fd(const char* name) const;
+    // The filters the loaded programs apply themselves, e.g. "pid ports cgroup"
+    // ("none": userspace filters everything).
+    std::string kernel_filters() const;
     // Fd of an iterator link for iter/tcp or iter/task_file (created lazily).
     int iter_link_fd(bool tcp);
     // The iter/tcp variant that was loaded (with or without bpf_loop).

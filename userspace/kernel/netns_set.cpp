@@ -26,6 +26,17 @@ void NetnsSet::refresh()
     unreadable_ = list.unreadable;
     std::vector<Open> next;
     next.reserve(list.all.size());
+    std::vector<std::uint32_t> lost; // found, but no path led back to it
+    auto take = [&](const NetnsEntry& e) {
+        auto h = open_netns(e);
+        if (!h)
+            return false;
+        Open o;
+        o.handle = std::move(*h);
+        o.pid = e.pid;
+        next.push_back(std::move(o));
+        return true;
+    };
     for (const auto& e : list.all) {
         if (only_ && e.inode != only_)
             continue;
@@ -37,15 +48,23 @@ void NetnsSet::refresh()
             next.push_back(std::move(*have));
             continue;
         }
-        auto h = open_netns(e);
-        if (!h) {
-            ++skipped_; // gone between finding and opening it
-            continue;
+        if (!take(e))
+            lost.push_back(e.inode);
+    }
+    if (!lost.empty()) {
+        // Every process we knew in it exited (or its bind mount went) between
+        // finding and opening it. Gone for good, or still held by another
+        // process or mount? Look once more: only a namespace that is still
+        // there and still cannot be opened is a hole in the walk.
+        NetnsList again = enumerate_netns();
+        for (std::uint32_t ino : lost) {
+            auto e = std::find_if(again.all.begin(), again.all.end(),
+                                  [&](const NetnsEntry& x) { return x.inode == ino; });
+            if (e == again.all.end())
+                ++vanished_; // nothing left in it to walk
+            else if (!take(*e))
+                ++skipped_;
         }
-        Open o;
-        o.handle = std::move(*h);
-        o.pid = e.pid;
-        next.push_back(std::move(o));
     }
     // Namespaces no longer found are released (our fd alone kept them alive).
     open_ = std::move(next);

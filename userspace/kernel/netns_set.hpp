@@ -35,9 +35,12 @@ class NetnsSet
     // A process in namespace i (0: only a bind mount holds it).
     std::uint32_t pid_in(std::size_t i) const { return open_[i].pid; }
 
-    // Namespaces found but gone before they could be opened, or whose setns
-    // failed; and tasks whose namespace could not be read. Cumulative.
+    // Namespaces that exist but could not be walked (setns refused, or no
+    // way back in); namespaces found that then vanished before they could be
+    // opened (no process or mount holds them any more: nothing to walk); and
+    // tasks whose namespace could not be read. Cumulative.
     std::size_t skipped() const { return skipped_; }
+    std::size_t vanished() const { return vanished_; }
     std::size_t unreadable() const { return unreadable_; }
 
     // Runs make() inside each namespace (or each of `which`, by inode) and
@@ -86,6 +89,7 @@ class NetnsSet
     std::uint32_t only_ = 0;
     std::vector<Open> open_;
     std::size_t skipped_ = 0;
+    std::size_t vanished_ = 0;
     std::size_t unreadable_ = 0;
 };
 

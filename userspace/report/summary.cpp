@@ -95,6 +95,7 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
     if (s.netns) {
         j["netns"] = s.netns;
         j["netns_skipped"] = s.netns_skipped;
+        j["netns_vanished"] = s.netns_vanished;
     }
     return j;
 }
@@ -180,6 +181,9 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, boo
         fmt::print(out, "{}\n", cut(accept_error_sentence(e), kMaxLineWidth, wide));
     if (s.listen_overflows)
         fmt::print(out, "{} connections dropped on full accept queues\n", s.listen_overflows);
+    if (s.netns_skipped || s.netns_vanished)
+        fmt::print(out, "namespaces skipped: {} (could not be entered), {} (vanished)\n", s.netns_skipped,
+                   s.netns_vanished);
 }
 
 } // namespace cwt
