@@ -6,8 +6,9 @@
 # with --stall 2 (a listener check every second) and its CPU (user + system,
 # from /proc/PID/stat: the kernel's sock_diag walk runs in its syscalls) is
 # measured over a steady window of CWT_LB_SECONDS (default 15) that starts
-# CWT_LB_WARMUP (default 5) s after it starts (start-up walks every socket
-# once). The reference, measured in the same run over an equal window: the
+# CWT_LB_WARMUP (default 5) s after its start line (start-up walks every
+# socket once, then the first listener walk follows the start line; with 100
+# namespaces at a high load average start-up alone can take longer than 5 s). The reference, measured in the same run over an equal window: the
 # machine's busy CPU without the tool, and with it.
 #
 #   bench/netns_listener_bench.sh [K]
@@ -68,9 +69,13 @@ sleep "$WIN"
 b1=$(busy_s)
 ref=$(pct "$b0" "$b1" "$WIN")
 
-"$CWT_BIN" --json --stall 2 -d $((WARM + WIN + 2)) >"$TMP/live.json" 2>"$TMP/live.err" &
+"$CWT_BIN" --json --stall 2 >"$TMP/live.json" 2>"$TMP/live.err" &
 tool=$!
 track_pid $tool
+t_start=$(now)
+wait_for "$TMP/live.json" '"type":"start"' 300 $tool || die "the tool did not start: $(tail -n3 "$TMP/live.err")"
+up_s=$(awk -v a="$(now)" -v b="$t_start" 'BEGIN {printf "%.1f", a-b}')
+up_cpu=$(cpu_s $tool)
 sleep "$WARM"
 c0=$(cpu_s $tool)
 b0=$(busy_s)
@@ -79,13 +84,13 @@ c1=$(cpu_s $tool)
 b1=$(busy_s)
 with=$(pct "$b0" "$b1" "$WIN")
 own=$(pct "$c0" "$c1" "$WIN")
-wait $tool || true
+stop_pid $tool 30
 tw_end=$(ip netns exec "${PREFIX}0" ss -Htan state time-wait | wc -l)
 netns_seen=$(summary_field "$TMP/live.json" netns)
 
 echo
 echo "netns_listener_bench: live mode, --stall 2 (listener check every 1 s), $K namespaces x (1 listener + $TW TIME_WAIT)"
-echo "(window ${WIN}s, after ${WARM}s of start-up; TIME_WAIT in ${PREFIX}0 at the end: $tw_end; namespaces the tool walked: $netns_seen; load now: $(loadavg))"
+echo "(start-up: ${up_s}s to the start line, ${up_cpu}s of CPU; window ${WIN}s, ${WARM}s after the start line; TIME_WAIT in ${PREFIX}0 at the end: $tw_end; namespaces the tool walked: $netns_seen; load now: $(loadavg))"
 printf '%-34s %8s\n' "measure" "%core"
 printf '%-34s %8s\n' "machine busy, no tracer (ref)" "$ref"
 printf '%-34s %8s\n' "machine busy, tracer running" "$with"

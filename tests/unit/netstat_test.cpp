@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/netstat.hpp"
+#include "core/overflow_poll.hpp"
 
 namespace cwt
 {
@@ -55,3 +56,48 @@ TEST(Sockstat, Tcp6InUseIsCountedApart)
 }
 
 } // namespace cwt
+
+namespace
+{
+
+cwt::ListenerInfo listener_in(std::uint32_t netns, std::uint32_t queue)
+{
+    cwt::ListenerInfo l;
+    l.netns = netns;
+    l.queue = queue;
+    l.backlog = 128;
+    return l;
+}
+
+} // namespace
+
+// Every namespace each all_period; in between only those with a queue or a
+// counter that moved; the view handed to the accept watch stays complete.
+TEST(OverflowPoll, ReadsHotNamespacesOftenAndEveryNamespaceEachPeriod)
+{
+    using cwt::kNsPerSec;
+    cwt::OverflowPoll p(kNsPerSec, 5 * kNsPerSec);
+    EXPECT_TRUE(p.all_due(0));
+    auto v = p.merge(0, {{1, 10}, {2, 20}, {3, 30}}, true);
+    EXPECT_EQ(v.size(), 3U);
+    EXPECT_FALSE(p.all_due(kNsPerSec / 2));
+    EXPECT_TRUE(p.hot(kNsPerSec / 2).empty()); // all queues empty, nothing moved
+    EXPECT_TRUE(p.all_due(kNsPerSec));
+
+    p.on_listeners({listener_in(2, 3), listener_in(3, 0)});
+    EXPECT_EQ(p.hot(kNsPerSec / 2), std::vector<std::uint32_t>{2});
+    v = p.merge(kNsPerSec / 2, {{2, 25}}, false);
+    EXPECT_EQ(v, (cwt::NetnsCounters{{1, 10}, {2, 25}, {3, 30}}));
+
+    // The queue drained; the moved counter keeps namespace 2 hot for 5 s.
+    p.on_listeners({listener_in(2, 0)});
+    EXPECT_EQ(p.hot(kNsPerSec), std::vector<std::uint32_t>{2});
+    EXPECT_TRUE(p.hot(6 * kNsPerSec).empty());
+
+    // A full read drops namespaces that are gone, and moves are seen there too.
+    v = p.merge(kNsPerSec, {{1, 11}, {2, 25}}, true);
+    EXPECT_EQ(v, (cwt::NetnsCounters{{1, 11}, {2, 25}}));
+    EXPECT_EQ(p.hot(kNsPerSec + 1), (std::vector<std::uint32_t>{1, 2}));
+    EXPECT_FALSE(p.all_due(kNsPerSec + 1));
+    EXPECT_TRUE(p.all_due(2 * kNsPerSec));
+}

@@ -22,6 +22,7 @@
 #include "core/accept_watch.hpp"
 #include "core/decoder.hpp"
 #include "core/leak_resolution.hpp"
+#include "core/overflow_poll.hpp"
 #include "core/tracker.hpp"
 #include "kernel/caps.hpp"
 #include "kernel/inventory.hpp"
@@ -89,7 +90,7 @@ class LiveLoop
         if (!rb)
             throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
         rb_.reset(rb);
-        last_overflows_ = netns_.listen_overflows();
+        last_overflows_ = overflow_poll_.merge(mono_now_ns(), netns_.listen_overflows(), true);
         next_netns_refresh_ = mono_now_ns() + kNetnsRefreshNs;
     }
 
@@ -275,21 +276,35 @@ class LiveLoop
         return enrich;
     }
 
-    // Step 4, every stall/2 (1 s at least), or at once when the kernel
-    // counted an overflow: queue depths of every listener (a walk of every
-    // TCP socket), for overflow and stall findings.
+    // Step 4, every stall/2 (1 s at least), or as soon as a ListenOverflows
+    // read sees the counter move (within a drain period where a queue is
+    // filling, a second elsewhere): queue depths of every listener (sock_diag,
+    // listening hash only), for overflow and stall findings.
     void watch_listeners(MonoNs now)
     {
-        NetnsCounters overflows = netns_.listen_overflows();
+        NetnsCounters overflows = read_overflows(now);
         if (now < next_listener_check_ && overflows == last_overflows_)
             return;
         last_overflows_ = overflows;
         next_listener_check_ = now + listener_check_period_ns_;
         // Queue depths only: sock_diag walks the listening hash alone.
         listeners_.update(inv_.listener_queues(), inv_.queued_on());
+        overflow_poll_.on_listeners(listeners_.all());
         Findings out;
         accept_watch_.on_listeners(now, listeners_, overflows, tracker_.queued_close_waits(), out);
         report(out);
+    }
+
+    // ListenOverflows of every namespace each second, and of the namespaces
+    // where a queue is filling or the counter moved every drain period.
+    const NetnsCounters& read_overflows(MonoNs now)
+    {
+        if (overflow_poll_.all_due(now))
+            return overflow_poll_.merge(now, netns_.listen_overflows(), true);
+        std::vector<std::uint32_t> hot = overflow_poll_.hot(now);
+        if (hot.empty())
+            return overflow_poll_.counters();
+        return overflow_poll_.merge(now, netns_.listen_overflows(&hot), false);
     }
 
     // Queues now; owners from the inventory's cache (an fd walk only when a
@@ -340,6 +355,7 @@ class LiveLoop
     MonoNs last_listener_refresh_ = 0;
     std::unordered_map<SockId, Enrichment> preexisting_;
     MonoNs next_listener_check_ = 0;
+    OverflowPoll overflow_poll_{kNsPerSec, 5 * kNsPerSec};
     NetnsCounters last_overflows_;
     MonoNs next_netns_refresh_ = 0;
 };

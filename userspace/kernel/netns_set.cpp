@@ -120,11 +120,15 @@ std::vector<NetnsSet::MadeFd> NetnsSet::make_in_each(const std::function<int()>&
 
 std::unordered_map<std::uint32_t, std::uint64_t>
 NetnsSet::read_each(UniqueFd Open::*file, const char* path,
-                    std::optional<std::uint64_t> (*parse)(std::string_view))
+                    std::optional<std::uint64_t> (*parse)(std::string_view),
+                    const std::vector<std::uint32_t>* which)
 {
+    auto wanted = [&](const Open& o) {
+        return !which || std::binary_search(which->begin(), which->end(), o.handle.inode());
+    };
     std::vector<std::uint32_t> missing;
     for (const auto& o : open_)
-        if (!(o.*file).valid())
+        if (wanted(o) && !(o.*file).valid())
             missing.push_back(o.handle.inode());
     if (!missing.empty()) {
         // /proc/thread-self: /proc/self/net would be the main thread's namespace.
@@ -137,6 +141,8 @@ NetnsSet::read_each(UniqueFd Open::*file, const char* path,
     std::unordered_map<std::uint32_t, std::uint64_t> out;
     std::string buf;
     for (auto& o : open_) {
+        if (!wanted(o))
+            continue;
         int fd = (o.*file).get();
         if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
             continue;
@@ -156,9 +162,10 @@ NetnsSet::read_each(UniqueFd Open::*file, const char* path,
     return out;
 }
 
-std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::listen_overflows()
+std::unordered_map<std::uint32_t, std::uint64_t>
+NetnsSet::listen_overflows(const std::vector<std::uint32_t>* which)
 {
-    return read_each(&Open::netstat, "/proc/thread-self/net/netstat", &parse_listen_overflows);
+    return read_each(&Open::netstat, "/proc/thread-self/net/netstat", &parse_listen_overflows, which);
 }
 
 std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::tcp_in_use()

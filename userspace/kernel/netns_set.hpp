@@ -57,8 +57,10 @@ class NetnsSet
 
     // ListenOverflows of every namespace, from a netstat file opened inside
     // each once and re-read (a proc net file keeps the namespace it was
-    // opened in). A namespace whose file cannot be read is absent.
-    std::unordered_map<std::uint32_t, std::uint64_t> listen_overflows();
+    // opened in). A namespace whose file cannot be read is absent. `which`:
+    // only these namespaces (sorted inodes).
+    std::unordered_map<std::uint32_t, std::uint64_t>
+    listen_overflows(const std::vector<std::uint32_t>* which = nullptr);
     // Hashed TCP sockets of every namespace ("TCP: inuse" of /proc/net/sockstat
     // plus "TCP6: inuse" of sockstat6, opened the same way): a namespace with
     // none has no socket to walk. Absent: unknown.
@@ -84,8 +86,8 @@ class NetnsSet
     // Reads one per-namespace proc file of every namespace (opening it
     // inside each the first time) and parses it.
     std::unordered_map<std::uint32_t, std::uint64_t>
-    read_each(UniqueFd Open::*file, const char* path,
-              std::optional<std::uint64_t> (*parse)(std::string_view));
+    read_each(UniqueFd Open::*file, const char* path, std::optional<std::uint64_t> (*parse)(std::string_view),
+              const std::vector<std::uint32_t>* which = nullptr);
     std::uint32_t only_ = 0;
     std::vector<Open> open_;
     std::size_t skipped_ = 0;
