@@ -264,19 +264,39 @@ Inventory::AuditWalk Inventory::audit_walk_netns()
     take_queued_on();
     w.queued_on = queued_on_;
     std::unordered_set<std::uint32_t> done(complete.begin(), complete.end());
+    // The sockets iter/tcp emitted (walked namespaces): their fds are kept.
     std::unordered_set<SockId> have;
+    have.reserve(socks.size());
     for (const auto& s : socks)
         have.insert(s.sk);
-    for (const auto& f : raw_files)
-        if (f.sock.sk && done.count(f.sock.netns) && have.insert(f.sock.sk).second)
+    // Only the fds of listeners and CLOSE_WAITs matter to the audit: in a
+    // namespace done by the fd walk, those that carry a socket record.
+    std::vector<cwt_iter_file> files;
+    const std::size_t from_fds = socks.size();
+    for (const auto& f : raw_files) {
+        if (f.sock.sk && done.count(f.sock.netns)) {
             socks.push_back(f.sock);
+            files.push_back(f);
+        } else if (!have.empty() && have.count(f.sk)) {
+            files.push_back(f);
+        }
+    }
+    // A socket with several fds (fork, dup) came once per fd: keep one.
+    std::vector<SockId> keys;
+    keys.reserve(socks.size() - from_fds);
+    for (std::size_t i = from_fds; i < socks.size(); ++i)
+        keys.push_back(socks[i].sk);
+    std::sort(keys.begin(), keys.end());
+    if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
+        std::unordered_set<SockId> kept;
+        kept.reserve(keys.size());
+        auto first = socks.begin() + static_cast<std::ptrdiff_t>(from_fds);
+        socks.erase(std::remove_if(first, socks.end(),
+                                   [&](const cwt_iter_sock& s) { return !kept.insert(s.sk).second; }),
+                    socks.end());
+    }
     for (std::uint32_t ns : complete)
         walked_.push_back(ns);
-    // Only the fds of listeners and CLOSE_WAITs matter to the audit.
-    std::vector<cwt_iter_file> files;
-    for (const auto& f : raw_files)
-        if (have.count(f.sk))
-            files.push_back(f);
     w.socks = decode_sockets(socks);
     // .sk of these is the socket cookie: no fd and no queued child refers to them.
     w.socks.insert(w.socks.end(), fdless_listeners.begin(), fdless_listeners.end());
