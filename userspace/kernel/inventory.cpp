@@ -253,9 +253,9 @@ Inventory::AuditWalk Inventory::audit_walk_netns()
             }
         }
         std::unordered_set<std::uint32_t> done_by_diag(complete.begin(), complete.end());
-        for (auto& l : ls)
+        for (const auto& l : ls)
             if (done_by_diag.count(l.netns) && !held_ino.count(l.ino) && filter_.wants(l.tuple))
-                fdless_listeners.push_back(std::move(l));
+                fdless_listeners.push_back(l);
     }
     complete_netns_ = complete.size();
 
