@@ -9,7 +9,7 @@
 # /dev/null; median of CWT_INV_REPS (default 3) runs each, after one warm-up run
 # each. Also checks that the snapshot's CLOSE_WAIT count equals
 # `ss -tan state close-wait | wc -l` - 1.
-# Target: N=100000 in <= 0.3 s and >= 5x faster than ss -tanp.
+# Target (issue #13): N=100000 in <= 0.4 s and >= 5x faster than ss -tanp.
 # CWT_REF_BIN=/path/to/closewait-trace also times that build's --snapshot,
 # interleaved with this one, and prints the ratio of the two medians.
 set -euo pipefail
@@ -104,7 +104,7 @@ for N in "${SIZES[@]}"; do
     if [[ $cw_rows -eq $cw_ss_after && $cw_summary -eq $cw_ss_after ]]; then count_ok=OK; else count_ok=MISMATCH; fi
     target=""
     if [[ $N -ge 100000 ]]; then
-        target=$(awk -v t="$tool_med" -v r="$ratio" 'BEGIN {print (t <= 0.3 && r >= 5) ? "PASS" : "FAIL"}')
+        target=$(awk -v t="$tool_med" -v r="$ratio" 'BEGIN {print (t <= 0.4 && r >= 5) ? "PASS" : "FAIL"}')
     fi
     if [[ -n ${CWT_REF_BIN:-} ]]; then
         ref_med=$(median "${ref_t[@]}")
@@ -123,6 +123,6 @@ echo
 echo "inventory_bench: closewait-trace --snapshot --json vs ss -tanp (median of $REPS, seconds, output to /dev/null)"
 echo "empty namespace (fixed cost of the snapshot): ${EMPTY_MED} s; load average now: $(loadavg)"
 printf '%-8s %9s %10s %11s %7s %9s %11s  %-20s %-8s %s\n' "N" "ss_lines" "snapshot_s" "ss_tanp_s" "ratio" "ss_tan_s" \
-    "sock_diag_s" "CW snap/summ/ss" "count" "target(<=0.3s,>=5x)"
+    "sock_diag_s" "CW snap/summ/ss" "count" "target(<=0.4s,>=5x)"
 printf '%s\n' "${RESULTS[@]}"
 ((${#REF_RESULTS[@]} == 0)) || printf 'against the reference build: %s\n' "${REF_RESULTS[@]}"

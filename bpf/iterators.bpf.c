@@ -255,9 +255,15 @@ int iter_task_file(struct bpf_iter__task_file* ctx)
         /* The audit wants the fds of exactly what iter/tcp emitted with a
          * socket: listeners and CLOSE_WAITs, by the same port filter. Read
          * from the socket itself, not marked in a map: at 100k sockets the
-         * marks were the walk's largest cost. */
+         * marks were the walk's largest cost. With iter_file_socks (the audit
+         * across namespaces) every TCP fd is emitted, whatever its state or
+         * port: userspace counts the distinct sockets with an fd in each
+         * namespace against sockstat's "inuse", and a namespace where they
+         * are equal needs no iter/tcp walk. Only listeners and CLOSE_WAITs
+         * get their whole record (below). */
         __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
-        if ((state != CWT_TCP_CLOSE_WAIT && state != CWT_TCP_LISTEN) || !sock_filters_match(sk))
+        if (!iter_file_socks &&
+            ((state != CWT_TCP_CLOSE_WAIT && state != CWT_TCP_LISTEN) || !sock_filters_match(sk)))
             return 0;
     } else if (iter_only_wanted && !bpf_map_lookup_elem(&wanted, &key)) {
         return 0;

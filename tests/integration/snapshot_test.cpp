@@ -604,6 +604,47 @@ TEST_F(Snapshot, InFlightSocketIsNoFd)
     EXPECT_EQ(sum.value("open_close_wait", -1), 1) << sum.dump();
 }
 
+// A listener that no process holds (in flight over SCM_RIGHTS): the fd walk
+// misses it, and the listen-only sock_diag dump that completes the namespace
+// without iter/tcp must still list it, with no owner.
+TEST_F(Snapshot, InFlightListenerIsListed)
+{
+    const int port = free_port();
+    auto fd_closer = [](int* fd) {
+        if (*fd >= 0)
+            ::close(*fd);
+    };
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), sv[2] = {-1, -1};
+    std::unique_ptr<int, decltype(fd_closer)> g1(&lfd, fd_closer), g2(&sv[0], fd_closer),
+        g3(&sv[1], fd_closer);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << std::strerror(errno);
+    ASSERT_EQ(listen(lfd, 8), 0);
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    ASSERT_TRUE(scn::send_fd(sv[0], lfd)) << std::strerror(errno);
+    ::close(lfd);
+    lfd = -1;
+    std::vector<SsSock> all;
+    ASSERT_TRUE(poll_until([&] { return ss_state(all = ss_port(port), "LISTEN").size() == 1; }, kStepTimeout))
+        << dump_ss(ss_port(port));
+    auto ls = ss_state(all, "LISTEN");
+    ASSERT_TRUE(ls[0].users.empty()) << ls[0].raw;
+
+    int code = snapshot({"--port", std::to_string(port)});
+    ASSERT_EQ(code, 0) << tool_->proc().all_output();
+    json sum = expect_snapshot_shape();
+    auto ev = tool_->events();
+    EXPECT_TRUE(of_type(ev, "close_wait").empty()) << dump_all(ev);
+    auto lrows = of_type(ev, "listener");
+    ASSERT_EQ(lrows.size(), 1U) << dump_all(ev);
+    EXPECT_EQ(str(lrows[0], "local"), ls[0].local) << lrows[0].dump();
+    EXPECT_TRUE(lrows[0].at("pid").is_null()) << lrows[0].dump();
+    EXPECT_EQ(lrows[0].value("backlog", -1), 8) << lrows[0].dump();
+}
+
 // A -p for a process that does not exist: exit status 2, one line on stderr,
 // nothing on stdout.
 TEST_F(Snapshot, NonexistentPidExitsWithTwo)

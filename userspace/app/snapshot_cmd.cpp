@@ -45,13 +45,14 @@ AuditResult audit_with_iterators(const Options& o, Scope& scope,
     // must not look like one that no process holds.
     Inventory::AuditWalk walk = inv.audit_walk();
     phase("walk");
-    log_debug(fmt::format("{} network namespaces, {} of them from the fd walk alone", scope.netns().size(),
-                          inv.netns_from_fds()));
+    log_debug(fmt::format(
+        "{} network namespaces, {} of them from the fd walk alone ({} with a listen-only "
+        "sock_diag dump for listeners no process holds), the rest through iter/tcp; {} TCP fd records",
+        scope.netns().size(), inv.netns_from_fds(), inv.netns_from_diag(), walk.fd_records));
     if (walk.full_fd_walk)
         log_debug("socket mark map full, walked every socket fd");
-    AuditResult r{
-        classify_snapshot(walk.socks, std::move(walk.files), walk.queued_on, scope.target(), now),
-        "iterators"};
+    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), walk.queued_on, scope.target(), now),
+                  "iterators"};
     phase("classify");
     for (auto& p : r.snap.processes) {
         if (auto c = inv.audit_fd_count(p.pid)) {

@@ -188,6 +188,7 @@ Inventory::AuditWalk Inventory::audit_walk_netns()
     }
     bss.iter_file_socks = false;
     auto inuse_after = netns_->tcp_in_use();
+    w.fd_records = raw_files.size();
 
     // Distinct hashed sockets with an fd, per namespace (TCP_CLOSE: not hashed).
     std::vector<std::pair<std::uint32_t, SockId>> held;
@@ -200,15 +201,61 @@ Inventory::AuditWalk Inventory::audit_walk_netns()
     std::unordered_map<std::uint32_t, std::uint64_t> held_count;
     for (const auto& h : held)
         ++held_count[h.first];
-    std::vector<std::uint32_t> complete, walk;
+    std::vector<std::uint32_t> complete, walk, short_of;
+    std::unordered_map<std::uint32_t, std::uint64_t> missing; // inuse - distinct sockets with an fd
     for (std::uint32_t ns : netns_->inodes()) {
         auto b = inuse_before.find(ns), a = inuse_after.find(ns);
         bool known = b != inuse_before.end() && a != inuse_after.end();
         std::uint64_t fds = held_count.count(ns) ? held_count[ns] : 0;
-        if (known && b->second == a->second && b->second == fds)
+        if (known && b->second == a->second && b->second == fds) {
             complete.push_back(ns);
-        else
+        } else if (known && b->second == a->second && b->second > fds) {
+            short_of.push_back(ns);
+            missing[ns] = b->second - fds;
+        } else {
             walk.push_back(ns);
+        }
+    }
+    // A namespace short of a few sockets may be short only of listeners that
+    // no process holds (a kernel socket, one in flight over SCM_RIGHTS): a
+    // listen-only sock_diag dump, which never visits the connections, finds
+    // them. If they are all that is missing, the namespace has no queued
+    // child and no fd-less CLOSE_WAIT either, and needs no iter/tcp walk,
+    // which would pass over every connection of every namespace.
+    std::vector<SocketRecord> fdless_listeners;
+    diag_netns_ = 0;
+    if (!short_of.empty()) {
+        std::unordered_set<std::uint64_t> held_ino;
+        for (const auto& f : raw_files)
+            if (f.state == CWT_TCP_LISTEN)
+                held_ino.insert(f.ino);
+        std::vector<SocketRecord> ls;
+        std::unordered_set<std::uint32_t> dumped;
+        try {
+            auto nls = netns_->diag_sockets(&short_of);
+            for (const auto& nl : nls)
+                dumped.insert(nl.netns);
+            ls = diag_listeners(nls, SocketFilter{});
+        } catch (const UserError&) {
+            ls.clear(); // no sock_diag (CONFIG_INET_DIAG off): those namespaces are walked
+            dumped.clear();
+        }
+        std::unordered_map<std::uint32_t, std::uint64_t> fdless;
+        for (const auto& l : ls)
+            if (!held_ino.count(l.ino))
+                ++fdless[l.netns];
+        for (std::uint32_t ns : short_of) {
+            if (dumped.count(ns) && fdless[ns] == missing[ns]) {
+                complete.push_back(ns);
+                ++diag_netns_;
+            } else {
+                walk.push_back(ns);
+            }
+        }
+        std::unordered_set<std::uint32_t> done_by_diag(complete.begin(), complete.end());
+        for (const auto& l : ls)
+            if (done_by_diag.count(l.netns) && !held_ino.count(l.ino) && filter_.wants(l.tuple))
+                fdless_listeners.push_back(l);
     }
     complete_netns_ = complete.size();
 
@@ -217,20 +264,42 @@ Inventory::AuditWalk Inventory::audit_walk_netns()
     take_queued_on();
     w.queued_on = queued_on_;
     std::unordered_set<std::uint32_t> done(complete.begin(), complete.end());
+    // The sockets iter/tcp emitted (walked namespaces): their fds are kept.
     std::unordered_set<SockId> have;
+    have.reserve(socks.size());
     for (const auto& s : socks)
         have.insert(s.sk);
-    for (const auto& f : raw_files)
-        if (f.sock.sk && done.count(f.sock.netns) && have.insert(f.sock.sk).second)
+    // Only the fds of listeners and CLOSE_WAITs matter to the audit: in a
+    // namespace done by the fd walk, those that carry a socket record.
+    std::vector<cwt_iter_file> files;
+    const std::size_t from_fds = socks.size();
+    for (const auto& f : raw_files) {
+        if (f.sock.sk && done.count(f.sock.netns)) {
             socks.push_back(f.sock);
+            files.push_back(f);
+        } else if (!have.empty() && have.count(f.sk)) {
+            files.push_back(f);
+        }
+    }
+    // A socket with several fds (fork, dup) came once per fd: keep one.
+    std::vector<SockId> keys;
+    keys.reserve(socks.size() - from_fds);
+    for (std::size_t i = from_fds; i < socks.size(); ++i)
+        keys.push_back(socks[i].sk);
+    std::sort(keys.begin(), keys.end());
+    if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
+        std::unordered_set<SockId> kept;
+        kept.reserve(keys.size());
+        auto first = socks.begin() + static_cast<std::ptrdiff_t>(from_fds);
+        socks.erase(std::remove_if(first, socks.end(),
+                                   [&](const cwt_iter_sock& s) { return !kept.insert(s.sk).second; }),
+                    socks.end());
+    }
     for (std::uint32_t ns : complete)
         walked_.push_back(ns);
-    // Only the fds of listeners and CLOSE_WAITs matter to the audit.
-    std::vector<cwt_iter_file> files;
-    for (const auto& f : raw_files)
-        if (have.count(f.sk))
-            files.push_back(f);
     w.socks = decode_sockets(socks);
+    // .sk of these is the socket cookie: no fd and no queued child refers to them.
+    w.socks.insert(w.socks.end(), fdless_listeners.begin(), fdless_listeners.end());
     w.files = decode_socket_fds(files);
     drop_closed_meanwhile(w);
     bss.iter_snapshot = false;
@@ -289,9 +358,9 @@ void Inventory::drop_closed_meanwhile(AuditWalk& w)
             found.insert(f.sk);
             w.files.push_back(std::move(f));
         }
-        suspects.erase(std::remove_if(suspects.begin(), suspects.end(),
-                                      [&](SockId sk) { return found.count(sk) > 0; }),
-                       suspects.end());
+        suspects.erase(
+            std::remove_if(suspects.begin(), suspects.end(), [&](SockId sk) { return found.count(sk) > 0; }),
+            suspects.end());
         if (suspects.empty())
             return;
         set_wanted(suspects);

@@ -38,6 +38,9 @@ class Inventory
     std::size_t netns_skipped() const { return netns_ ? netns_->skipped() : 0; }
     // Namespaces the last audit took from the fd walk alone (every socket had an fd).
     std::size_t netns_from_fds() const { return complete_netns_; }
+    // Of those, the ones whose only sockets without an fd are listeners
+    // (found by a listen-only sock_diag dump).
+    std::size_t netns_from_diag() const { return diag_netns_; }
 
     // Which listener's queue held each queued child, as of the last walk.
     const QueuedOn& queued_on() const { return queued_on_; }
@@ -49,7 +52,8 @@ class Inventory
         std::vector<SocketRecord> socks;
         std::vector<SocketFd> files;
         QueuedOn queued_on;
-        bool full_fd_walk = false; // the `wanted` map overflowed: every socket fd
+        bool full_fd_walk = false;  // the `wanted` map overflowed: every socket fd
+        std::size_t fd_records = 0; // TCP fd records read from iter/task_file
     };
     AuditWalk audit_walk();
     struct FdCount {
@@ -130,6 +134,7 @@ class Inventory
     SocketFilter filter_;
     std::vector<std::uint32_t> walked_; // namespaces of the last walk_tcp()
     std::size_t complete_netns_ = 0;
+    std::size_t diag_netns_ = 0;
 };
 
 } // namespace cwt

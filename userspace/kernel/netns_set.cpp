@@ -180,11 +180,14 @@ std::unordered_map<std::uint32_t, std::uint64_t> NetnsSet::tcp_in_use()
     return out;
 }
 
-std::vector<NetnsSet::DiagSock> NetnsSet::diag_sockets()
+std::vector<NetnsSet::DiagSock> NetnsSet::diag_sockets(const std::vector<std::uint32_t>* which)
 {
+    auto wanted = [&](std::uint32_t ino) {
+        return !which || std::find(which->begin(), which->end(), ino) != which->end();
+    };
     std::vector<std::uint32_t> missing;
     for (const auto& o : open_)
-        if (!o.diag.valid())
+        if (!o.diag.valid() && wanted(o.handle.inode()))
             missing.push_back(o.handle.inode());
     if (!missing.empty()) {
         auto made = make_in_each(
@@ -196,7 +199,7 @@ std::vector<NetnsSet::DiagSock> NetnsSet::diag_sockets()
     }
     std::vector<DiagSock> out;
     for (const auto& o : open_)
-        if (o.diag.valid())
+        if (o.diag.valid() && wanted(o.handle.inode()))
             out.push_back(DiagSock{o.handle.inode(), o.diag.get()});
     return out;
 }

@@ -72,13 +72,14 @@ class NetnsSet
         std::uint32_t netns = 0;
         int fd = -1;
     };
-    std::vector<DiagSock> diag_sockets();
+    // which: only those namespaces (by inode).
+    std::vector<DiagSock> diag_sockets(const std::vector<std::uint32_t>* which = nullptr);
 
   private:
     struct Open {
         NetnsHandle handle;
         std::uint32_t pid = 0;
-        UniqueFd netstat;  // /proc/thread-self/net/netstat, opened inside
+        UniqueFd netstat;   // /proc/thread-self/net/netstat, opened inside
         UniqueFd sockstat;  // /proc/thread-self/net/sockstat, opened inside
         UniqueFd sockstat6; // /proc/thread-self/net/sockstat6 (IPv6 sockets are counted there)
         UniqueFd diag;      // NETLINK_SOCK_DIAG socket made inside (it dumps that namespace)

@@ -17,8 +17,20 @@ std::string format_addr(const Endpoint& e)
 {
     char buf[INET6_ADDRSTRLEN] = {};
     if (e.is_v4_mapped()) {
-        inet_ntop(AF_INET, e.addr.data() + 12, buf, sizeof(buf));
-        return buf;
+        // inet_ntop's dotted quad goes through sprintf: a snapshot formats
+        // 150k addresses, so the same text is written here directly.
+        char* p = buf;
+        for (int i = 12; i < 16; ++i) {
+            unsigned v = e.addr[static_cast<std::size_t>(i)];
+            if (i > 12)
+                *p++ = '.';
+            if (v >= 100)
+                *p++ = static_cast<char>('0' + v / 100);
+            if (v >= 10)
+                *p++ = static_cast<char>('0' + v / 10 % 10);
+            *p++ = static_cast<char>('0' + v % 10);
+        }
+        return std::string(buf, static_cast<std::size_t>(p - buf));
     }
     inet_ntop(AF_INET6, e.addr.data(), buf, sizeof(buf));
     return buf;
@@ -44,6 +56,21 @@ WallClock::WallClock() : offset_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MO
 std::string WallClock::rfc3339(MonoNs mono) const
 {
     std::int64_t ns = to_unix_ns(mono);
+    // The text depends on the millisecond only, and a snapshot stamps 50k
+    // lines with the same one: the last one is kept (per thread).
+    thread_local std::int64_t last_ms = -1;
+    thread_local std::string last_text;
+    std::int64_t ms = ns / static_cast<std::int64_t>(kNsPerMs);
+    if (ms == last_ms && ns >= 0)
+        return last_text;
+    std::string text = rfc3339_uncached(ns);
+    last_ms = ns >= 0 ? ms : -1;
+    last_text = text;
+    return text;
+}
+
+std::string WallClock::rfc3339_uncached(std::int64_t ns)
+{
     auto secs = static_cast<std::time_t>(ns / static_cast<std::int64_t>(kNsPerSec));
     return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(secs),
                        (ns / static_cast<std::int64_t>(kNsPerMs)) % 1000);

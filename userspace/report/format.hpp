@@ -31,6 +31,7 @@ class WallClock
     std::string hms(MonoNs mono) const;     // 18:10:00 (local time)
 
   private:
+    static std::string rfc3339_uncached(std::int64_t unix_ns);
     std::int64_t offset_ns_ = 0;
 };
 

@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace cwt
@@ -32,7 +34,8 @@ nlohmann::ordered_json container_json(const ProcessMeta* m)
 
 void put_nspid(nlohmann::ordered_json& j, const ProcessRef* p)
 {
-    j["nspid"] = p && p->meta && p->meta->nspid ? nlohmann::ordered_json(p->meta->nspid) : nlohmann::ordered_json();
+    j["nspid"] =
+        p && p->meta && p->meta->nspid ? nlohmann::ordered_json(p->meta->nspid) : nlohmann::ordered_json();
 }
 
 void put_container(nlohmann::ordered_json& j, const ProcessMeta* m)
@@ -128,7 +131,7 @@ template <typename F> nlohmann::ordered_json queue_json(const F& f, const WallCl
 {
     const ListenerFacts& q = f.queue;
     nlohmann::ordered_json j = head(f, clock);
-    const ProcessRef* holder = q.process                             ? &*q.process
+    const ProcessRef* holder = q.process                           ? &*q.process
                                : (q.listener && q.listener->owner) ? &*q.listener->owner
                                                                    : nullptr;
     put_process(j, q.process ? &*q.process : nullptr, holder);
@@ -228,30 +231,41 @@ namespace
 class Line
 {
   public:
-    std::string out;
-    void key(const char* k)
+    // Appends to `o` (the caller's buffer: no string per line).
+    explicit Line(std::string& o) : out(o) {}
+    std::string& out;
+    template <std::size_t N> void key(const char (&k)[N])
     {
-        out += first_ ? "{\"" : ",\"";
+        out.append(first_ ? "{\"" : ",\"", 2);
         first_ = false;
-        out += k;
-        out += "\":";
+        out.append(k, N - 1);
+        out.append("\":", 2);
     }
-    void str(const std::string& v)
+    void str(const std::string& v) { str(v.data(), v.size()); }
+    void str(const char* v) { str(v, std::strlen(v)); }
+    void str(const char* v, std::size_t n)
     {
-        for (unsigned char c : v)
+        for (std::size_t i = 0; i < n; ++i) {
+            auto c = static_cast<unsigned char>(v[i]);
             if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-                out += nlohmann::ordered_json(v).dump(-1, ' ', false,
-                                                      nlohmann::ordered_json::error_handler_t::replace);
+                out += nlohmann::ordered_json(std::string(v, n))
+                           .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
                 return;
             }
+        }
         out += '"';
-        out += v;
+        out.append(v, n);
         out += '"';
     }
-    template <typename T> void num(T v) { out += std::to_string(v); }
+    template <typename T> void num(T v)
+    {
+        char buf[24];
+        auto r = std::to_chars(buf, buf + sizeof(buf), v);
+        out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+    }
     void real(double v) { out += nlohmann::ordered_json(v).dump(); }
-    void boolean(bool v) { out += v ? "true" : "false"; }
-    void null() { out += "null"; }
+    void boolean(bool v) { v ? out.append("true", 4) : out.append("false", 5); }
+    void null() { out.append("null", 4); }
     void open() { first_ = true; }
     void close() { out += '}'; }
 
@@ -277,7 +291,10 @@ void line_container(Line& l, const ProcessMeta* m)
     l.key("cgroup");
     m && !m->cgroup.empty() ? l.str(m->cgroup) : l.null();
     l.key("container");
-    l.out += container_json(m).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    if (!m || !m->container)
+        l.null(); // what container_json() gives, without building it
+    else
+        l.out += container_json(m).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 template <typename F> void line_socket(Line& l, const F& f, const WallClock& clock)
@@ -311,7 +328,7 @@ template <typename F> void line_socket(Line& l, const F& f, const WallClock& clo
     l.key("listener");
     if (s.listener) {
         const ListenerView& v = *s.listener;
-        Line inner;
+        Line inner(l.out);
         inner.key("local");
         inner.str(format_endpoint(v.local));
         line_process(inner, v.owner ? &*v.owner : nullptr);
@@ -324,7 +341,6 @@ template <typename F> void line_socket(Line& l, const F& f, const WallClock& clo
             inner.num(*v.backlog);
         }
         inner.close();
-        l.out += inner.out;
     } else {
         l.null();
     }
@@ -381,15 +397,22 @@ template <typename F> bool line_of(Line&, const F&, const WallClock&)
 
 } // namespace
 
-std::string finding_json_line(const Finding& f, const WallClock& clock)
+void append_finding_json_line(std::string& out, const Finding& f, const WallClock& clock)
 {
-    Line l;
-    l.out.reserve(512);
+    Line l(out);
     if (std::visit([&](const auto& x) { return line_of(l, x, clock); }, f)) {
         l.close();
-        return std::move(l.out);
+        return;
     }
-    return finding_json(f, clock).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    out += finding_json(f, clock).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::string finding_json_line(const Finding& f, const WallClock& clock)
+{
+    std::string out;
+    out.reserve(512);
+    append_finding_json_line(out, f, clock);
+    return out;
 }
 
 nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)

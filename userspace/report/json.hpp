@@ -19,6 +19,8 @@ nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock);
 // finding_json(f).dump() on one line (as the JSON reporter prints it), faster
 // for the socket findings that a snapshot prints by the ten thousand.
 std::string finding_json_line(const Finding& f, const WallClock& clock);
+// The same line appended to `out` (no newline).
+void append_finding_json_line(std::string& out, const Finding& f, const WallClock& clock);
 nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now);
 
 // Building blocks shared by the JSON forms of findings, summaries and snapshots.
