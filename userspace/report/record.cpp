@@ -1,0 +1,85 @@
+#include "report/record.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "error.hpp"
+
+namespace cwt
+{
+
+nlohmann::json sample_json(const SeriesSample& s, const WallClock& clock)
+{
+    nlohmann::json j;
+    j["type"] = "sample";
+    j["ts"] = clock.rfc3339(s.ts_ns);
+    j["t"] = static_cast<double>(clock.to_unix_ns(s.ts_ns)) / 1e9;
+    nlohmann::json procs = nlohmann::json::array();
+    for (const auto& p : s.processes)
+        procs.push_back({{"pid", p.pid},
+                         {"comm", escape_comm(p.comm)},
+                         {"container", p.container},
+                         {"close_waits", p.close_waits},
+                         {"emfile_total", p.emfile_total},
+                         {"site", p.site},
+                         {"site_leaks", p.site_leaks},
+                         {"leaks", p.leaks}});
+    j["processes"] = std::move(procs);
+    nlohmann::json ls = nlohmann::json::array();
+    for (const auto& l : s.listeners)
+        ls.push_back({{"local", l.local},
+                      {"pid", l.pid},
+                      {"comm", escape_comm(l.comm)},
+                      {"queue", l.queue},
+                      {"backlog", l.backlog}});
+    j["listeners"] = std::move(ls);
+    j["emfile_total"] = s.emfile_total;
+    nlohmann::json sites = nlohmann::json::array();
+    for (const auto& x : s.sites)
+        sites.push_back({{"site", x.label}, {"leaks", x.leaks}});
+    j["sites"] = std::move(sites);
+    return j;
+}
+
+namespace
+{
+
+struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+class RecordReporter final : public Reporter
+{
+  public:
+    RecordReporter(std::FILE* f, WallClock clock) : f_(f), clock_(clock) {}
+    void start(const StartInfo& s) override { line(start_json(s, clock_, mono_now_ns())); }
+    void finding(const Finding& f) override { line(finding_json(f, clock_)); }
+    void summary(const Summary& s, double elapsed_s) override { line(summary_json(s, clock_, elapsed_s)); }
+    void sample(const SeriesSample& s) override { line(sample_json(s, clock_)); }
+    void flush() override { std::fflush(f_.get()); }
+
+  private:
+    void line(const nlohmann::json& j)
+    {
+        // Hostile names arrive as raw bytes: replace what is not UTF-8.
+        std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        s += '\n';
+        std::fwrite(s.data(), 1, s.size(), f_.get());
+    }
+    std::unique_ptr<std::FILE, FileCloser> f_;
+    WallClock clock_;
+};
+
+} // namespace
+
+std::unique_ptr<Reporter> make_record_reporter(const std::string& path, WallClock clock)
+{
+    std::FILE* f = std::fopen(path.c_str(), "we");
+    if (!f)
+        throw UserError("cannot write the record file " + path + ": " + std::strerror(errno),
+                        "choose a writable path for --record");
+    return std::make_unique<RecordReporter>(f, clock);
+}
+
+} // namespace cwt
