@@ -5,8 +5,9 @@
  * line of its EOF read, and never handle_healthy.
  *
  *   cwt_leaksite_srv [--lifetime S]   prints "port N" and "ready", then serves:
- *     a client whose first byte is 'L' takes the leaky path, any other the
- *     healthy one. Exits after S seconds (default 30).
+ *     a client whose first byte is 'L' takes the leaky path, 'A' is kept
+ *     without ever being read (only its accept() names it), any other takes
+ *     the healthy path. Exits after S seconds (default 30).
  */
 #include <netinet/in.h>
 #include <signal.h>
@@ -67,7 +68,7 @@ int main(int argc, char** argv)
     printf("port %u\nready\n", ntohs(a.sin_port));
     fflush(stdout);
     for (;;) {
-        int fd = accept(lfd, NULL, NULL);
+        int fd = accept(lfd, NULL, NULL); /* ACCEPT_LINE */
         if (fd < 0)
             continue;
         char first = 0;
@@ -77,6 +78,8 @@ int main(int argc, char** argv)
         }
         if (first == 'L')
             handle_leaky(fd);
+        else if (first == 'A')
+            leaked++; /* never read, never closed */
         else
             handle_healthy(fd);
     }
