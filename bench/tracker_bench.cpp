@@ -1,4 +1,4 @@
-// Microbenchmarks of cwt::Tracker (userspace/tracker.hpp): the userspace cost of
+// Microbenchmarks of cwt::Tracker (userspace/core/tracker.hpp): the userspace cost of
 // one kernel event and of one close_waits scan entry.
 //
 // Every benchmark reports, besides time per iteration:
@@ -19,8 +19,9 @@
 #include <vector>
 
 #include "closewait_trace/events.h"
-#include "decoder.hpp"
-#include "tracker.hpp"
+#include "common/units.hpp"
+#include "core/decoder.hpp"
+#include "core/tracker.hpp"
 
 // ---- allocation counting ------------------------------------------------------
 
@@ -122,7 +123,7 @@ namespace
 
 using namespace cwt;
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 constexpr MonoNs kStep = 38000; // ~26k connections/s, the churn measured on this machine
 constexpr SockId kSkBase = 0xffff888100000000ULL;
 constexpr std::uint32_t kNetns = 4026531840U;
@@ -210,8 +211,9 @@ void BM_EnterLeave(benchmark::State& st)
     const bool verbose = st.range(0) != 0;
     const auto window = static_cast<std::uint32_t>(st.range(1));
     const std::uint32_t slots = window * 2;
-    Tracker tr(config(verbose));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(verbose), listeners);
+    listeners.update(one_listener());
 
     // Prebuilt events, one per slot: only the timestamps change during the run.
     std::vector<SockEvent> enter(slots), leave(slots);
@@ -267,8 +269,9 @@ void BM_DecodeAndTrack(benchmark::State& st)
 {
     const bool verbose = st.range(0) != 0;
     constexpr std::uint32_t kWindow = 64, kSlots = 128;
-    Tracker tr(config(verbose));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(verbose), listeners);
+    listeners.update(one_listener());
     std::vector<cwt_sock_event> enter(kSlots), leave(kSlots);
     for (std::uint32_t s = 0; s < kSlots; ++s) {
         enter[s].hdr.kind = CWT_EV_CLOSE_WAIT;
@@ -321,8 +324,9 @@ BENCHMARK(BM_DecodeAndTrack)->ArgName("verbose")->Arg(0)->Arg(1);
 void BM_Scan(benchmark::State& st)
 {
     const auto n = static_cast<std::uint32_t>(st.range(0));
-    Tracker tr(config(false));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(false), listeners);
+    listeners.update(one_listener());
     std::vector<std::pair<SockId, CloseWaitInfo>> entries;
     entries.reserve(n);
     for (std::uint32_t s = 0; s < n; ++s)
@@ -351,8 +355,9 @@ void BM_Replay(benchmark::State& st)
     const auto window = static_cast<std::uint32_t>(st.range(0));
     const std::uint32_t slots = window + 4096;
     constexpr std::uint32_t kPerDrain = 2600;
-    Tracker tr(config(true));
-    tr.update_listeners(one_listener());
+    ListenerState listeners;
+    Tracker tr(config(true), listeners);
+    listeners.update(one_listener());
     std::vector<SockEvent> enter(slots), leave(slots);
     std::vector<cwt_cw_entry> raw(slots);
     for (std::uint32_t s = 0; s < slots; ++s) {

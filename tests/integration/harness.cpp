@@ -27,6 +27,9 @@
 #ifndef CWT_SCENARIO_DIR
 #error "CWT_SCENARIO_DIR must be defined"
 #endif
+#ifndef CWT_SOURCE_DIR
+#error "CWT_SOURCE_DIR must be defined"
+#endif
 
 namespace itest
 {
@@ -328,9 +331,30 @@ std::map<std::string, std::string> kv(const std::string& line)
     return m;
 }
 
+namespace
+{
+// A compiled-in path, unless the environment names another: the kernel matrix
+// runs these binaries from /payload inside a guest, not from the build tree.
+std::string path_from_env(const char* var, const char* built_in)
+{
+    const char* v = std::getenv(var);
+    return v && *v ? v : built_in;
+}
+} // namespace
+
+std::string tool_path()
+{
+    return path_from_env("CWT_TEST_TOOL", CWT_BINARY);
+}
+
+std::string source_dir()
+{
+    return path_from_env("CWT_TEST_SOURCE_DIR", CWT_SOURCE_DIR);
+}
+
 std::string scenario(const std::string& name)
 {
-    return std::string(CWT_SCENARIO_DIR) + "/" + name;
+    return path_from_env("CWT_TEST_SCENARIO_DIR", CWT_SCENARIO_DIR) + "/" + name;
 }
 
 // ---- Tool -----------------------------------------------------------------------
@@ -344,7 +368,7 @@ Tool::Tool(std::vector<std::string> args)
         args.insert(args.begin(), tier);
         args.insert(args.begin(), "--probes");
     }
-    args.insert(args.begin(), CWT_BINARY);
+    args.insert(args.begin(), tool_path());
     proc_ = std::make_unique<Proc>(std::move(args));
 }
 

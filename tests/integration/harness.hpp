@@ -81,6 +81,10 @@ std::map<std::string, std::string> kv(const std::string& line);
 
 // Path of a scenario program built next to the tests.
 std::string scenario(const std::string& name);
+// closewait-trace and the source tree: the built-in paths, or $CWT_TEST_TOOL
+// and $CWT_TEST_SOURCE_DIR (scenarios: $CWT_TEST_SCENARIO_DIR).
+std::string tool_path();
+std::string source_dir();
 
 // The tool, run with the given arguments, its stdout parsed as JSON lines.
 class Tool

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "decoder.hpp"
-#include "format.hpp"
+#include "core/decoder.hpp"
+#include "report/format.hpp"
 
 namespace cwt
 {

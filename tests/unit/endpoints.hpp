@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "model.hpp"
+#include "core/model.hpp"
 
 namespace cwt::test
 {

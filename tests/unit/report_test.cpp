@@ -14,9 +14,13 @@
 #include <string>
 #include <vector>
 
-#include "decoder.hpp"
-#include "report.hpp"
-#include "tracker.hpp"
+#include "common/units.hpp"
+#include "core/decoder.hpp"
+#include "report/human.hpp"
+#include "report/json.hpp"
+#include "report/snapshot_report.hpp"
+#include "report/summary.hpp"
+#include "core/tracker.hpp"
 
 namespace cwt
 {
@@ -25,7 +29,7 @@ namespace
 
 using nlohmann::json;
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 const WallClock kClock(0); // monotonic ns == unix ns: deterministic timestamps
 
 // ---- building blocks -------------------------------------------------------
@@ -33,11 +37,9 @@ const WallClock kClock(0); // monotonic ns == unix ns: deterministic timestamps
 using cwt::test::v4;
 using cwt::test::v6;
 
-Finding sock_finding(FindingType type)
+SocketFacts sock_facts()
 {
-    Finding f;
-    f.type = type;
-    f.ts_ns = 5 * kSec;
+    SocketFacts f;
     f.sk = 0xffff888012345000ULL;
     f.owner = OwnerKind::Process;
     f.processes = {ProcessRef{100, "server", 7}};
@@ -48,14 +50,22 @@ Finding sock_finding(FindingType type)
     return f;
 }
 
-Finding leak_finding()
+template <typename F> F sock_finding()
 {
-    return sock_finding(FindingType::CloseWaitLeak);
+    F f;
+    f.ts_ns = 5 * kSec;
+    f.sock = sock_facts();
+    return f;
 }
 
-Finding closed_finding()
+LeakFinding leak_finding()
 {
-    Finding f = sock_finding(FindingType::CloseWaitClosed);
+    return sock_finding<LeakFinding>();
+}
+
+ClosedFinding closed_finding()
+{
+    auto f = sock_finding<ClosedFinding>();
     f.was_leak = true;
     f.closed_by = "application";
     return f;
@@ -71,50 +81,48 @@ ListenerView listener_view(const Endpoint& local, std::uint32_t pid, const char*
     return v;
 }
 
-Finding queued_finding()
+CloseWaitFinding queued_finding()
 {
-    Finding f = sock_finding(FindingType::CloseWait);
-    f.owner = OwnerKind::AcceptQueue;
-    f.processes.clear();
-    f.listener = listener_view(v4("0.0.0.0", 8080), 42, "nginx");
-    f.age_s = 0.0;
+    auto f = sock_finding<CloseWaitFinding>();
+    f.sock.owner = OwnerKind::AcceptQueue;
+    f.sock.processes.clear();
+    f.sock.listener = listener_view(v4("0.0.0.0", 8080), 42, "nginx");
+    f.sock.age_s = 0.0;
     return f;
 }
 
-Finding preexisting_finding()
+LeakFinding preexisting_finding()
 {
-    Finding f = leak_finding();
-    f.age_s.reset();
-    f.min_age_s = 12.5;
-    f.preexisting = true;
+    LeakFinding f = leak_finding();
+    f.sock.age_s.reset();
+    f.sock.min_age_s = 12.5;
+    f.sock.preexisting = true;
     return f;
 }
 
-Finding nofd_finding()
+LeakFinding nofd_finding()
 {
-    Finding f = leak_finding();
-    f.owner = OwnerKind::NoFd;
-    f.processes.clear();
+    LeakFinding f = leak_finding();
+    f.sock.owner = OwnerKind::NoFd;
+    f.sock.processes.clear();
     f.detail = "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
     return f;
 }
 
-Finding lost_finding(std::uint64_t count = 5)
+LostFinding lost_finding(std::uint64_t count = 5)
 {
-    Finding f;
-    f.type = FindingType::Lost;
+    LostFinding f;
     f.ts_ns = 6 * kSec;
     f.count = count;
     f.detail = "kernel could not record events (ring buffer or map full); see summary";
     return f;
 }
 
-Finding accept_error_finding()
+AcceptErrorFinding accept_error_finding()
 {
-    Finding f;
-    f.type = FindingType::AcceptError;
+    AcceptErrorFinding f;
     f.ts_ns = 7 * kSec;
-    f.processes = {ProcessRef{777, "acceptor", 3}};
+    f.process = ProcessRef{777, "acceptor", 3};
     f.errno_name = "EMFILE";
     f.syscall = "accept4";
     f.count = 12;
@@ -127,7 +135,7 @@ Finding accept_error_finding()
 std::vector<Finding> all_sample_findings()
 {
     return {leak_finding(), closed_finding(), queued_finding(),       preexisting_finding(),
-            nofd_finding(), lost_finding(),   accept_error_finding(), sock_finding(FindingType::CloseWait)};
+            nofd_finding(), lost_finding(),   accept_error_finding(), sock_finding<CloseWaitFinding>()};
 }
 
 std::vector<std::string> lines_of(const std::string& s)
@@ -199,15 +207,31 @@ TEST(ReportJson, EveryFindingHasTypeAndTs)
         ASSERT_TRUE(j.is_object());
         ASSERT_TRUE(j.contains("type")) << j.dump();
         ASSERT_TRUE(j.contains("ts")) << j.dump();
-        EXPECT_EQ(j["type"], finding_type_name(f.type));
+        EXPECT_EQ(j["type"], type_name(f));
         EXPECT_TRUE(j["ts"].is_string());
         EXPECT_NO_THROW(j.dump());
     }
 }
 
+// Objects keep their keys in insertion order (ordered_json): `type`, then `ts`.
+TEST(ReportJson, EveryObjectStartsWithTypeThenTs)
+{
+    auto starts_right = [](const nlohmann::ordered_json& j) {
+        std::string d = j.dump();
+        return d.rfind("{\"type\":", 0) == 0 && d.find(",\"ts\":") == d.find(',');
+    };
+    for (const auto& f : all_sample_findings()) {
+        auto j = finding_json(f, kClock);
+        EXPECT_TRUE(starts_right(j)) << j.dump();
+    }
+    EXPECT_TRUE(starts_right(start_json(StartInfo{}, kClock, 0)));
+    auto s = summary_json(Summary{}, kClock, 0);
+    EXPECT_TRUE(starts_right(s)) << s.dump();
+}
+
 TEST(ReportJson, TimestampsAreRfc3339Utc)
 {
-    Finding f = leak_finding();
+    LeakFinding f = leak_finding();
     f.ts_ns = 1700000000ULL * kSec + 123456789ULL;
     EXPECT_EQ(finding_json(f, kClock)["ts"], "2023-11-14T22:13:20.123Z");
     EXPECT_EQ(finding_json(leak_finding(), kClock)["ts"], "1970-01-01T00:00:05.000Z");
@@ -219,8 +243,7 @@ TEST(ReportJson, CloseWaitObjectsHaveTheSocketFields)
     const char* keys[] = {"pid",      "comm",  "fd",     "owner", "local",      "remote",
                           "listener", "age_s", "recv_q", "netns", "preexisting"};
     for (const auto& f : all_sample_findings()) {
-        if (f.type != FindingType::CloseWait && f.type != FindingType::CloseWaitLeak &&
-            f.type != FindingType::CloseWaitClosed)
+        if (!socket_of(f))
             continue;
         json j = finding_json(f, kClock);
         for (const char* k : keys)
@@ -289,8 +312,8 @@ TEST(ReportJson, AcceptQueueNamesTheListenerNotAProcess)
 
 TEST(ReportJson, ListenerWithoutOwnerHasNullPidAndComm)
 {
-    Finding f = queued_finding();
-    f.listener->owner.reset();
+    CloseWaitFinding f = queued_finding();
+    f.sock.listener->owner.reset();
     json j = finding_json(f, kClock);
     ASSERT_TRUE(j["listener"].is_object());
     EXPECT_TRUE(j["listener"]["pid"].is_null());
@@ -299,8 +322,8 @@ TEST(ReportJson, ListenerWithoutOwnerHasNullPidAndComm)
 
 TEST(ReportJson, SeveralOwnersAreAllListed)
 {
-    Finding f = leak_finding();
-    f.processes = {ProcessRef{100, "parent", 5}, ProcessRef{101, "child", 5}};
+    LeakFinding f = leak_finding();
+    f.sock.processes = {ProcessRef{100, "parent", 5}, ProcessRef{101, "child", 5}};
     json j = finding_json(f, kClock);
     EXPECT_EQ(j["pid"], 100);
     ASSERT_TRUE(j["owners"].is_array());
@@ -330,8 +353,8 @@ TEST(ReportJson, LostAndAcceptError)
 
 TEST(ReportJson, IPv6EndpointsAreBracketed)
 {
-    Finding f = leak_finding();
-    f.tuple = Tuple{v6("2001:db8::1", 443), v6("2001:db8::2", 50000), AF_INET6};
+    LeakFinding f = leak_finding();
+    f.sock.tuple = Tuple{v6("2001:db8::1", 443), v6("2001:db8::2", 50000), AF_INET6};
     json j = finding_json(f, kClock);
     EXPECT_EQ(j["local"], "[2001:db8::1]:443");
     EXPECT_EQ(j["remote"], "[2001:db8::2]:50000");
@@ -443,8 +466,9 @@ Findings findings_for_hostile_comm()
 
     TrackerConfig cfg;
     cfg.verbose = true;
-    Tracker t(cfg);
-    t.update_listeners({l});
+    ListenerState listeners;
+    Tracker t(cfg, listeners);
+    listeners.update({l});
     Findings out;
     t.on_event(std::get<SockEvent>(*ev), out);
 
@@ -500,8 +524,8 @@ TEST(ReportEscaping, HostileCommInSummaryAndReporters)
     Findings fs = findings_for_hostile_comm();
     ASSERT_EQ(fs.size(), 3u);
     Summary s;
-    s.processes.push_back(ProcessSummary{fs[0].processes[0], 1, 3.0, false, {7}});
-    s.listeners.push_back(ListenerSummary{*fs[1].listener, 0, 1, 1.0, false});
+    s.processes.push_back(ProcessSummary{socket_of(fs[0])->processes[0], 1, 3.0, false, {7}});
+    s.listeners.push_back(ListenerSummary{*socket_of(fs[1])->listener, 0, 1, 1.0, false});
 
     std::string dumped;
     ASSERT_NO_THROW(dumped = summary_json(s, kClock, 1.0).dump());
@@ -574,14 +598,14 @@ TEST(ReportHuman, PreexistingShowsALowerBound)
 // Every field at its widest: the line must still fit and keep its content.
 TEST(ReportHuman, WidestIPv4LineFits)
 {
-    Finding f = closed_finding();
-    f.processes = {ProcessRef{4294967295U, escape_comm(kHostileRaw), 2147483647},
-                   ProcessRef{4294967294U, "b", 1}, ProcessRef{3, "c", 2}};
-    f.tuple = Tuple{v4("255.255.255.255", 65535), v4("255.255.255.254", 65535), AF_INET};
-    f.listener = listener_view(v4("255.255.255.253", 65535), 4294967295U, "listener-process");
-    f.age_s = 1e8;
-    f.recv_q = 4294967295U;
-    f.preexisting = true;
+    ClosedFinding f = closed_finding();
+    f.sock.processes = {ProcessRef{4294967295U, escape_comm(kHostileRaw), 2147483647},
+                        ProcessRef{4294967294U, "b", 1}, ProcessRef{3, "c", 2}};
+    f.sock.tuple = Tuple{v4("255.255.255.255", 65535), v4("255.255.255.254", 65535), AF_INET};
+    f.sock.listener = listener_view(v4("255.255.255.253", 65535), 4294967295U, "listener-process");
+    f.sock.age_s = 1e8;
+    f.sock.recv_q = 4294967295U;
+    f.sock.preexisting = true;
     f.closed_by = "listener_closed";
     f.detail = "closed before the periodic scan";
     std::string out = human_line(f, kClock);
@@ -595,11 +619,11 @@ TEST(ReportHuman, WidestIPv4LineFits)
 
 TEST(ReportHuman, LongIPv6EndpointsMoveBelowAndFit)
 {
-    Finding f = leak_finding();
-    f.tuple = Tuple{v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", 65535),
-                    v6("fd00:1234:5678:9abc:def0:1234:5678:9abc", 65534), AF_INET6};
-    f.listener = listener_view(v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111", 65535), 42, "nginx");
-    f.processes.push_back(ProcessRef{101, "worker", 8});
+    LeakFinding f = leak_finding();
+    f.sock.tuple = Tuple{v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", 65535),
+                         v6("fd00:1234:5678:9abc:def0:1234:5678:9abc", 65534), AF_INET6};
+    f.sock.listener = listener_view(v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111", 65535), 42, "nginx");
+    f.sock.processes.push_back(ProcessRef{101, "worker", 8});
     std::string out = human_line(f, kClock);
     expect_fits(out, "long IPv6");
     std::string all = unwrap(out);
@@ -616,17 +640,19 @@ TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
                               {"2001:db8:1:2::1", "fe80::aaaa:bbbb:cccc:dddd"},
                               {"::ffff:0:1.2.3.4", "1:2:3:4:5:6:7:8"}};
     for (auto& a : addrs) {
-        for (FindingType ty :
-             {FindingType::CloseWait, FindingType::CloseWaitLeak, FindingType::CloseWaitClosed}) {
-            Finding f = sock_finding(ty);
-            f.tuple = Tuple{v6(a[0], 443), v6(a[1], 65535), AF_INET6};
-            f.closed_by = "reset";
+        auto check = [&](auto f) {
+            f.sock.tuple = Tuple{v6(a[0], 443), v6(a[1], 65535), AF_INET6};
             std::string out = human_line(f, kClock);
             expect_fits(out, a[0]);
             std::string all = unwrap(out);
-            EXPECT_NE(all.find(format_endpoint(f.tuple.local)), std::string::npos) << out;
-            EXPECT_NE(all.find(format_endpoint(f.tuple.remote)), std::string::npos) << out;
-        }
+            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.local)), std::string::npos) << out;
+            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.remote)), std::string::npos) << out;
+        };
+        auto closed = sock_finding<ClosedFinding>();
+        closed.closed_by = "reset";
+        check(sock_finding<CloseWaitFinding>());
+        check(sock_finding<LeakFinding>());
+        check(closed);
     }
 }
 
@@ -635,10 +661,10 @@ TEST(ReportHuman, LongDetailsWrapAndFit)
     std::string longd;
     for (int i = 0; i < 40; ++i)
         longd += "detail" + std::to_string(i) + " ";
-    for (Finding f : {nofd_finding(), leak_finding(), queued_finding()}) {
+    for (Finding f : {Finding(nofd_finding()), Finding(leak_finding()), Finding(queued_finding())}) {
         std::string out = human_line(f, kClock);
         expect_fits(out, "detail");
-        f.detail = longd;
+        std::visit([&](auto& x) { x.detail = longd; }, f);
         out = human_line(f, kClock);
         expect_fits(out, "long detail");
         EXPECT_GT(lines_of(out).size(), 2u);
@@ -648,7 +674,7 @@ TEST(ReportHuman, LongDetailsWrapAndFit)
 
 TEST(ReportHuman, LostAndAcceptErrorFit)
 {
-    Finding lost = lost_finding(18446744073709551615ULL);
+    LostFinding lost = lost_finding(18446744073709551615ULL);
     lost.detail += std::string(200, 'x');
     std::string out = human_line(lost, kClock);
     expect_fits(out, "lost");
@@ -656,7 +682,7 @@ TEST(ReportHuman, LostAndAcceptErrorFit)
     EXPECT_NE(out.find("18446744073709551615"), std::string::npos);
     expect_fits(human_line(lost_finding(), kClock), "lost");
 
-    Finding ae = accept_error_finding();
+    AcceptErrorFinding ae = accept_error_finding();
     ae.listener = listener_view(v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", 65535), 777, "acceptor");
     ae.nofile_soft = 18446744073709551615ULL;
     ae.detail = std::string(150, 'y');

@@ -5,7 +5,8 @@
 #include <cstring>
 
 #include "endpoints.hpp"
-#include "snapshot.hpp"
+#include "common/units.hpp"
+#include "core/snapshot.hpp"
 
 namespace cwt
 {
@@ -16,7 +17,7 @@ using test::v4;
 using test::v6;
 
 constexpr std::uint32_t kNetns = 4026531840u;
-constexpr MonoNs kNow = 1000ULL * 1000000000ULL;
+constexpr MonoNs kNow = 1000ULL * kNsPerSec;
 
 cwt_tuple raw_tuple(const Endpoint& local, const Endpoint& remote)
 {
@@ -87,32 +88,32 @@ TEST(Snapshot, ClassifiesOwnedQueuedAndOutboundCloseWaits)
     ASSERT_EQ(snap.close_waits.size(), 4u);
     EXPECT_TRUE(snap.has_findings());
     // Sorted by local port, then remote port.
-    Finding a = snap.finding(snap.close_waits[0]);
-    EXPECT_EQ(a.sk, 11u);
-    EXPECT_EQ(a.type, FindingType::CloseWait);
-    EXPECT_TRUE(a.preexisting);
-    EXPECT_EQ(a.owner, OwnerKind::Process);
-    ASSERT_EQ(a.processes.size(), 1u);
-    EXPECT_EQ(a.processes[0].pid, 100u);
-    EXPECT_EQ(a.processes[0].fd, 7);
-    ASSERT_TRUE(a.listener.has_value());
-    EXPECT_EQ(a.listener->local, v4("10.0.0.1", 80));
-    EXPECT_EQ(a.listener->owner->pid, 100u);
-    EXPECT_FALSE(a.min_age_s.has_value()) << "no kernel bound given";
+    CloseWaitFinding a = snap.finding(snap.close_waits[0]);
+    EXPECT_EQ(a.sock.sk, 11u);
+    EXPECT_STREQ(type_name(Finding(a)), "close_wait");
+    EXPECT_TRUE(a.sock.preexisting);
+    EXPECT_EQ(a.sock.owner, OwnerKind::Process);
+    ASSERT_EQ(a.sock.processes.size(), 1u);
+    EXPECT_EQ(a.sock.processes[0].pid, 100u);
+    EXPECT_EQ(a.sock.processes[0].fd, 7);
+    ASSERT_TRUE(a.sock.listener.has_value());
+    EXPECT_EQ(a.sock.listener->local, v4("10.0.0.1", 80));
+    EXPECT_EQ(a.sock.listener->owner->pid, 100u);
+    EXPECT_FALSE(a.sock.min_age_s.has_value()) << "no kernel bound given";
 
-    Finding q = snap.finding(snap.close_waits[2]);
-    EXPECT_EQ(q.sk, 13u);
-    EXPECT_EQ(q.owner, OwnerKind::AcceptQueue);
-    EXPECT_TRUE(q.processes.empty());
-    ASSERT_TRUE(q.listener.has_value());
-    EXPECT_EQ(*q.listener->queue, 2u);
-    EXPECT_EQ(*q.listener->backlog, 128u);
+    CloseWaitFinding q = snap.finding(snap.close_waits[2]);
+    EXPECT_EQ(q.sock.sk, 13u);
+    EXPECT_EQ(q.sock.owner, OwnerKind::AcceptQueue);
+    EXPECT_TRUE(q.sock.processes.empty());
+    ASSERT_TRUE(q.sock.listener.has_value());
+    EXPECT_EQ(*q.sock.listener->queue, 2u);
+    EXPECT_EQ(*q.sock.listener->backlog, 128u);
 
-    Finding out = snap.finding(snap.close_waits[3]);
-    EXPECT_EQ(out.sk, 21u);
-    EXPECT_EQ(out.owner, OwnerKind::Process);
-    EXPECT_EQ(out.processes[0].comm, "client");
-    EXPECT_FALSE(out.listener.has_value()) << "an outbound socket has no listener";
+    CloseWaitFinding out = snap.finding(snap.close_waits[3]);
+    EXPECT_EQ(out.sock.sk, 21u);
+    EXPECT_EQ(out.sock.owner, OwnerKind::Process);
+    EXPECT_EQ(out.sock.processes[0].comm, "client");
+    EXPECT_FALSE(out.sock.listener.has_value()) << "an outbound socket has no listener";
 
     ASSERT_EQ(snap.listeners.size(), 1u);
     EXPECT_EQ(snap.listeners[0].queued_close_wait, 1u);
@@ -161,12 +162,12 @@ TEST(Snapshot, SharedSocketListsEveryOwnerAndCountsItOncePerProcess)
                                         file(11, 100, 5, "server")};
     Snapshot snap = classify_snapshot(socks, files, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
-    Finding f = snap.finding(snap.close_waits[0]);
-    ASSERT_EQ(f.processes.size(), 3u);
-    EXPECT_EQ(f.processes[0].pid, 100u); // primary: lowest pid, then lowest fd
-    EXPECT_EQ(f.processes[0].fd, 5);
-    EXPECT_EQ(f.processes[1].fd, 9);
-    EXPECT_EQ(f.processes[2].pid, 101u);
+    CloseWaitFinding f = snap.finding(snap.close_waits[0]);
+    ASSERT_EQ(f.sock.processes.size(), 3u);
+    EXPECT_EQ(f.sock.processes[0].pid, 100u); // primary: lowest pid, then lowest fd
+    EXPECT_EQ(f.sock.processes[0].fd, 5);
+    EXPECT_EQ(f.sock.processes[1].fd, 9);
+    EXPECT_EQ(f.sock.processes[2].pid, 101u);
     ASSERT_EQ(snap.processes.size(), 2u);
     EXPECT_EQ(snap.processes[0].close_wait, 1u) << "one socket, though two fds";
     EXPECT_EQ(snap.processes[0].fds, (std::vector<std::int32_t>{5, 9}));
@@ -181,10 +182,10 @@ TEST(Snapshot, SocketWithAFileButNoFdIsNoFdNeverAcceptQueue)
     std::vector<cwt_iter_file> files = {file(1, 100, 3, "server")};
     Snapshot snap = classify_snapshot(socks, files, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
-    Finding f = snap.finding(snap.close_waits[0]);
-    EXPECT_EQ(f.owner, OwnerKind::NoFd);
+    CloseWaitFinding f = snap.finding(snap.close_waits[0]);
+    EXPECT_EQ(f.sock.owner, OwnerKind::NoFd);
     EXPECT_FALSE(f.detail.empty());
-    EXPECT_FALSE(f.listener.has_value());
+    EXPECT_FALSE(f.sock.listener.has_value());
     EXPECT_EQ(snap.summary.unknown_owner, 1u);
     EXPECT_EQ(snap.listeners[0].queued_close_wait, 0u);
     EXPECT_FALSE(classify_snapshot(socks, files, {}, 100, kNow).has_findings())
@@ -197,11 +198,11 @@ TEST(Snapshot, QueuedSocketWithoutListenerSaysSo)
         sock(13, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 5003), false)};
     Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
-    Finding f = snap.finding(snap.close_waits[0]);
-    EXPECT_EQ(f.owner, OwnerKind::AcceptQueue);
+    CloseWaitFinding f = snap.finding(snap.close_waits[0]);
+    EXPECT_EQ(f.sock.owner, OwnerKind::AcceptQueue);
     EXPECT_EQ(f.detail, "listener not found");
-    ASSERT_TRUE(f.listener.has_value());
-    EXPECT_EQ(f.listener->local, v4("10.0.0.1", 80));
+    ASSERT_TRUE(f.sock.listener.has_value());
+    EXPECT_EQ(f.sock.listener->local, v4("10.0.0.1", 80));
     ASSERT_EQ(snap.summary.listeners.size(), 1u);
 }
 
@@ -213,10 +214,10 @@ TEST(Snapshot, Ipv4ChildMatchesDualStackListenerButIpv6ChildNeverMatchesIpv4Wild
         sock(12, CWT_TCP_CLOSE_WAIT, v6("2001:db8::1", 8443), v6("2001:db8::9", 1), false)};
     Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 2u);
-    Finding dual = snap.finding(snap.close_waits[0]);
-    EXPECT_EQ(dual.listener->local, v6("::", 443));
+    CloseWaitFinding dual = snap.finding(snap.close_waits[0]);
+    EXPECT_EQ(dual.sock.listener->local, v6("::", 443));
     EXPECT_TRUE(dual.detail.empty());
-    Finding none = snap.finding(snap.close_waits[1]);
+    CloseWaitFinding none = snap.finding(snap.close_waits[1]);
     EXPECT_EQ(none.detail, "listener not found");
 }
 
@@ -225,15 +226,15 @@ TEST(Snapshot, KernelBoundOnTheFinGivesMinimumAge)
     std::vector<cwt_iter_sock> socks = {
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), true),
         sock(12, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 2), true)};
-    socks[0].fin_by_ns = kNow - 90ULL * 1000000000ULL;
+    socks[0].fin_by_ns = kNow - 90ULL * kNsPerSec;
     socks[1].fin_by_ns = kNow + 1000; // last segment came during the walk: no bound
     Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 2u);
-    Finding f = snap.finding(snap.close_waits[0]);
-    ASSERT_TRUE(f.min_age_s.has_value());
-    EXPECT_DOUBLE_EQ(*f.min_age_s, 90.0);
-    EXPECT_FALSE(f.age_s.has_value()) << "a bound, not an age";
-    EXPECT_FALSE(snap.finding(snap.close_waits[1]).min_age_s.has_value());
+    CloseWaitFinding f = snap.finding(snap.close_waits[0]);
+    ASSERT_TRUE(f.sock.min_age_s.has_value());
+    EXPECT_DOUBLE_EQ(*f.sock.min_age_s, 90.0);
+    EXPECT_FALSE(f.sock.age_s.has_value()) << "a bound, not an age";
+    EXPECT_FALSE(snap.finding(snap.close_waits[1]).sock.min_age_s.has_value());
 }
 
 } // namespace
@@ -262,7 +263,7 @@ TEST(Snapshot, ReusePortQueuesAreCountedOnTheListenerThatHoldsThem)
         EXPECT_EQ(l.queued_established, l.info.sk == 2 ? 1u : 0u) << l.info.sk;
     }
     ASSERT_EQ(snap.close_waits.size(), 2u);
-    EXPECT_EQ(snap.finding(snap.close_waits[1]).listener->owner->comm, "worker-b");
+    EXPECT_EQ(snap.finding(snap.close_waits[1]).sock.listener->owner->comm, "worker-b");
 
     Snapshot b = classify_snapshot(socks, files, queued_on, 101, kNow);
     ASSERT_EQ(b.close_waits.size(), 1u) << "-p of the second worker: the CLOSE_WAIT in its own queue";
@@ -276,9 +277,9 @@ TEST(Snapshot, ReusePortQueuesAreCountedOnTheListenerThatHoldsThem)
     files.push_back(file(14, 101, 7, "worker-b"));
     Snapshot owned = classify_snapshot(socks, files, queued_on, 0, kNow);
     ASSERT_EQ(owned.close_waits.size(), 3u);
-    Finding f = owned.finding(owned.close_waits[2]);
-    EXPECT_EQ(f.owner, OwnerKind::Process);
-    EXPECT_EQ(f.listener->owner->comm, "worker-b");
+    CloseWaitFinding f = owned.finding(owned.close_waits[2]);
+    EXPECT_EQ(f.sock.owner, OwnerKind::Process);
+    EXPECT_EQ(f.sock.listener->owner->comm, "worker-b");
 }
 
 } // namespace

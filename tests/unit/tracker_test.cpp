@@ -11,17 +11,19 @@
 #include <map>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "tracker.hpp"
+#include "common/units.hpp"
+#include "core/tracker.hpp"
 
 namespace cwt
 {
 namespace
 {
 
-constexpr MonoNs kSec = 1000000000ULL;
+constexpr MonoNs kSec = kNsPerSec;
 constexpr MonoNs kMs = 1000000ULL;
 constexpr MonoNs kThreshold = 30 * kSec;
 constexpr std::uint32_t kNetns = 4026531840U;
@@ -144,7 +146,7 @@ TrackerConfig config(bool verbose = false, std::uint32_t filter_pid = 0, MonoNs 
     TrackerConfig c;
     c.leak_threshold_ns = kThreshold;
     c.verbose = verbose;
-    c.filter_pid = filter_pid;
+    c.target = filter_pid;
     c.started_ns = started_ns;
     return c;
 }
@@ -163,12 +165,26 @@ Findings leak(Tracker& t, SockId sk, const Enrichment& e, MonoNs now)
     return out;
 }
 
-std::vector<FindingType> types_of(const Findings& fs)
+std::vector<std::string> types_of(const Findings& fs)
 {
-    std::vector<FindingType> v;
+    std::vector<std::string> v;
     for (const auto& f : fs)
-        v.push_back(f.type);
+        v.push_back(type_name(f));
     return v;
+}
+
+// The socket a finding is about; fails the test if it has none.
+const SocketFacts& sock(const Finding& f)
+{
+    const SocketFacts* s = socket_of(f);
+    if (!s)
+        throw std::logic_error(std::string("not a socket finding: ") + type_name(f));
+    return *s;
+}
+
+const ClosedFinding& as_closed(const Finding& f)
+{
+    return std::get<ClosedFinding>(f);
 }
 
 const ProcessSummary* summary_for(const Summary& s, std::uint32_t pid)
@@ -186,7 +202,8 @@ constexpr MonoNs kT0 = 1000 * kSec;
 
 TEST(TrackerLifecycle, AcceptedSocketClosedBeforeThresholdIsQuietByDefault)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
 
     EXPECT_TRUE(feed(t, entered(kSk, info)).empty());
@@ -198,36 +215,38 @@ TEST(TrackerLifecycle, AcceptedSocketClosedBeforeThresholdIsQuietByDefault)
 
 TEST(TrackerLifecycle, VerbosePrintsCloseWaitAndClose)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
 
     Findings in = feed(t, entered(kSk, info));
     ASSERT_EQ(in.size(), 1u);
-    EXPECT_EQ(in[0].type, FindingType::CloseWait);
-    EXPECT_EQ(in[0].owner, OwnerKind::Process);
-    ASSERT_EQ(in[0].processes.size(), 1u);
-    EXPECT_EQ(in[0].processes[0], proc(100, "server", 7));
-    EXPECT_EQ(in[0].sk, kSk);
-    EXPECT_EQ(in[0].tuple, info.tuple);
-    EXPECT_EQ(in[0].netns, kNetns);
-    ASSERT_TRUE(in[0].age_s);
-    EXPECT_DOUBLE_EQ(*in[0].age_s, 0.0);
+    EXPECT_EQ(type_name(in[0]), std::string("close_wait"));
+    EXPECT_EQ(sock(in[0]).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(in[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(in[0]).processes[0], proc(100, "server", 7));
+    EXPECT_EQ(sock(in[0]).sk, kSk);
+    EXPECT_EQ(sock(in[0]).tuple, info.tuple);
+    EXPECT_EQ(sock(in[0]).netns, kNetns);
+    ASSERT_TRUE(sock(in[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(in[0]).age_s, 0.0);
 
     Findings out = feed(t, left(kSk, info, kT0 + 2500 * kMs, kLastAck));
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].type, FindingType::CloseWaitClosed);
-    EXPECT_FALSE(out[0].was_leak);
-    EXPECT_EQ(out[0].closed_by, "application");
-    ASSERT_TRUE(out[0].age_s);
-    EXPECT_DOUBLE_EQ(*out[0].age_s, 2.5);
-    ASSERT_EQ(out[0].processes.size(), 1u);
-    EXPECT_EQ(out[0].processes[0].pid, 100u);
-    EXPECT_EQ(out[0].processes[0].fd, 7);
+    EXPECT_EQ(type_name(out[0]), std::string("close_wait_closed"));
+    EXPECT_FALSE(as_closed(out[0]).was_leak);
+    EXPECT_EQ(as_closed(out[0]).closed_by, "application");
+    ASSERT_TRUE(sock(out[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(out[0]).age_s, 2.5);
+    ASSERT_EQ(sock(out[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(out[0]).processes[0].pid, 100u);
+    EXPECT_EQ(sock(out[0]).processes[0].fd, 7);
 }
 
 TEST(TrackerLifecycle, ClosedByIsResetOrListenerClosedWhenNotLastAck)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto mine = owned(kT0, proc(100, "server", 7));
     const auto q = queued(kT0, tuple4(8080, "192.0.2.8"));
 
@@ -236,67 +255,71 @@ TEST(TrackerLifecycle, ClosedByIsResetOrListenerClosedWhenNotLastAck)
     Findings a = feed(t, left(1, mine, kT0 + kSec, kClose));
     Findings b = feed(t, left(2, q, kT0 + kSec, kClose));
     ASSERT_EQ(a.size(), 1u);
-    EXPECT_EQ(a[0].closed_by, "reset");
+    EXPECT_EQ(as_closed(a[0]).closed_by, "reset");
     ASSERT_EQ(b.size(), 1u);
-    EXPECT_EQ(b[0].closed_by, "listener_closed");
+    EXPECT_EQ(as_closed(b[0]).closed_by, "listener_closed");
 }
 
 // ---- FIN before accept: the accept queue -------------------------------------
 
 TEST(TrackerAcceptQueue, QueuedCloseWaitReportedAtOnceWithExactListener)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("10.0.0.2", 8080), proc(50, "other", 3)),
-                        listener(0x200, v4("10.0.0.1", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("10.0.0.2", 8080), proc(50, "other", 3)),
+                      listener(0x200, v4("10.0.0.1", 8080), proc(42, "nginx", 6))});
 
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
     const Finding& f = fs[0];
-    EXPECT_EQ(f.type, FindingType::CloseWait);
-    EXPECT_EQ(f.owner, OwnerKind::AcceptQueue);
-    EXPECT_TRUE(f.processes.empty());
-    ASSERT_TRUE(f.listener);
-    EXPECT_EQ(f.listener->local, v4("10.0.0.1", 8080));
-    ASSERT_TRUE(f.listener->owner);
-    EXPECT_EQ(*f.listener->owner, proc(42, "nginx", 6));
-    EXPECT_EQ(f.listener->queue, 3u);
-    EXPECT_EQ(f.listener->backlog, 128u);
-    EXPECT_TRUE(f.detail.empty());
+    EXPECT_EQ(type_name(f), std::string("close_wait"));
+    EXPECT_EQ(sock(f).owner, OwnerKind::AcceptQueue);
+    EXPECT_TRUE(sock(f).processes.empty());
+    ASSERT_TRUE(sock(f).listener);
+    EXPECT_EQ(sock(f).listener->local, v4("10.0.0.1", 8080));
+    ASSERT_TRUE(sock(f).listener->owner);
+    EXPECT_EQ(*sock(f).listener->owner, proc(42, "nginx", 6));
+    EXPECT_EQ(sock(f).listener->queue, 3u);
+    EXPECT_EQ(sock(f).listener->backlog, 128u);
+    EXPECT_TRUE(detail_of(f).empty());
 }
 
 // SO_REUSEPORT: two listeners on the queued socket's address. The one whose
 // queue holds it (the kernel's word) is named, and counts it, not the first.
 TEST(TrackerAcceptQueue, ReusePortQueuedSocketNamesTheListenerHoldingIt)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("10.0.0.1", 8080), proc(41, "worker-a", 6)),
-                        listener(0x200, v4("10.0.0.1", 8080), proc(42, "worker-b", 6))},
-                       QueuedOn{{kSk, 0x200}});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("10.0.0.1", 8080), proc(41, "worker-a", 6)),
+                      listener(0x200, v4("10.0.0.1", 8080), proc(42, "worker-b", 6))},
+                     QueuedOn{{kSk, 0x200}});
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].listener && fs[0].listener->owner);
-    EXPECT_EQ(*fs[0].listener->owner, proc(42, "worker-b", 6));
-    EXPECT_EQ(t.queued_close_waits(t.listeners()[0]), 0u);
-    EXPECT_EQ(t.queued_close_waits(t.listeners()[1]), 1u);
+    ASSERT_TRUE(sock(fs[0]).listener && sock(fs[0]).listener->owner);
+    EXPECT_EQ(*sock(fs[0]).listener->owner, proc(42, "worker-b", 6));
+    EXPECT_EQ(t.queued_close_waits(listeners.all()[0]), 0u);
+    EXPECT_EQ(t.queued_close_waits(listeners.all()[1]), 1u);
 }
 
 TEST(TrackerAcceptQueue, WildcardIPv4ListenerMatches)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
 
     Findings fs = feed(t, entered(kSk, queued(kT0, tuple4(8080, "192.0.2.7", 40000, "10.9.8.7"))));
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].listener);
-    EXPECT_EQ(fs[0].listener->local, v4("0.0.0.0", 8080));
-    ASSERT_TRUE(fs[0].listener->owner);
-    EXPECT_EQ(fs[0].listener->owner->pid, 42u);
+    ASSERT_TRUE(sock(fs[0]).listener);
+    EXPECT_EQ(sock(fs[0]).listener->local, v4("0.0.0.0", 8080));
+    ASSERT_TRUE(sock(fs[0]).listener->owner);
+    EXPECT_EQ(sock(fs[0]).listener->owner->pid, 42u);
 }
 
 TEST(TrackerAcceptQueue, WildcardIPv6ListenerMatchesIPv6AndV4MappedSockets)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v6("::", 443), proc(77, "envoy", 9))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v6("::", 443), proc(77, "envoy", 9))});
 
     Findings a = feed(t, entered(1, queued(kT0, tuple6("2001:db8::1", 443))));
     // A dual-stack listener's IPv4 children are AF_INET6 with v4-mapped addresses.
@@ -305,53 +328,56 @@ TEST(TrackerAcceptQueue, WildcardIPv6ListenerMatchesIPv6AndV4MappedSockets)
     Findings b = feed(t, entered(2, queued(kT0, mapped)));
     for (const Findings* fs : {&a, &b}) {
         ASSERT_EQ(fs->size(), 1u);
-        ASSERT_TRUE((*fs)[0].listener);
-        EXPECT_EQ((*fs)[0].listener->local, v6("::", 443));
-        ASSERT_TRUE((*fs)[0].listener->owner);
-        EXPECT_EQ((*fs)[0].listener->owner->pid, 77u);
+        ASSERT_TRUE(sock((*fs)[0]).listener);
+        EXPECT_EQ(sock((*fs)[0]).listener->local, v6("::", 443));
+        ASSERT_TRUE(sock((*fs)[0]).listener->owner);
+        EXPECT_EQ(sock((*fs)[0]).listener->owner->pid, 77u);
     }
 }
 
 TEST(TrackerAcceptQueue, ExactListenerPreferredOverWildcardWhateverTheOrder)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3)),
-                        listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4))});
-    const ListenerInfo* l = t.find_listener(kNetns, v4("10.0.0.1", 8080));
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3)),
+                      listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4))});
+    const ListenerInfo* l = listeners.find(kNetns, v4("10.0.0.1", 8080));
     ASSERT_NE(l, nullptr);
     EXPECT_EQ(l->sk, 0x200u);
 
-    t.update_listeners({listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4)),
-                        listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3))});
-    l = t.find_listener(kNetns, v4("10.0.0.1", 8080));
+    listeners.update({listener(0x200, v4("10.0.0.1", 8080), proc(2, "exact", 4)),
+                      listener(0x100, v4("0.0.0.0", 8080), proc(1, "wild", 3))});
+    l = listeners.find(kNetns, v4("10.0.0.1", 8080));
     ASSERT_NE(l, nullptr);
     EXPECT_EQ(l->sk, 0x200u);
 }
 
 TEST(TrackerAcceptQueue, ListenerMustShareNetnsAndPort)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x100, v4("10.0.0.1", 8080), proc(42, "nginx", 6), kNetns + 1),
-                        listener(0x200, v4("0.0.0.0", 8080), proc(43, "nginx", 6), kNetns + 1),
-                        listener(0x300, v4("10.0.0.1", 8081), proc(44, "nginx", 6))});
-    EXPECT_EQ(t.find_listener(kNetns, v4("10.0.0.1", 8080)), nullptr);
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x100, v4("10.0.0.1", 8080), proc(42, "nginx", 6), kNetns + 1),
+                      listener(0x200, v4("0.0.0.0", 8080), proc(43, "nginx", 6), kNetns + 1),
+                      listener(0x300, v4("10.0.0.1", 8081), proc(44, "nginx", 6))});
+    EXPECT_EQ(listeners.find(kNetns, v4("10.0.0.1", 8080)), nullptr);
 
     Findings fs = feed(t, entered(kSk, queued(kT0)));
     ASSERT_EQ(fs.size(), 1u);
     // Still reported, with the socket's own address and no owner.
-    ASSERT_TRUE(fs[0].listener);
-    EXPECT_EQ(fs[0].listener->local, v4("10.0.0.1", 8080));
-    EXPECT_FALSE(fs[0].listener->owner);
-    EXPECT_EQ(fs[0].detail, "listener not found");
+    ASSERT_TRUE(sock(fs[0]).listener);
+    EXPECT_EQ(sock(fs[0]).listener->local, v4("10.0.0.1", 8080));
+    EXPECT_FALSE(sock(fs[0]).listener->owner);
+    EXPECT_EQ(detail_of(fs[0]), "listener not found");
 }
 
 TEST(TrackerAcceptQueue, AcceptedLaterBecomesProcessAndLeakNamesIt)
 {
-    Tracker t(config());
-    t.update_listeners({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(), listeners);
+    listeners.update({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
     const auto q = queued(kT0);
 
-    ASSERT_EQ(types_of(feed(t, entered(kSk, q))), std::vector<FindingType>{FindingType::CloseWait});
+    ASSERT_EQ(types_of(feed(t, entered(kSk, q))), std::vector<std::string>{"close_wait"});
     // accept() by a worker: silent unless verbose.
     EXPECT_TRUE(feed(t, accepted_later(kSk, q, proc(43, "nginx-worker", 11), kT0 + kSec, 0x200)).empty());
     EXPECT_EQ(t.tracked(), 1u);
@@ -366,29 +392,30 @@ TEST(TrackerAcceptQueue, AcceptedLaterBecomesProcessAndLeakNamesIt)
     Findings fs = leak(t, kSk, Enrichment{}, now);
     ASSERT_EQ(fs.size(), 1u);
     const Finding& f = fs[0];
-    EXPECT_EQ(f.type, FindingType::CloseWaitLeak);
-    EXPECT_EQ(f.owner, OwnerKind::Process);
-    ASSERT_EQ(f.processes.size(), 1u);
-    EXPECT_EQ(f.processes[0], proc(43, "nginx-worker", 11));
-    ASSERT_TRUE(f.age_s);
-    EXPECT_DOUBLE_EQ(*f.age_s, 31.0);
+    EXPECT_EQ(type_name(f), std::string("close_wait_leak"));
+    EXPECT_EQ(sock(f).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(f).processes.size(), 1u);
+    EXPECT_EQ(sock(f).processes[0], proc(43, "nginx-worker", 11));
+    ASSERT_TRUE(sock(f).age_s);
+    EXPECT_DOUBLE_EQ(*sock(f).age_s, 31.0);
     // The listener it came from, found by its sk.
-    ASSERT_TRUE(f.listener);
-    EXPECT_EQ(f.listener->local, v4("0.0.0.0", 8080));
+    ASSERT_TRUE(sock(f).listener);
+    EXPECT_EQ(sock(f).listener->local, v4("0.0.0.0", 8080));
 }
 
 TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto q = queued(kT0);
     feed(t, entered(kSk, q));
     Findings fs = feed(t, accepted_later(kSk, q, proc(43, "worker", 11), kT0 + kSec));
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWait);
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    ASSERT_EQ(fs[0].processes.size(), 1u);
-    EXPECT_EQ(fs[0].processes[0].pid, 43u);
-    EXPECT_FALSE(fs[0].detail.empty());
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait"));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(fs[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(fs[0]).processes[0].pid, 43u);
+    EXPECT_FALSE(detail_of(fs[0]).empty());
 }
 
 // Regression: find_listener() once took the last wildcard listener of any
@@ -397,17 +424,18 @@ TEST(TrackerAcceptQueue, AcceptedLaterIsPrintedWhenVerbose)
 // the AF_INET listener when both exist.
 TEST(TrackerAcceptQueue, WildcardListenerMatchRespectsAddressFamily)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto l4 = listener(0x400, v4("0.0.0.0", 443), proc(1, "v4srv", 3));
     const auto l6 = listener(0x600, v6("::", 443), proc(2, "v6srv", 4));
 
-    t.update_listeners({l6, l4});
-    const ListenerInfo* got = t.find_listener(kNetns, v6("2001:db8::1", 443));
+    listeners.update({l6, l4});
+    const ListenerInfo* got = listeners.find(kNetns, v6("2001:db8::1", 443));
     ASSERT_NE(got, nullptr);
     EXPECT_EQ(got->sk, 0x600u) << "IPv6 socket attributed to the IPv4 listener";
 
-    t.update_listeners({l4, l6});
-    got = t.find_listener(kNetns, v4("10.0.0.1", 443));
+    listeners.update({l4, l6});
+    got = listeners.find(kNetns, v4("10.0.0.1", 443));
     ASSERT_NE(got, nullptr);
     EXPECT_EQ(got->sk, 0x400u) << "IPv4 socket attributed to the IPv6-only listener";
 }
@@ -416,7 +444,8 @@ TEST(TrackerAcceptQueue, WildcardListenerMatchRespectsAddressFamily)
 
 TEST(TrackerThreshold, LeakReportedExactlyOnceThenClosedAsLeak)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
     t.on_scan(kT0, {{kSk, info}});
     EXPECT_EQ(t.tracked(), 1u);
@@ -432,13 +461,13 @@ TEST(TrackerThreshold, LeakReportedExactlyOnceThenClosedAsLeak)
     e.owners = {proc(100, "server", 7)};
     Findings fs = leak(t, kSk, e, now);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWaitLeak);
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    ASSERT_TRUE(fs[0].age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].age_s, 32.0);
-    EXPECT_FALSE(fs[0].min_age_s);
-    EXPECT_EQ(fs[0].recv_q, 517u);
-    EXPECT_FALSE(fs[0].preexisting);
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait_leak"));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    ASSERT_TRUE(sock(fs[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).age_s, 32.0);
+    EXPECT_FALSE(sock(fs[0]).min_age_s);
+    EXPECT_EQ(sock(fs[0]).recv_q, 517u);
+    EXPECT_FALSE(sock(fs[0]).preexisting);
     EXPECT_EQ(t.summary(now).leaks_reported, 1u);
 
     // Not again: neither due nor reported on later scans.
@@ -447,49 +476,50 @@ TEST(TrackerThreshold, LeakReportedExactlyOnceThenClosedAsLeak)
 
     Findings closed = feed(t, left(kSk, info, now + 10 * kSec, kLastAck));
     ASSERT_EQ(closed.size(), 1u);
-    EXPECT_EQ(closed[0].type, FindingType::CloseWaitClosed);
-    EXPECT_TRUE(closed[0].was_leak);
-    EXPECT_EQ(closed[0].closed_by, "application");
-    ASSERT_TRUE(closed[0].age_s);
-    EXPECT_DOUBLE_EQ(*closed[0].age_s, 42.0);
+    EXPECT_EQ(type_name(closed[0]), std::string("close_wait_closed"));
+    EXPECT_TRUE(as_closed(closed[0]).was_leak);
+    EXPECT_EQ(as_closed(closed[0]).closed_by, "application");
+    ASSERT_TRUE(sock(closed[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(closed[0]).age_s, 42.0);
     EXPECT_EQ(t.tracked(), 0u);
     EXPECT_EQ(t.summary(now + 11 * kSec).leaks_reported, 1u);
 }
 
 TEST(TrackerThreshold, PastThresholdCloseBetweenScansIsALateLeak)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
     // Entered without an event (not verbose), left before any scan saw it.
     Findings fs = feed(t, left(kSk, info, kT0 + kThreshold, kLastAck));
-    ASSERT_EQ(types_of(fs),
-              (std::vector<FindingType>{FindingType::CloseWaitLeak, FindingType::CloseWaitClosed}));
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    ASSERT_EQ(fs[0].processes.size(), 1u);
-    EXPECT_EQ(fs[0].processes[0].pid, 100u);
-    ASSERT_TRUE(fs[0].age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].age_s, 30.0);
-    EXPECT_TRUE(fs[1].was_leak);
-    EXPECT_EQ(fs[1].closed_by, "application");
+    ASSERT_EQ(types_of(fs), (std::vector<std::string>{"close_wait_leak", "close_wait_closed"}));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    ASSERT_EQ(sock(fs[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(fs[0]).processes[0].pid, 100u);
+    ASSERT_TRUE(sock(fs[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).age_s, 30.0);
+    EXPECT_TRUE(as_closed(fs[1]).was_leak);
+    EXPECT_EQ(as_closed(fs[1]).closed_by, "application");
     EXPECT_EQ(t.tracked(), 0u);
     EXPECT_EQ(t.summary(kT0 + kThreshold).leaks_reported, 1u);
 }
 
 TEST(TrackerThreshold, SeenButUnreportedSocketClosingPastThresholdIsALateLeak)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     const auto info = owned(kT0, proc(100, "server", 7));
     t.on_scan(kT0 + kSec, {{kSk, info}});
     Findings fs = feed(t, left(kSk, info, kT0 + kThreshold + kMs, kLastAck));
-    EXPECT_EQ(types_of(fs),
-              (std::vector<FindingType>{FindingType::CloseWaitLeak, FindingType::CloseWaitClosed}));
+    EXPECT_EQ(types_of(fs), (std::vector<std::string>{"close_wait_leak", "close_wait_closed"}));
 }
 
 // ---- address reuse -----------------------------------------------------------
 
 TEST(TrackerReuse, SameSkNewEnterTimeIsANewSocket)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     const auto first = owned(kT0, proc(100, "old", 7));
     feed(t, entered(kSk, first));
     const MonoNs t1 = kT0 + kThreshold;
@@ -502,11 +532,11 @@ TEST(TrackerReuse, SameSkNewEnterTimeIsANewSocket)
     const auto second = owned(t2, proc(200, "new", 9), tuple4(9090));
     Findings fs = feed(t, entered(kSk, second));
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_EQ(fs[0].processes.size(), 1u);
-    EXPECT_EQ(fs[0].processes[0].pid, 200u);
-    EXPECT_EQ(fs[0].tuple, second.tuple);
-    ASSERT_TRUE(fs[0].age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].age_s, 0.0);
+    ASSERT_EQ(sock(fs[0]).processes.size(), 1u);
+    EXPECT_EQ(sock(fs[0]).processes[0].pid, 200u);
+    EXPECT_EQ(sock(fs[0]).tuple, second.tuple);
+    ASSERT_TRUE(sock(fs[0]).age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).age_s, 0.0);
     EXPECT_EQ(t.tracked(), 1u);
 
     Summary s = t.summary(t2);
@@ -517,19 +547,20 @@ TEST(TrackerReuse, SameSkNewEnterTimeIsANewSocket)
     ASSERT_EQ(t.due_for_leak_report(t2 + kThreshold), std::vector<SockId>{kSk});
     Findings again = leak(t, kSk, Enrichment{}, t2 + kThreshold);
     ASSERT_EQ(again.size(), 1u);
-    EXPECT_EQ(again[0].processes[0].pid, 200u);
+    EXPECT_EQ(sock(again[0]).processes[0].pid, 200u);
     EXPECT_EQ(t.summary(t2 + kThreshold).leaks_reported, 2u);
 
     // Its close is not a leak of the first socket's past.
     Findings closed = feed(t, left(kSk, second, t2 + kThreshold + kSec));
     ASSERT_EQ(closed.size(), 1u);
-    EXPECT_TRUE(closed[0].was_leak);
-    EXPECT_EQ(closed[0].processes[0].pid, 200u);
+    EXPECT_TRUE(as_closed(closed[0]).was_leak);
+    EXPECT_EQ(sock(closed[0]).processes[0].pid, 200u);
 }
 
 TEST(TrackerReuse, ScanWithNewEnterTimeReplacesTheOldSocket)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, owned(kT0, proc(100, "old", 7))}});
     ASSERT_EQ(leak(t, kSk, Enrichment{}, kT0 + kThreshold).size(), 1u);
 
@@ -545,7 +576,8 @@ TEST(TrackerReuse, ScanWithNewEnterTimeReplacesTheOldSocket)
 
 TEST(TrackerReuse, ScanDropsSocketsAbsentFromTheMap)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0,
               {{1, owned(kT0, proc(100, "a", 4))}, {2, owned(kT0, proc(100, "a", 5))}, {3, queued(kT0)}});
     EXPECT_EQ(t.tracked(), 3u);
@@ -563,7 +595,8 @@ TEST(TrackerReuse, ScanDropsSocketsAbsentFromTheMap)
 
 TEST(TrackerInterleaving, ShuffledAcrossSocketsInOrderPerSocket)
 {
-    Tracker t(config(/*verbose=*/true));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true), listeners);
     constexpr int kSockets = 60;
     const std::uint32_t pids[] = {100, 200, 300};
     std::vector<std::deque<SockEvent>> per_socket(kSockets);
@@ -609,13 +642,13 @@ TEST(TrackerInterleaving, ShuffledAcrossSocketsInOrderPerSocket)
         --remaining;
     }
 
-    auto count = [&](FindingType ty) {
+    auto count = [&](const std::string& ty) {
         return static_cast<std::size_t>(
-            std::count_if(all.begin(), all.end(), [&](const Finding& f) { return f.type == ty; }));
+            std::count_if(all.begin(), all.end(), [&](const Finding& f) { return type_name(f) == ty; }));
     };
-    EXPECT_EQ(count(FindingType::CloseWait), static_cast<std::size_t>(kSockets));
-    EXPECT_EQ(count(FindingType::CloseWaitClosed), closed);
-    EXPECT_EQ(count(FindingType::CloseWaitLeak), late_leaks);
+    EXPECT_EQ(count("close_wait"), static_cast<std::size_t>(kSockets));
+    EXPECT_EQ(count("close_wait_closed"), closed);
+    EXPECT_EQ(count("close_wait_leak"), late_leaks);
     EXPECT_EQ(t.tracked(), open);
 
     Summary s = t.summary(kT0 + 10 * kSec);
@@ -638,7 +671,8 @@ TEST(TrackerInterleaving, ShuffledAcrossSocketsInOrderPerSocket)
 TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
 {
     const MonoNs started = kT0;
-    Tracker t(config(false, 0, started));
+    ListenerState listeners;
+    Tracker t(config(false, 0, started), listeners);
     CloseWaitInfo info = owned(0, proc(100, "legacy", 12));
     info.preexisting = true;
 
@@ -651,11 +685,11 @@ TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
     e.owners = {proc(100, "legacy", 12)};
     Findings fs = leak(t, kSk, e, now);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWaitLeak);
-    EXPECT_TRUE(fs[0].preexisting);
-    EXPECT_FALSE(fs[0].age_s);
-    ASSERT_TRUE(fs[0].min_age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 2.0);
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait_leak"));
+    EXPECT_TRUE(sock(fs[0]).preexisting);
+    EXPECT_FALSE(sock(fs[0]).age_s);
+    ASSERT_TRUE(sock(fs[0]).min_age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).min_age_s, 2.0);
     EXPECT_TRUE(t.due_for_leak_report(now).empty());
 
     Summary s = t.summary(now + kSec);
@@ -668,8 +702,8 @@ TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
     // Its close is always shown, as a leak it was reported as.
     Findings closed = feed(t, left(kSk, info, now + 5 * kSec));
     ASSERT_EQ(closed.size(), 1u);
-    EXPECT_TRUE(closed[0].was_leak);
-    EXPECT_TRUE(closed[0].preexisting);
+    EXPECT_TRUE(as_closed(closed[0]).was_leak);
+    EXPECT_TRUE(sock(closed[0]).preexisting);
 }
 
 // The kernel's bound (the last segment received came no earlier than the FIN)
@@ -678,7 +712,8 @@ TEST(TrackerPreexisting, DueImmediatelyWithOnlyALowerBoundOnAge)
 TEST(TrackerPreexisting, KernelBoundOnTheFinLengthensTheMinimumAge)
 {
     const MonoNs started = 100 * kSec;
-    Tracker t(config(false, 0, started));
+    ListenerState listeners;
+    Tracker t(config(false, 0, started), listeners);
     CloseWaitInfo old = owned(0, proc(100, "legacy", 12));
     old.preexisting = true;
     old.fin_by_ns = started - 60 * kSec;
@@ -691,21 +726,22 @@ TEST(TrackerPreexisting, KernelBoundOnTheFinLengthensTheMinimumAge)
     e.owners = {proc(100, "legacy", 12)};
     Findings fs = leak(t, kSk, e, started + 2 * kSec);
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].min_age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 62.0);
-    EXPECT_FALSE(fs[0].age_s);
+    ASSERT_TRUE(sock(fs[0]).min_age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).min_age_s, 62.0);
+    EXPECT_FALSE(sock(fs[0]).age_s);
 
     e.owners = {proc(100, "legacy", 13)};
     fs = leak(t, kSk + 1, e, started + 2 * kSec);
     ASSERT_EQ(fs.size(), 1u);
-    ASSERT_TRUE(fs[0].min_age_s);
-    EXPECT_DOUBLE_EQ(*fs[0].min_age_s, 2.0);
+    ASSERT_TRUE(sock(fs[0]).min_age_s);
+    EXPECT_DOUBLE_EQ(*sock(fs[0]).min_age_s, 2.0);
 }
 
 TEST(TrackerPreexisting, QueuedPreexistingSummarizedUnderItsListener)
 {
-    Tracker t(config(false, 0, kT0));
-    t.update_listeners({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
+    ListenerState listeners;
+    Tracker t(config(false, 0, kT0), listeners);
+    listeners.update({listener(0x200, v4("0.0.0.0", 8080), proc(42, "nginx", 6))});
     CloseWaitInfo info = queued(0);
     info.preexisting = true;
     t.on_scan(kT0, {{kSk, info}, {kSk + 64, queued(kT0 + kSec, tuple4(8080, "192.0.2.9"))}});
@@ -725,7 +761,8 @@ TEST(TrackerPreexisting, QueuedPreexistingSummarizedUnderItsListener)
 
 TEST(TrackerReportLeak, GoneSocketIsDroppedSilently)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, owned(kT0, proc(100, "server", 7))}});
     Enrichment e;
     e.gone = true;
@@ -737,27 +774,29 @@ TEST(TrackerReportLeak, GoneSocketIsDroppedSilently)
 
 TEST(TrackerReportLeak, NoOwnersAndUnknownKindBecomesNoFd)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, unowned(kT0)}});
     Findings fs = leak(t, kSk, Enrichment{}, kT0 + kThreshold);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].type, FindingType::CloseWaitLeak);
-    EXPECT_EQ(fs[0].owner, OwnerKind::NoFd);
-    EXPECT_TRUE(fs[0].processes.empty());
-    EXPECT_FALSE(fs[0].listener);
-    EXPECT_FALSE(fs[0].detail.empty());
+    EXPECT_EQ(type_name(fs[0]), std::string("close_wait_leak"));
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::NoFd);
+    EXPECT_TRUE(sock(fs[0]).processes.empty());
+    EXPECT_FALSE(sock(fs[0]).listener);
+    EXPECT_FALSE(detail_of(fs[0]).empty());
 }
 
 TEST(TrackerReportLeak, SeveralOwnersAreListedAndEachProcessSummarized)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, unowned(kT0)}});
     Enrichment e;
     e.owners = {proc(100, "parent", 5), proc(101, "child", 5), proc(100, "parent", 9)};
     Findings fs = leak(t, kSk, e, kT0 + kThreshold);
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_EQ(fs[0].owner, OwnerKind::Process);
-    EXPECT_EQ(fs[0].processes, e.owners);
+    EXPECT_EQ(sock(fs[0]).owner, OwnerKind::Process);
+    EXPECT_EQ(sock(fs[0]).processes, e.owners);
 
     Summary s = t.summary(kT0 + kThreshold);
     EXPECT_EQ(s.open_close_waits, 1u);
@@ -775,7 +814,8 @@ TEST(TrackerReportLeak, SeveralOwnersAreListedAndEachProcessSummarized)
 
 TEST(TrackerReportLeak, UnknownOwnerCountedUntilResolved)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     t.on_scan(kT0, {{kSk, unowned(kT0)}});
     Summary s = t.summary(kT0 + kSec);
     EXPECT_EQ(s.open_close_waits, 1u);
@@ -786,7 +826,8 @@ TEST(TrackerReportLeak, UnknownOwnerCountedUntilResolved)
 
 TEST(TrackerFilter, OtherProcessesSocketsAreInvisible)
 {
-    Tracker t(config(/*verbose=*/true, /*filter_pid=*/200));
+    ListenerState listeners;
+    Tracker t(config(/*verbose=*/true, /*filter_pid=*/200), listeners);
     const auto theirs = owned(kT0, proc(100, "other", 7));
     const auto mine = owned(kT0, proc(200, "mine", 8), tuple4(9090));
 
@@ -812,7 +853,8 @@ TEST(TrackerFilter, OtherProcessesSocketsAreInvisible)
 
 TEST(TrackerFilter, UnresolvedOwnerFilteredOutAtResolution)
 {
-    Tracker t(config(false, 200));
+    ListenerState listeners;
+    Tracker t(config(false, 200), listeners);
     t.on_scan(kT0, {{1, unowned(kT0)}, {2, unowned(kT0, tuple4(9090))}});
     ASSERT_EQ(t.due_for_leak_report(kT0 + kThreshold), (std::vector<SockId>{1, 2}));
     Enrichment theirs, mine;
@@ -832,15 +874,16 @@ TEST(TrackerFilter, UnresolvedOwnerFilteredOutAtResolution)
 
 TEST(TrackerFilter, QueuedSocketsCountOnlyForTheListenerOwner)
 {
-    Tracker t(config(false, 200));
-    t.update_listeners({listener(0x10, v4("0.0.0.0", 80), proc(200, "mine", 3)),
-                        listener(0x20, v4("0.0.0.0", 81), proc(300, "theirs", 3))});
+    ListenerState listeners;
+    Tracker t(config(false, 200), listeners);
+    listeners.update({listener(0x10, v4("0.0.0.0", 80), proc(200, "mine", 3)),
+                      listener(0x20, v4("0.0.0.0", 81), proc(300, "theirs", 3))});
 
     Findings a = feed(t, entered(1, queued(kT0, tuple4(80))));
     Findings b = feed(t, entered(2, queued(kT0, tuple4(81))));
     Findings c = feed(t, entered(3, queued(kT0, tuple4(82)))); // no listener at all
     ASSERT_EQ(a.size(), 1u);
-    EXPECT_EQ(a[0].listener->owner->pid, 200u);
+    EXPECT_EQ(sock(a[0]).listener->owner->pid, 200u);
     EXPECT_TRUE(b.empty());
     EXPECT_TRUE(c.empty());
 
@@ -856,16 +899,17 @@ TEST(TrackerFilter, QueuedSocketsCountOnlyForTheListenerOwner)
 
 TEST(TrackerLost, ReportsOnlyGrowthOfTheCumulativeCounter)
 {
-    Tracker t(config());
+    ListenerState listeners;
+    Tracker t(config(), listeners);
     Findings out;
     t.on_lost(0, kT0, out);
     EXPECT_TRUE(out.empty());
 
     t.on_lost(5, kT0, out);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].type, FindingType::Lost);
-    EXPECT_EQ(out[0].count, 5u);
-    EXPECT_EQ(out[0].ts_ns, kT0);
+    EXPECT_EQ(type_name(out[0]), std::string("lost"));
+    EXPECT_EQ(std::get<LostFinding>(out[0]).count, 5u);
+    EXPECT_EQ(ts_of(out[0]), kT0);
 
     out.clear();
     t.on_lost(5, kT0 + kSec, out);
@@ -873,7 +917,7 @@ TEST(TrackerLost, ReportsOnlyGrowthOfTheCumulativeCounter)
 
     t.on_lost(8, kT0 + 2 * kSec, out);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].count, 3u);
+    EXPECT_EQ(std::get<LostFinding>(out[0]).count, 3u);
     EXPECT_EQ(t.lost_total(), 8u);
     EXPECT_EQ(t.summary(kT0 + 3 * kSec).lost_events, 8u);
 }

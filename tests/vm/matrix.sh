@@ -8,7 +8,12 @@
 # Env:   MATRIX_SUITES   guest suites (default "bullseye bookworm trixie")
 #        MATRIX_FILTER   gtest filter of the scenarios to run
 #        MATRIX_TIMEOUT  seconds per guest boot (default 900)
+#        MATRIX_TIERS    probe tiers (default "fentry kprobe tracepoint")
+#        MATRIX_HOST     0: skip the host kernel's rows (default 1)
 #        KERNEL_CACHE    kernel cache (default: fetch-kernels.sh's)
+# Any clone path works (under /tmp, with spaces): the guest gets the binaries
+# in its initramfs at /payload, which nothing mounts over, never at their
+# host paths.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +26,9 @@ suites=${MATRIX_SUITES:-bullseye bookworm trixie}
 filter=${MATRIX_FILTER:-AcceptedLeak.IPv4*:AcceptQueue.LoopbackListener:*PreexistingCloseWaitsReportedAtAttach:SnapshotMatchesSs.LoopbackListener:Snapshot.PidFilterShowsOnlyThatProcess:Snapshot.ReusePort*:*OutboundClientLeak:*EmfileRetryingServerCountsMatchItsLog:*DupedSocketListsEveryOwnerFd:SharedSocket.*}
 timeout=${MATRIX_TIMEOUT:-900}
 cache=${KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/closewait-trace/kernels}
-tiers="fentry kprobe tracepoint"
+tiers=${MATRIX_TIERS:-fentry kprobe tracepoint}
+host_tiers=$tiers
+[[ ${MATRIX_HOST:-1} == 0 ]] && host_tiers=""
 
 die() { echo "matrix: $*" >&2; exit 2; }
 
@@ -38,7 +45,7 @@ results=$work/results
 
 # ---- Host kernel: the tiers it offers, run directly. -------------------------
 host_kernel=$(uname -r)
-for tier in $tiers; do
+for tier in $host_tiers; do
     if ! "$tool" --features --probes "$tier" >"$work/features" 2>&1; then
         echo "host $host_kernel $tier n/a" >>"$results"
         continue
@@ -53,54 +60,69 @@ for tier in $tiers; do
     echo "host $host_kernel $tier $r $(($(date +%s) - start))s" >>"$results"
 done
 
-# ---- Guests: the same binaries, with their shared libraries, at the same paths.
+# ---- Guests: the same binaries in the initramfs under /payload (the guest
+# mounts a tmpfs over /tmp, so host paths under /tmp would vanish), and their
+# shared libraries at their system paths in an overlay laid over /.
 "$here/fetch-kernels.sh" "$cache" >&2
 
 overlay=$work/overlay
-copy_with_libs() {
-    local f lib
-    for f in "$@"; do
-        mkdir -p "$overlay$(dirname "$f")"
-        cp -L "$f" "$overlay$f"
-        # ldd prints "name => /path (addr)" and the loader as "/path (addr)".
-        ldd "$f" 2>/dev/null | awk '/=> \//{print $3} /^[[:space:]]*\//{print $1}' | while read -r lib; do
-            [[ -e $overlay$lib ]] && continue
-            mkdir -p "$overlay$(dirname "$lib")"
-            cp -L "$lib" "$overlay$lib"
-        done
-    done
-}
-copy_with_libs "$tool" "$itests" "$build"/tests/integration/scenarios/* "$(command -v ss)" \
-    "$(command -v bpftool)"
-# bpftool and ss live in /usr/sbin and /usr/bin; the guest's PATH has both.
-
 payload=$work/payload
-mkdir -p "$payload"
-cat >"$payload/run.sh" <<EOF
-#!/bin/sh
-# Inside the guest: every tier, one result line each.
+mkdir -p "$overlay" "$payload/bin" "$payload/scenarios" "$payload/src/tests/integration"
+cp -L "$tool" "$itests" "$payload/bin/"
+cp -L "$build"/tests/integration/scenarios/* "$payload/scenarios/"
+# Scripts some tests start (python, node): the guest has neither, so those
+# tests skip, but CWT_TEST_SOURCE_DIR is right.
+cp -r "$repo/tests/integration/servers" "$payload/src/tests/integration/"
+# ss and bpftool at their system paths (/usr/bin, /usr/sbin: the guest's PATH).
+sys_tools=("$(command -v ss)" "$(command -v bpftool)")
+for f in "${sys_tools[@]}"; do
+    mkdir -p "$overlay$(dirname "$f")"
+    cp -L "$f" "$overlay$f"
+done
+for f in "$payload"/bin/* "$payload"/scenarios/* "${sys_tools[@]}"; do
+    # ldd prints "name => /path (addr)" and the loader as "/path (addr)".
+    ldd "$f" 2>/dev/null | awk '/=> \//{print $3} /^[[:space:]]*\//{print $1}' | while read -r lib; do
+        [[ -e $overlay$lib ]] && continue
+        mkdir -p "$overlay$(dirname "$lib")"
+        cp -L "$lib" "$overlay$lib"
+    done
+done
+
+# Inside the guest (busybox sh, started in /payload by init): every tier, one
+# result line each. Paths are relative to /payload; the tests get them from
+# the environment instead of their build-tree defaults.
+{
+    echo '#!/bin/sh'
+    echo "tiers='$tiers'"
+    echo "filter='$filter'"
+    cat <<'EOF'
+cd /payload || exit 1
+export CWT_TEST_TOOL="$PWD/bin/closewait-trace"
+export CWT_TEST_SCENARIO_DIR="$PWD/scenarios"
+export CWT_TEST_SOURCE_DIR="$PWD/src"
 rc=0
 # ss reads listener backlogs and owners through sock_diag.
-for m in /payload/modules/inet_diag.ko /payload/modules/tcp_diag.ko; do
-    [ -f \$m ] && insmod \$m
+for m in modules/inet_diag.ko modules/tcp_diag.ko; do
+    [ -f "$m" ] && insmod "$m"
 done
 for tier in $tiers; do
-    if ! $tool --features --probes \$tier >/tmp/features 2>&1; then
-        echo "MATRIX \$tier n/a \$(head -c 200 /tmp/features)"
+    if ! bin/closewait-trace --features --probes "$tier" >/tmp/features 2>&1; then
+        echo "MATRIX $tier n/a $(head -c 200 /tmp/features)"
         rc=1
         continue
     fi
-    start=\$(date +%s)
-    if CWT_TEST_PROBES=\$tier $itests --gtest_filter='$filter' >/tmp/itests.log 2>&1; then
-        echo "MATRIX \$tier PASS \$((\$(date +%s) - start))s"
+    start=$(date +%s)
+    if CWT_TEST_PROBES=$tier bin/integration_tests --gtest_filter="$filter" >/tmp/itests.log 2>&1; then
+        echo "MATRIX $tier PASS $(($(date +%s) - start))s"
     else
-        echo "MATRIX \$tier FAIL \$((\$(date +%s) - start))s"
-        grep -E 'Failure|FAILED|Expected|Which is|actual' /tmp/itests.log | head -40
+        echo "MATRIX $tier FAIL $(($(date +%s) - start))s"
+        grep -E 'Failure|FAILED|Expected|Which is|actual|not found' /tmp/itests.log | head -40
         rc=1
     fi
 done
-exit \$rc
+exit $rc
 EOF
+} >"$payload/run.sh"
 
 for suite in $suites; do
     kernel=$cache/$suite/vmlinuz

@@ -1,0 +1,78 @@
+#include "app/cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "kernel/procfs.hpp"
+
+#ifndef CWT_VERSION
+#define CWT_VERSION "dev"
+#endif
+
+namespace cwt
+{
+
+int parse_options(int argc, char** argv, Options& o)
+{
+    CLI::App app{"closewait-trace: find leaked and unaccepted CLOSE_WAIT sockets, and accept() failures, "
+                 "as they happen"};
+    app.set_version_flag("--version", std::string("closewait-trace ") + CWT_VERSION);
+    app.add_option("-p,--pid", o.pid, "Only sockets owned by this process, or queued on its listeners")
+        ->check(CLI::Range(1U, 4194304U));
+    app.add_option("--port", o.port, "Only sockets with this local or remote port")
+        ->check(CLI::Range(1, 65535));
+    app.add_option("-t,--threshold", o.threshold_s,
+                   "Seconds in CLOSE_WAIT before a socket is reported as a leak")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
+    app.add_option("--stall", o.stall_s,
+                   "Seconds a listener may hold queued connections without accept() before it is reported")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
+    app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
+        ->check(CLI::Range(0.1, 31536000.0));
+    app.add_flag("-j,--json", o.json, "JSON lines instead of columns");
+    app.add_flag("-v,--verbose", o.verbose, "Print every CLOSE_WAIT and every close, not only findings");
+    app.add_flag("-s,--snapshot", o.snapshot, "One-shot audit of the sockets that exist now, then exit");
+    app.add_option("--probes", o.probes, "Probe tier: auto|fentry|kprobe|tracepoint")
+        ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}))
+        ->capture_default_str();
+    app.add_option("--inventory", o.inventory,
+                   "How --snapshot reads sockets: BPF iterators, or sock_diag and /proc "
+                   "(auto: iterators where the kernel has them)")
+        ->check(CLI::IsMember({"auto", "iterators", "sock_diag"}))
+        ->capture_default_str();
+    app.add_flag("--features", o.features, "Print the probe tier chosen and why, then exit");
+    app.add_option("--max-sockets", o.max_sockets,
+                   "Capacity of the kernel's per-socket maps (CLOSE_WAITs, accepted sockets)")
+        ->check(CLI::Range(1024U, 4194304U))
+        ->capture_default_str();
+    app.add_flag("--debug", o.debug, "Print libbpf's log (verifier output) to stderr");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "closewait-trace: error: %s; see --help\n", e.what());
+        return 2;
+    }
+    if (o.inventory != "auto" && !o.snapshot) {
+        std::fprintf(stderr,
+                     "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
+        return 2;
+    }
+    if (o.pid && !pid_exists(o.pid)) {
+        std::fprintf(
+            stderr, "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", o.pid);
+        return 2;
+    }
+    return -1;
+}
+
+} // namespace cwt

@@ -1,0 +1,33 @@
+// Command-line options (CLI11) and their validation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/units.hpp"
+#include "kernel/loader.hpp"
+
+namespace cwt
+{
+
+struct Options {
+    std::uint32_t pid = 0;
+    std::uint16_t port = 0;
+    double threshold_s = kDefaultThresholdS;
+    double stall_s = kDefaultStallS;
+    double duration_s = 0; // 0 = until SIGINT/SIGTERM
+    bool json = false;
+    bool verbose = false;
+    bool snapshot = false;
+    bool debug = false;
+    bool features = false;
+    std::string probes = "auto";
+    std::string inventory = "auto"; // --snapshot: auto | iterators | sock_diag
+    std::uint32_t max_sockets = 65536;
+};
+
+// Parses argv. Returns an exit code to stop with (help, version, bad flags),
+// or -1 to go on.
+int parse_options(int argc, char** argv, Options& out);
+
+} // namespace cwt

@@ -1,0 +1,354 @@
+// The live mode: loader -> ring buffer -> decoder -> tracker / accept watch
+// -> reporters. LiveLoop runs the steps on timers; the decisions are in core/.
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "app/commands.hpp"
+#include "closewait.skel.h"
+#include "common/error.hpp"
+#include "common/units.hpp"
+#include "core/accept_watch.hpp"
+#include "core/decoder.hpp"
+#include "core/leak_resolution.hpp"
+#include "core/tracker.hpp"
+#include "kernel/inventory.hpp"
+#include "kernel/procfs.hpp"
+#include "report/fanout.hpp"
+#include "report/human.hpp"
+#include "report/json.hpp"
+
+namespace cwt
+{
+
+namespace
+{
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int)
+{
+    g_stop = 1;
+}
+
+void install_signals()
+{
+    struct sigaction sa {
+    };
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+// The ring buffer is drained on this timer instead of per-event wakeups.
+constexpr MonoNs kDrainPeriodNs = 100 * kNsPerMs;
+// A listener walk for a queued CLOSE_WAIT's owners runs at most this often.
+constexpr MonoNs kListenerRefreshMinNs = 200 * kNsPerMs;
+// The iterators' `wanted` map is bounded; the rest wait for the next scan.
+constexpr std::size_t kMaxLeaksPerScan = 60000;
+
+struct RingBufferDeleter {
+    void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+};
+
+// Collects decoded events from one ring-buffer drain.
+struct DrainBatch {
+    std::vector<KernelEvent> events;
+    std::uint64_t malformed = 0;
+};
+
+int on_ring_record(void* ctx, void* data, size_t size)
+{
+    auto* batch = static_cast<DrainBatch*>(ctx);
+    if (auto ev = decode_event(data, size))
+        batch->events.push_back(std::move(*ev));
+    else
+        ++batch->malformed;
+    return 0;
+}
+
+class LiveLoop
+{
+  public:
+    LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started)
+        : inv_(inv), reporter_(reporter),
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}, listeners_),
+          scan_period_ns_(
+              std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
+          accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), o.pid, started}),
+          listener_check_period_ns_(std::max<MonoNs>(kNsPerSec, seconds_to_ns(o.stall_s / 2)))
+    {
+        ring_buffer* rb =
+            ring_buffer__new(bpf_map__fd(session.skel().maps.events), on_ring_record, &batch_, nullptr);
+        if (!rb)
+            throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
+        rb_.reset(rb);
+        last_overflows_ = listen_overflows().value_or(0);
+        own_netns_ = own_netns();
+    }
+
+    void start(Inventory::Preexisting pre)
+    {
+        refresh_listeners(mono_now_ns(), true);
+        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
+        preexisting_ = std::move(pre.enrich);
+    }
+
+    void run(MonoNs deadline)
+    {
+        MonoNs next_scan = 0;
+        while (!g_stop) {
+            MonoNs now = mono_now_ns();
+            if (deadline && now >= deadline)
+                break;
+            drain(now);
+            if (now >= next_scan) {
+                scan(now);
+                next_scan = now + scan_period_ns_;
+            }
+            watch_listeners(now);
+            reporter_.flush();
+            // Sleeps until the drain period passes, or until the kernel wakes
+            // us because the ring is filling up (records are consumed then).
+            ring_buffer__poll(rb_.get(), static_cast<int>(kDrainPeriodNs / kNsPerMs));
+        }
+        // Last records and a last scan, so the summary counts what is still open.
+        drain(mono_now_ns());
+        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
+        reporter_.flush();
+    }
+
+    Summary summary()
+    {
+        Summary s = tracker_.summary(mono_now_ns());
+        s.accept_errors = accept_watch_.error_summary();
+        s.listen_overflows = accept_watch_.overflows_reported();
+        return s;
+    }
+
+  private:
+    // Step 1, every drain period: the ring buffer's records into the tracker,
+    // then the kernel's loss counters and accept-error aggregate.
+    void drain(MonoNs now)
+    {
+        // Records may already be in the batch: ring_buffer__poll consumes
+        // them when the kernel wakes us.
+        ring_buffer__consume(rb_.get());
+        resolve_queue_owners(now);
+        Findings out;
+        for (const auto& ev : batch_.events) {
+            if (auto* se = std::get_if<SockEvent>(&ev))
+                tracker_.on_event(*se, out);
+        }
+        batch_.events.clear();
+        tracker_.on_lost(inv_.lost_total() + batch_.malformed, now, out);
+        watch_accept_errors(now, out);
+        report(out);
+    }
+
+    // Step 2, before the tracker sees a batch: a queued CLOSE_WAIT is
+    // reported with its listener's queue as it is now, and with its owners.
+    // One listener walk per drain that has any (they are rare).
+    void resolve_queue_owners(MonoNs now)
+    {
+        bool any_queued = false, need_owners = false;
+        for (const auto& ev : batch_.events)
+            if (auto* se = std::get_if<SockEvent>(&ev))
+                if (se->info.owner == OwnerKind::AcceptQueue) {
+                    any_queued = true;
+                    const ListenerInfo* l = listeners_.find(se->info.netns, se->info.tuple.local);
+                    need_owners |= !l || l->owners.empty();
+                }
+        if (need_owners)
+            refresh_listeners(now, false);
+        else if (any_queued)
+            read_listeners(now);
+    }
+
+    // The kernel aggregates accept failures; a small map, empty when healthy.
+    void watch_accept_errors(MonoNs now, Findings& out)
+    {
+        auto errors = inv_.accept_errors();
+        if (errors.empty())
+            return;
+        // Name the listener of a new failure even if it appeared this instant.
+        if (std::any_of(errors.begin(), errors.end(), [&](const AcceptErrorSample& e) {
+                return accept_watch_.changed(e) && !listeners_.by_sk(e.listener_sk);
+            }))
+            refresh_listeners(now, true);
+        FdContexts fds;
+        for (std::uint32_t pid : accept_watch_.pids_due(now, errors))
+            if (!fds.count(pid))
+                fds.emplace(pid, inv_.fd_context(pid));
+        accept_watch_.on_errors(now, errors, fds, listeners_, out);
+    }
+
+    // Step 3, every scan period: the kernel's close_waits map into the
+    // tracker, then the sockets past the threshold.
+    void scan(MonoNs now)
+    {
+        tracker_.on_scan(now, inv_.scan_close_waits());
+        auto due = tracker_.due_for_leak_report(now);
+        if (due.empty())
+            return;
+        if (due.size() > kMaxLeaksPerScan)
+            due.resize(kMaxLeaksPerScan);
+        Findings out;
+        auto enrich = resolve_due(now, due);
+        for (SockId sk : due)
+            tracker_.report_leak(sk, enrich[sk], now, out);
+        report(out);
+    }
+
+    // Only now, for the few sockets past the threshold, ask the kernel who
+    // holds them and what they hold unread: healthy traffic costs nothing.
+    // Pre-existing sockets were resolved at start-up.
+    std::unordered_map<SockId, Enrichment> resolve_due(MonoNs now, const std::vector<SockId>& due)
+    {
+        std::unordered_map<SockId, Enrichment> enrich;
+        std::vector<SockId> unresolved;
+        for (SockId sk : due) {
+            auto pre = preexisting_.find(sk);
+            if (pre == preexisting_.end()) {
+                unresolved.push_back(sk);
+                continue;
+            }
+            enrich[sk] = std::move(pre->second);
+            preexisting_.erase(pre);
+        }
+        if (unresolved.empty())
+            return enrich;
+        Inventory::Refresh r = inv_.refresh(unresolved);
+        listeners_.update(std::move(r.listeners), std::move(r.queued_on));
+        last_listener_refresh_ = now;
+        for (SockId sk : unresolved) {
+            std::optional<SeenSock> seen;
+            if (auto s = r.socks.find(sk); s != r.socks.end())
+                seen = s->second;
+            auto ow = r.owners.find(sk);
+            enrich[sk] = resolve_at_threshold(seen, ow == r.owners.end() ? nullptr : &ow->second,
+                                              tracker_.netns_of(sk), own_netns_);
+        }
+        return enrich;
+    }
+
+    // Step 4, every stall/2 (1 s at least), or at once when the kernel
+    // counted an overflow: queue depths of every listener (a walk of every
+    // TCP socket), for overflow and stall findings.
+    void watch_listeners(MonoNs now)
+    {
+        std::uint64_t overflows = listen_overflows().value_or(0);
+        if (now < next_listener_check_ && overflows == last_overflows_)
+            return;
+        last_overflows_ = overflows;
+        next_listener_check_ = now + listener_check_period_ns_;
+        read_listeners(now);
+        Findings out;
+        accept_watch_.on_listeners(now, listeners_, overflows, tracker_.queued_close_waits(), out);
+        report(out);
+    }
+
+    // Queues now; owners from the inventory's cache (an fd walk only when a
+    // listener is new).
+    void read_listeners(MonoNs now)
+    {
+        listeners_.update(inv_.listeners(), inv_.queued_on());
+        last_listener_refresh_ = now;
+    }
+
+    // Listeners with their owners from a fresh fd walk.
+    void refresh_listeners(MonoNs now, bool force)
+    {
+        if (!force && now - last_listener_refresh_ < kListenerRefreshMinNs)
+            return;
+        auto r = inv_.refresh({});
+        listeners_.update(std::move(r.listeners), std::move(r.queued_on));
+        last_listener_refresh_ = now;
+    }
+
+    // Step 5: findings to the reporters, in the order they were made.
+    void report(const Findings& out)
+    {
+        for (const auto& f : out)
+            reporter_.finding(f);
+    }
+
+    Inventory& inv_;
+    Reporter& reporter_;
+    // Listener state has one owner, this loop; the tracker and the accept
+    // watch read it. Declared before them.
+    ListenerState listeners_;
+    Tracker tracker_;
+    MonoNs scan_period_ns_;
+    AcceptWatch accept_watch_;
+    MonoNs listener_check_period_ns_;
+    DrainBatch batch_;
+    std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
+    MonoNs last_listener_refresh_ = 0;
+    std::unordered_map<SockId, Enrichment> preexisting_;
+    MonoNs next_listener_check_ = 0;
+    std::uint64_t last_overflows_ = 0;
+    std::uint32_t own_netns_ = 0;
+};
+
+// Every output the options ask for, behind one fan-out reporter.
+std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
+{
+    auto fanout = std::make_unique<FanoutReporter>();
+    if (o.json)
+        fanout->add(make_json_reporter(stdout, clock));
+    else
+        fanout->add(make_human_reporter(stdout, stderr, clock));
+    return fanout;
+}
+
+StartInfo start_info(const Options& o, const BpfSession& session, std::size_t preexisting)
+{
+    StartInfo info;
+    info.tier = tier_name(session.tier());
+    info.tier_reason = session.tier_reason();
+    info.kernel = kernel_release();
+    info.filter_pid = o.pid;
+    info.filter_port = o.port;
+    info.threshold_s = o.threshold_s;
+    info.verbose = o.verbose;
+    info.preexisting_close_waits = preexisting;
+    return info;
+}
+
+} // namespace
+
+int run_live(const Options& o)
+{
+    install_signals();
+    WallClock clock;
+    MonoNs started = mono_now_ns();
+    // Attach first, then take the inventory: a socket that changes state in
+    // between is seen by the probes, and the maps merge both by socket.
+    BpfSession session(loader_options(o, true));
+    // From here the probes see every transition: a socket already in
+    // CLOSE_WAIT now has been so at least since then (its age bound).
+    MonoNs attached = mono_now_ns();
+    Inventory inv(session);
+    Inventory::Preexisting pre = inv.seed_preexisting(TargetFilter(o.pid));
+
+    auto reporter = make_reporter(o, clock);
+    reporter->start(start_info(o, session, pre.close_waits));
+
+    LiveLoop loop(o, session, inv, *reporter, attached);
+    loop.start(std::move(pre));
+    MonoNs deadline = o.duration_s > 0 ? started + seconds_to_ns(o.duration_s) : 0;
+    loop.run(deadline);
+    reporter->summary(loop.summary(), ns_to_seconds(mono_now_ns() - started));
+    reporter->flush();
+    return 0;
+}
+
+} // namespace cwt

@@ -1,0 +1,28 @@
+#include <cstdio>
+#include <exception>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+#include "common/error.hpp"
+
+int main(int argc, char** argv)
+{
+    cwt::Options o;
+    int rc = cwt::parse_options(argc, argv, o);
+    if (rc >= 0)
+        return rc;
+    try {
+        if (o.features)
+            return cwt::run_features(o);
+        if (o.snapshot)
+            return cwt::run_snapshot(o);
+        return cwt::run_live(o);
+    } catch (const cwt::UserError& e) {
+        std::fprintf(stderr, "closewait-trace: error: %s; %s\n", e.what(), e.remedy().c_str());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "closewait-trace: internal error: %s; please report it with `uname -r`\n",
+                     e.what());
+        return 2;
+    }
+}

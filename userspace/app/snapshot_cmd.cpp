@@ -1,0 +1,121 @@
+// --snapshot: the one-shot audit, through BPF iterators or, where they are
+// unavailable, sock_diag and /proc.
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "app/commands.hpp"
+#include "common/error.hpp"
+#include "common/units.hpp"
+#include "core/snapshot.hpp"
+#include "kernel/diag_inventory.hpp"
+#include "kernel/inventory.hpp"
+#include "kernel/loader.hpp"
+#include "kernel/procfs.hpp"
+#include "report/snapshot_report.hpp"
+
+namespace cwt
+{
+
+namespace
+{
+
+struct AuditResult {
+    Snapshot snap;
+    std::string inventory;
+};
+
+// The audit through BPF iterators: every count comes from the kernel walk.
+AuditResult audit_with_iterators(const Options& o, const std::function<void(const char*)>& phase)
+{
+    BpfSession session(loader_options(o, false));
+    phase("load");
+    Inventory inv(session);
+    MonoNs now = mono_now_ns();
+    // Every process's fds, even under -p: a socket held by another process
+    // must not look like one that no process holds.
+    Inventory::AuditWalk walk = inv.audit_walk();
+    phase("walk");
+    if (o.debug && walk.full_fd_walk)
+        std::fprintf(stderr, "closewait-trace: debug: socket mark map full, walked every socket fd\n");
+    AuditResult r{
+        classify_snapshot(walk.socks, std::move(walk.files), walk.queued_on, TargetFilter(o.pid), now),
+        "iterators"};
+    phase("classify");
+    for (auto& p : r.snap.processes) {
+        if (auto c = inv.audit_fd_count(p.pid)) {
+            p.open_fds = c->open_fds;
+            p.nofile_soft = c->nofile_soft;
+            p.nofile_hard = c->nofile_hard;
+        }
+    }
+    return r;
+}
+
+AuditResult audit_with_sock_diag(const Options& o, const std::function<void(const char*)>& phase)
+{
+    MonoNs now = mono_now_ns();
+    DiagWalk walk = diag_audit_walk(o.port);
+    phase("walk");
+    AuditResult r{classify_snapshot(walk.socks, std::move(walk.files), {}, TargetFilter(o.pid), now),
+                  "sock_diag"};
+    phase("classify");
+    return r;
+}
+
+} // namespace
+
+int run_snapshot(const Options& o)
+{
+    WallClock clock;
+    MonoNs t0 = mono_now_ns();
+    auto phase = [&](const char* what) {
+        if (o.debug)
+            std::fprintf(stderr, "closewait-trace: debug: %-10s %7.1f ms\n", what,
+                         static_cast<double>(mono_now_ns() - t0) / static_cast<double>(kNsPerMs));
+    };
+    AuditResult r;
+    if (o.inventory == "sock_diag") {
+        if (geteuid() != 0)
+            throw UserError("the sock_diag inventory reads every process's /proc/PID/fd",
+                            "run as root (sudo closewait-trace --snapshot)");
+        r = audit_with_sock_diag(o, phase);
+    } else if (!has_bpf_privileges()) {
+        r = audit_with_iterators(o, phase); // fails with the privilege error: no fallback for that
+    } else {
+        try {
+            r = audit_with_iterators(o, phase);
+        } catch (const UserError& e) {
+            if (o.inventory == "iterators" || geteuid() != 0)
+                throw; // without root, /proc/PID/fd of other users is unreadable: no silent half-audit
+            // No BTF, or a kernel without iterators: the audit still works.
+            std::fprintf(
+                stderr,
+                "closewait-trace: BPF iterators unavailable (%s); inventory from sock_diag and /proc instead "
+                "(slower, and sockets and fds are read in two passes)\n",
+                e.what());
+            r = audit_with_sock_diag(o, phase);
+        }
+    }
+    Snapshot& snap = r.snap;
+    snap.summary.inventory = r.inventory;
+    for (auto& p : snap.processes) {
+        if (!p.open_fds) // a process the kernel walk missed (it started meanwhile), or no iterators
+            p.open_fds = count_open_fds(p.pid);
+        if (!p.nofile_soft) {
+            if (auto lim = nofile_limit(p.pid)) {
+                p.nofile_soft = lim->soft;
+                p.nofile_hard = lim->hard;
+            }
+        }
+    }
+    phase("procfs");
+    print_snapshot(snap, o.json, stdout, clock, snap.ts_ns);
+    std::fflush(stdout);
+    phase("print");
+    return snap.has_findings() ? 1 : 0;
+}
+
+} // namespace cwt

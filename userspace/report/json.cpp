@@ -1,0 +1,233 @@
+#include "report/json.hpp"
+#include "report/summary.hpp"
+
+#include <cstdio>
+
+namespace cwt
+{
+
+namespace
+{
+
+std::string hex(std::uint64_t v)
+{
+    char buf[24];
+    std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+} // namespace
+
+nlohmann::ordered_json process_json(const ProcessRef& p)
+{
+    return {{"pid", p.pid}, {"comm", p.comm}, {"fd", p.fd}};
+}
+
+nlohmann::ordered_json listener_json(const ListenerView& l)
+{
+    nlohmann::ordered_json j = {{"local", format_endpoint(l.local)}};
+    j["pid"] = l.owner ? nlohmann::ordered_json(l.owner->pid) : nlohmann::ordered_json();
+    j["comm"] = l.owner ? nlohmann::ordered_json(l.owner->comm) : nlohmann::ordered_json();
+    j["fd"] = l.owner ? nlohmann::ordered_json(l.owner->fd) : nlohmann::ordered_json();
+    if (l.queue)
+        j["queue"] = *l.queue;
+    if (l.backlog)
+        j["backlog"] = *l.backlog;
+    return j;
+}
+
+namespace
+{
+
+template <typename T> nlohmann::ordered_json opt(const std::optional<T>& v)
+{
+    return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json();
+}
+
+// "type" and "ts", the keys every object starts with.
+template <typename F> nlohmann::ordered_json head(const F& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j;
+    j["type"] = F::kType;
+    j["ts"] = clock.rfc3339(f.ts_ns);
+    return j;
+}
+
+void put_process(nlohmann::ordered_json& j, const ProcessRef* p)
+{
+    j["pid"] = p ? nlohmann::ordered_json(p->pid) : nlohmann::ordered_json();
+    j["comm"] = p ? nlohmann::ordered_json(p->comm) : nlohmann::ordered_json();
+    j["fd"] = p ? nlohmann::ordered_json(p->fd) : nlohmann::ordered_json();
+}
+
+void put_detail(nlohmann::ordered_json& j, const std::string& detail)
+{
+    if (!detail.empty())
+        j["detail"] = detail;
+}
+
+// The fields of every socket finding (close_wait, close_wait_leak, close_wait_closed).
+template <typename F> nlohmann::ordered_json socket_json(const F& f, const WallClock& clock)
+{
+    const SocketFacts& s = f.sock;
+    nlohmann::ordered_json j = head(f, clock);
+    j["owner"] = owner_kind_name(s.owner);
+    put_process(j, s.processes.empty() ? nullptr : &s.processes.front());
+    if (s.processes.size() > 1) {
+        nlohmann::ordered_json all = nlohmann::ordered_json::array();
+        for (const auto& p : s.processes)
+            all.push_back(process_json(p));
+        j["owners"] = all;
+    }
+    j["local"] = format_endpoint(s.tuple.local);
+    j["remote"] = format_endpoint(s.tuple.remote);
+    j["listener"] = s.listener ? listener_json(*s.listener) : nlohmann::ordered_json();
+    j["age_s"] = opt(s.age_s);
+    if (s.min_age_s)
+        j["min_age_s"] = *s.min_age_s;
+    j["recv_q"] = opt(s.recv_q);
+    j["netns"] = s.netns;
+    j["preexisting"] = s.preexisting;
+    j["sk"] = hex(s.sk);
+    return j;
+}
+
+// The fields of the accept-queue findings (listen_overflow, accept_stall).
+template <typename F> nlohmann::ordered_json queue_json(const F& f, const WallClock& clock)
+{
+    const ListenerFacts& q = f.queue;
+    nlohmann::ordered_json j = head(f, clock);
+    put_process(j, q.process ? &*q.process : nullptr);
+    j["listener"] = q.listener ? listener_json(*q.listener) : nlohmann::ordered_json();
+    j["local"] =
+        q.listener ? nlohmann::ordered_json(format_endpoint(q.listener->local)) : nlohmann::ordered_json();
+    j["netns"] = q.netns;
+    j["queue"] = q.listener ? opt(q.listener->queue) : nlohmann::ordered_json();
+    j["backlog"] = q.listener ? opt(q.listener->backlog) : nlohmann::ordered_json();
+    j["queued_close_wait"] = q.queued_close_wait;
+    return j;
+}
+
+// One overload per finding type.
+nlohmann::ordered_json to_json(const CloseWaitFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = socket_json(f, clock);
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const LeakFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = socket_json(f, clock);
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const ClosedFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = socket_json(f, clock);
+    j["was_leak"] = f.was_leak;
+    j["closed_by"] = f.closed_by;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const AcceptErrorFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = head(f, clock);
+    put_process(j, &f.process);
+    j["errno"] = f.errno_name;
+    j["syscall"] = f.syscall;
+    j["count"] = f.count;
+    j["shed"] = f.shed;
+    j["nofile_soft"] = opt(f.nofile_soft);
+    j["nofile_hard"] = opt(f.nofile_hard);
+    j["open_fds"] = opt(f.open_fds);
+    j["socket_fds"] = opt(f.socket_fds);
+    j["close_wait_fds"] = opt(f.close_wait_fds);
+    j["listener"] = f.listener ? listener_json(*f.listener) : nlohmann::ordered_json();
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const ListenOverflowFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = queue_json(f, clock);
+    j["drops"] = f.drops;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const AcceptStallFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = queue_json(f, clock);
+    j["since_last_accept_s"] = opt(f.since_last_accept_s);
+    if (f.min_stall_s)
+        j["min_stall_s"] = *f.min_stall_s;
+    put_detail(j, f.detail);
+    return j;
+}
+
+nlohmann::ordered_json to_json(const LostFinding& f, const WallClock& clock)
+{
+    nlohmann::ordered_json j = head(f, clock);
+    j["count"] = f.count;
+    j["detail"] = f.detail;
+    return j;
+}
+
+} // namespace
+
+nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock)
+{
+    return std::visit([&](const auto& x) { return to_json(x, clock); }, f);
+}
+
+nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)
+{
+    nlohmann::ordered_json filters = {
+        {"pid", s.filter_pid ? nlohmann::ordered_json(s.filter_pid) : nlohmann::ordered_json()},
+        {"port", s.filter_port ? nlohmann::ordered_json(s.filter_port) : nlohmann::ordered_json()},
+        {"threshold_s", s.threshold_s},
+        {"verbose", s.verbose}};
+    return {{"type", "start"},
+            {"ts", clock.rfc3339(now)},
+            {"mode", s.mode},
+            {"tier", s.tier},
+            {"tier_reason", s.tier_reason},
+            {"kernel", s.kernel},
+            {"filters", filters},
+            {"preexisting_close_wait", s.preexisting_close_waits}};
+}
+
+namespace
+{
+
+class JsonReporter : public Reporter
+{
+  public:
+    JsonReporter(std::FILE* out, WallClock clock) : out_(out), clock_(clock) {}
+    void start(const StartInfo& s) override { emit(start_json(s, clock_, mono_now_ns())); }
+    void finding(const Finding& f) override { emit(finding_json(f, clock_)); }
+    void summary(const Summary& s, double elapsed_s) override { emit(summary_json(s, clock_, elapsed_s)); }
+    void flush() override { std::fflush(out_); }
+
+  private:
+    void emit(const nlohmann::ordered_json& j)
+    {
+        // Names were escaped already; `replace` guards any other invalid UTF-8.
+        std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+        std::fprintf(out_, "%s\n", line.c_str());
+    }
+    std::FILE* out_;
+    WallClock clock_;
+};
+
+} // namespace
+
+std::unique_ptr<Reporter> make_json_reporter(std::FILE* out, WallClock clock)
+{
+    return std::make_unique<JsonReporter>(out, clock);
+}
+
+} // namespace cwt

@@ -1,0 +1,26 @@
+// JSON lines: one object per finding, the start and summary records.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "report/format.hpp"
+#include "core/model.hpp"
+#include "report/reporter.hpp"
+
+namespace cwt
+{
+
+// JSON forms, exposed for tests and for the snapshot mode.
+nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock);
+nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now);
+
+// Building blocks shared by the JSON forms of findings, summaries and snapshots.
+nlohmann::ordered_json process_json(const ProcessRef& p);
+nlohmann::ordered_json listener_json(const ListenerView& l);
+
+std::unique_ptr<Reporter> make_json_reporter(std::FILE* out, WallClock clock);
+
+} // namespace cwt

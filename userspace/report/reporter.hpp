@@ -1,0 +1,37 @@
+// report/: one output per file behind the Reporter interface (human.cpp,
+// json.cpp, summary.cpp, snapshot_report.cpp); fanout.hpp runs several at once.
+// Dependencies: report/ includes common/ and core/ only; app/ depends on it.
+// Nothing in core/ or kernel/ may include report/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/model.hpp"
+
+namespace cwt
+{
+
+struct StartInfo {
+    std::string mode = "live"; // "live" | "snapshot"
+    std::string tier;          // probe tier in use
+    std::string tier_reason;
+    std::string kernel;
+    std::uint32_t filter_pid = 0;
+    std::uint16_t filter_port = 0;
+    double threshold_s = 0;
+    bool verbose = false;
+    std::size_t preexisting_close_waits = 0;
+};
+
+class Reporter
+{
+  public:
+    virtual ~Reporter() = default;
+    virtual void start(const StartInfo& s) = 0;
+    virtual void finding(const Finding& f) = 0;
+    virtual void summary(const Summary& s, double elapsed_s) = 0;
+    virtual void flush() = 0;
+};
+
+} // namespace cwt
