@@ -105,7 +105,7 @@ class LeakSite : public ::testing::Test
 TEST_F(LeakSite, NamesTheFunctionAndLineThatReadEofAndNeverTheHealthyPath)
 {
     const int kLeaky = 6, kHealthy = 6, kUnread = 2;
-    Tool tool({CWT_BINARY, "--json", "--leak-site", "-t", "1", "-p", std::to_string(srv_->pid())});
+    Tool tool({"--json", "--leak-site", "--threshold", "1", "--pid", std::to_string(srv_->pid())});
     ASSERT_TRUE(tool.wait_start(60).is_object()) << tool.proc().all_output();
     traffic(kLeaky, kHealthy, kUnread);
     ASSERT_TRUE(tool.wait_count("close_wait_leak", kLeaky + kUnread, 20)) << tool.proc().all_output();
@@ -148,7 +148,7 @@ TEST_F(LeakSite, NamesTheFunctionAndLineThatReadEofAndNeverTheHealthyPath)
 
 TEST_F(LeakSite, HumanSummaryGroupsLeaksBySite)
 {
-    Tool tool({CWT_BINARY, "--leak-site", "-t", "1", "-p", std::to_string(srv_->pid()), "-d", "6"});
+    Tool tool({"--leak-site", "--threshold", "1", "--pid", std::to_string(srv_->pid()), "--duration", "6"});
     usleep(2500000); // the human mode prints no start line: give it time to attach
     traffic(5, 3, 0);
     ASSERT_TRUE(tool.proc().wait_exit(30));
@@ -167,7 +167,7 @@ TEST_F(LeakSite, RecordRendersInHeadlessChromium)
     mkdir(dir.c_str(), 0755);
     std::string rec = dir + "/leaksite.record.jsonl", html = dir + "/report.html", png = dir + "/report.png";
     std::remove(png.c_str());
-    Tool tool({CWT_BINARY, "--json", "--leak-site", "-t", "1", "-p", std::to_string(srv_->pid()), "--record", rec});
+    Tool tool({"--json", "--leak-site", "--threshold", "1", "--pid", std::to_string(srv_->pid()), "--record", rec});
     ASSERT_TRUE(tool.wait_start(60).is_object()) << tool.proc().all_output();
     const int kLeaky = 7;
     traffic(kLeaky, 4, 0);
@@ -234,7 +234,7 @@ TEST_F(LeakSite, TopInTmuxRanksTheLeakerAndQuitsOnQ)
     run_cmd("tmux " + sock + " kill-server 2>/dev/null");
     int rc = -1;
     run_cmd("tmux " + sock + " new-session -d -s " + sess + " -x 80 -y 24 'TERM=xterm " + CWT_BINARY +
-                " --top --leak-site -t 1 -p " + std::to_string(srv_->pid()) + "; sleep 30'",
+                " --top --leak-site --threshold 1 --pid " + std::to_string(srv_->pid()) + "; sleep 30'",
             &rc);
     ASSERT_EQ(rc, 0);
     struct Kill {

@@ -49,6 +49,17 @@ int parse_options(int argc, char** argv, Options& o)
         ->check(CLI::Range(1024U, 4194304U))
         ->capture_default_str();
     app.add_flag("--debug", o.debug, "Print libbpf's log (verifier output) to stderr");
+    app.add_flag("--leak-site", o.leak_site,
+                 "Report where each leak read EOF (or was accepted): function, file:line");
+    app.add_option("--fold", o.fold,
+                   "More new leaks than this per (process, listener) per interval print as one line")
+        ->check(CLI::Range(1U, 1000000U))
+        ->capture_default_str();
+    app.add_option("--record", o.record, "Write the findings and a per-second time series to FILE (JSON lines)");
+    app.add_flag("--top", o.top, "Full-screen live view ranking processes, listeners, containers (q quits)");
+    CLI::App* report = app.add_subcommand("report", "Render a --record FILE as one self-contained HTML page");
+    report->add_option("FILE", o.report_in, "The --record file")->required();
+    report->add_option("-o,--output", o.report_out, "The HTML page to write")->required();
 
     try {
         app.parse(argc, argv);
@@ -60,6 +71,10 @@ int parse_options(int argc, char** argv, Options& o)
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::fprintf(stderr, "closewait-trace: error: %s; see --help\n", e.what());
+        return 2;
+    }
+    if (o.top && o.json) {
+        std::fprintf(stderr, "closewait-trace: error: --top and --json both want stdout; drop one\n");
         return 2;
     }
     if (o.inventory != "auto" && !o.snapshot) {

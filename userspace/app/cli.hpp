@@ -24,6 +24,13 @@ struct Options {
     std::string probes = "auto";
     std::string inventory = "auto"; // --snapshot: auto | iterators | sock_diag
     std::uint32_t max_sockets = 65536;
+    // Issue #12: incident scale.
+    bool leak_site = false;   // --leak-site: capture where EOF was read (see bench/README.md)
+    std::uint32_t fold = 10;  // --fold N: more new leaks per interval fold into one line
+    std::string record;       // --record FILE: findings + per-second samples (JSON lines)
+    bool top = false;         // --top: full-screen live view
+    std::string report_in;    // `report FILE -o OUT`
+    std::string report_out;
 };
 
 // Parses argv. Returns an exit code to stop with (help, version, bad flags),

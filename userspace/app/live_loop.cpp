@@ -17,8 +17,10 @@
 #include "core/accept_watch.hpp"
 #include "core/decoder.hpp"
 #include "core/leak_resolution.hpp"
+#include "core/site_tally.hpp"
 #include "core/tracker.hpp"
 #include "kernel/inventory.hpp"
+#include "kernel/leak_sites.hpp"
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"
 #include "report/human.hpp"
@@ -77,8 +79,9 @@ int on_ring_record(void* ctx, void* data, size_t size)
 class LiveLoop
 {
   public:
-    LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started)
-        : inv_(inv), reporter_(reporter),
+    LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started,
+             LeakSiteResolver* sites)
+        : inv_(inv), reporter_(reporter), sites_(sites),
           tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}, listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
@@ -130,6 +133,9 @@ class LiveLoop
         Summary s = tracker_.summary(mono_now_ns());
         s.accept_errors = accept_watch_.error_summary();
         s.listen_overflows = accept_watch_.overflows_reported();
+        s.sites = tally_.sites();
+        for (auto& p : s.processes)
+            p.container = container_of(p.process.pid);
         return s;
     }
 
@@ -204,6 +210,8 @@ class LiveLoop
         auto enrich = resolve_due(now, due);
         for (SockId sk : due)
             tracker_.report_leak(sk, enrich[sk], now, out);
+        if (sites_)
+            sites_->annotate(out);
         report(out);
     }
 
@@ -276,12 +284,16 @@ class LiveLoop
     // Step 5: findings to the reporters, in the order they were made.
     void report(const Findings& out)
     {
-        for (const auto& f : out)
+        for (const auto& f : out) {
+            tally_.on_finding(f);
             reporter_.finding(f);
+        }
     }
 
     Inventory& inv_;
     Reporter& reporter_;
+    LeakSiteResolver* sites_; // --leak-site, else null
+    SiteTally tally_;
     // Listener state has one owner, this loop; the tracker and the accept
     // watch read it. Declared before them.
     ListenerState listeners_;
@@ -305,7 +317,7 @@ std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock
     if (o.json)
         fanout->add(make_json_reporter(stdout, clock));
     else
-        fanout->add(make_human_reporter(stdout, stderr, clock));
+        fanout->add(make_human_reporter(stdout, stderr, clock, o.fold));
     return fanout;
 }
 
@@ -337,12 +349,16 @@ int run_live(const Options& o)
     // CLOSE_WAIT now has been so at least since then (its age bound).
     MonoNs attached = mono_now_ns();
     Inventory inv(session);
+    std::unique_ptr<LeakSiteResolver> sites;
+    if (o.leak_site)
+        sites = std::make_unique<LeakSiteResolver>(
+            LeakSiteOptions{bpf_map__fd(session.skel().maps.close_waits), o.max_sockets, o.pid, true});
     Inventory::Preexisting pre = inv.seed_preexisting(TargetFilter(o.pid));
 
     auto reporter = make_reporter(o, clock);
     reporter->start(start_info(o, session, pre.close_waits));
 
-    LiveLoop loop(o, session, inv, *reporter, attached);
+    LiveLoop loop(o, session, inv, *reporter, attached, sites.get());
     loop.start(std::move(pre));
     MonoNs deadline = o.duration_s > 0 ? started + seconds_to_ns(o.duration_s) : 0;
     loop.run(deadline);

@@ -4,6 +4,7 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "common/error.hpp"
+#include "report/html.hpp"
 
 int main(int argc, char** argv)
 {
@@ -12,6 +13,8 @@ int main(int argc, char** argv)
     if (rc >= 0)
         return rc;
     try {
+        if (!o.report_in.empty())
+            return cwt::run_report(o.report_in, o.report_out);
         if (o.features)
             return cwt::run_features(o);
         if (o.snapshot)

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "format.hpp"
+#include "common/text.hpp"
 
 namespace cwt
 {

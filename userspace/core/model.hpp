@@ -7,11 +7,14 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
 #include <vector>
+
+#include "core/leak_site.hpp"
 
 namespace cwt
 {
@@ -152,6 +155,9 @@ struct LeakFinding {
     MonoNs ts_ns = 0;
     SocketFacts sock;
     std::string detail;
+    // Where the application read EOF (or accepted it), with --leak-site;
+    // shared by every leak of one code path.
+    std::shared_ptr<const LeakSite> site;
 };
 
 // Left CLOSE_WAIT.
@@ -275,6 +281,7 @@ struct AcceptErrorSummary {
 
 struct ProcessSummary {
     ProcessRef process; // fd unused
+    std::string container; // short container id, "" = the host (filled by the live loop)
     std::size_t open_close_waits = 0;
     double oldest_age_s = 0;
     bool oldest_predates_start = false;
@@ -289,6 +296,17 @@ struct ListenerSummary {
     bool oldest_predates_start = false;
 };
 
+// Leaks grouped by the code path that read EOF (core/site_tally.hpp).
+struct SiteSummary {
+    std::string label; // LeakSite::label()
+    std::string kind;  // "read_eof" | "accept"
+    std::string function, file;
+    int line = 0;
+    bool interpreted = false; // the native stack is an interpreter's
+    std::size_t leaks = 0;    // leaks reported at this site
+    std::size_t of = 0;       // leaks reported in all
+};
+
 struct Summary {
     MonoNs ts_ns = 0;
     std::vector<ProcessSummary> processes;
@@ -300,6 +318,7 @@ struct Summary {
     std::vector<AcceptErrorSummary> accept_errors;
     std::uint64_t listen_overflows = 0;
     std::string inventory; // snapshot: "iterators" | "sock_diag"
+    std::vector<SiteSummary> sites; // --leak-site: most leaks first
 };
 
 } // namespace cwt

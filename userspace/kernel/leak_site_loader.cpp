@@ -9,7 +9,7 @@
 #include <string>
 
 #include "closewait_trace/leak_site_events.h"
-#include "error.hpp"
+#include "common/error.hpp"
 #include "leak_site.skel.h"
 
 namespace cwt

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace cwt
@@ -58,6 +59,28 @@ LeakSite resolve_site(const RawSite& raw, Symbolizer& sym)
     s.interpreter = interpreter_of(sym.exe(u.pid));
     fill_site_from_frames(s);
     return s;
+}
+
+LeakSiteResolver::LeakSiteResolver(const LeakSiteOptions& o) : session_(o) {}
+
+void LeakSiteResolver::annotate(std::vector<Finding>& findings)
+{
+    for (auto& f : findings) {
+        auto* leak = std::get_if<LeakFinding>(&f);
+        if (!leak || leak->site)
+            continue;
+        auto raw = read_raw_site(session_.sites_fd(), session_.stacks_fd(), leak->sock.sk);
+        if (!raw)
+            continue;
+        LeakSite site = resolve_site(*raw, sym_);
+        if (site.frames.empty())
+            continue;
+        ++resolved_;
+        auto& shared = by_key_[site.key()];
+        if (!shared) // the thread recorded is the first leak's there
+            shared = std::make_shared<const LeakSite>(std::move(site));
+        leak->site = shared;
+    }
 }
 
 } // namespace cwt

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "error.hpp"
+#include "common/error.hpp"
 
 namespace cwt
 {

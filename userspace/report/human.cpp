@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "report/fold.hpp"
 #include "report/summary.hpp"
 
 namespace cwt
@@ -139,6 +140,8 @@ Columns columns(const LeakFinding& f)
 {
     Columns c = socket_columns(f, "LEAK");
     c.detail = socket_detail(f.sock, nullptr, f.detail);
+    if (f.site)
+        c.detail += (c.detail.empty() ? "" : " ") + f.site->label();
     return c;
 }
 
@@ -282,7 +285,10 @@ namespace
 class HumanReporter : public Reporter
 {
   public:
-    HumanReporter(std::FILE* out, std::FILE* err, WallClock clock) : out_(out), err_(err), clock_(clock) {}
+    HumanReporter(std::FILE* out, std::FILE* err, WallClock clock, std::size_t fold)
+        : out_(out), err_(err), clock_(clock), folder_(fold)
+    {
+    }
     void start(const StartInfo& s) override
     {
         std::string filters;
@@ -296,21 +302,46 @@ class HumanReporter : public Reporter
         std::fflush(err_);
         std::fprintf(out_, "%s\n", human_header().c_str());
     }
-    void finding(const Finding& f) override { std::fprintf(out_, "%s\n", human_line(f, clock_).c_str()); }
-    void summary(const Summary& s, double elapsed_s) override { print_human_summary(out_, s, elapsed_s); }
-    void flush() override { std::fflush(out_); }
+    void finding(const Finding& f) override
+    {
+        // Leaks wait one interval for the fold decision (report/fold.hpp).
+        if (auto* l = std::get_if<LeakFinding>(&f))
+            return folder_.leak(*l);
+        if (auto* c = std::get_if<ClosedFinding>(&f))
+            folder_.closed(*c);
+        print_due(false);
+        std::fprintf(out_, "%s\n", human_line(f, clock_).c_str());
+    }
+    void summary(const Summary& s, double elapsed_s) override
+    {
+        print_due(true);
+        print_human_summary(out_, s, elapsed_s);
+        for (const auto& l : folder_.totals(mono_now_ns()))
+            std::fprintf(out_, "%s\n", l.c_str());
+    }
+    void flush() override
+    {
+        print_due(false);
+        std::fflush(out_);
+    }
 
   private:
+    void print_due(bool all)
+    {
+        for (const auto& l : folder_.due(mono_now_ns(), clock_, all))
+            std::fprintf(out_, "%s\n", l.c_str());
+    }
     std::FILE* out_;
     std::FILE* err_;
     WallClock clock_;
+    LeakFolder folder_;
 };
 
 } // namespace
 
-std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock)
+std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock, std::size_t fold)
 {
-    return std::make_unique<HumanReporter>(out, err, clock);
+    return std::make_unique<HumanReporter>(out, err, clock, fold);
 }
 
 } // namespace cwt

@@ -22,6 +22,8 @@ std::string fit(const std::string& s, std::size_t width);
 // Breaks text at spaces so no line exceeds `width`; continuation lines indented.
 std::string wrap(const std::string& text, std::size_t width, std::size_t indent);
 
-std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock);
+// Leaks fold past `fold` new per (process, listener) per interval (fold.hpp).
+std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock,
+                                              std::size_t fold = 10);
 
 } // namespace cwt

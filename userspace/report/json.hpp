@@ -20,6 +20,8 @@ nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, Mo
 // Building blocks shared by the JSON forms of findings, summaries and snapshots.
 nlohmann::ordered_json process_json(const ProcessRef& p);
 nlohmann::ordered_json listener_json(const ListenerView& l);
+// The "leak_site" object of a close_wait_leak.
+nlohmann::ordered_json leak_site_json(const LeakSite& s);
 
 std::unique_ptr<Reporter> make_json_reporter(std::FILE* out, WallClock clock);
 

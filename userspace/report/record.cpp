@@ -4,18 +4,20 @@
 #include <cstdio>
 #include <cstring>
 
-#include "error.hpp"
+#include "common/error.hpp"
+#include "report/json.hpp"
+#include "report/summary.hpp"
 
 namespace cwt
 {
 
-nlohmann::json sample_json(const SeriesSample& s, const WallClock& clock)
+nlohmann::ordered_json sample_json(const SeriesSample& s, const WallClock& clock)
 {
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     j["type"] = "sample";
     j["ts"] = clock.rfc3339(s.ts_ns);
     j["t"] = static_cast<double>(clock.to_unix_ns(s.ts_ns)) / 1e9;
-    nlohmann::json procs = nlohmann::json::array();
+    nlohmann::ordered_json procs = nlohmann::ordered_json::array();
     for (const auto& p : s.processes)
         procs.push_back({{"pid", p.pid},
                          {"comm", escape_comm(p.comm)},
@@ -26,7 +28,7 @@ nlohmann::json sample_json(const SeriesSample& s, const WallClock& clock)
                          {"site_leaks", p.site_leaks},
                          {"leaks", p.leaks}});
     j["processes"] = std::move(procs);
-    nlohmann::json ls = nlohmann::json::array();
+    nlohmann::ordered_json ls = nlohmann::ordered_json::array();
     for (const auto& l : s.listeners)
         ls.push_back({{"local", l.local},
                       {"pid", l.pid},
@@ -35,7 +37,7 @@ nlohmann::json sample_json(const SeriesSample& s, const WallClock& clock)
                       {"backlog", l.backlog}});
     j["listeners"] = std::move(ls);
     j["emfile_total"] = s.emfile_total;
-    nlohmann::json sites = nlohmann::json::array();
+    nlohmann::ordered_json sites = nlohmann::ordered_json::array();
     for (const auto& x : s.sites)
         sites.push_back({{"site", x.label}, {"leaks", x.leaks}});
     j["sites"] = std::move(sites);
@@ -56,14 +58,14 @@ class RecordReporter final : public Reporter
     void start(const StartInfo& s) override { line(start_json(s, clock_, mono_now_ns())); }
     void finding(const Finding& f) override { line(finding_json(f, clock_)); }
     void summary(const Summary& s, double elapsed_s) override { line(summary_json(s, clock_, elapsed_s)); }
-    void sample(const SeriesSample& s) override { line(sample_json(s, clock_)); }
+    void sample(const SeriesSample& s) { line(sample_json(s, clock_)); }
     void flush() override { std::fflush(f_.get()); }
 
   private:
-    void line(const nlohmann::json& j)
+    void line(const nlohmann::ordered_json& j)
     {
         // Hostile names arrive as raw bytes: replace what is not UTF-8.
-        std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string s = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
         s += '\n';
         std::fwrite(s.data(), 1, s.size(), f_.get());
     }

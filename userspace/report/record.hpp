@@ -8,14 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "core/series.hpp"
-#include "format.hpp"
-#include "report.hpp"
+#include "report/format.hpp"
+#include "report/reporter.hpp"
 
 namespace cwt
 {
 
 // {"type":"sample","ts":...,"t":<unix s>,"processes":[...],"listeners":[...],"emfile_total":N,"sites":[...]}
-nlohmann::json sample_json(const SeriesSample& s, const WallClock& clock);
+nlohmann::ordered_json sample_json(const SeriesSample& s, const WallClock& clock);
 
 // Opens (truncates) FILE; throws UserError when it cannot.
 std::unique_ptr<Reporter> make_record_reporter(const std::string& path, WallClock clock);

@@ -1,9 +1,11 @@
 #include "report/summary.hpp"
 
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "core/accept_watch.hpp"
+#include "core/site_tally.hpp"
 #include "report/human.hpp"
 #include "report/json.hpp"
 
@@ -42,6 +44,7 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
     for (const auto& p : s.processes) {
         procs.push_back({{"pid", p.process.pid},
                          {"comm", p.process.comm},
+                         {"container", p.container},
                          {"close_wait", p.open_close_waits},
                          {"oldest_age_s", p.oldest_age_s},
                          {"oldest_predates_start", p.oldest_predates_start},
@@ -85,6 +88,19 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
                                 {"processes", procs},
                                 {"listeners", lsn},
                                 {"accept_errors", errs}};
+    if (!s.sites.empty()) {
+        nlohmann::ordered_json sites = nlohmann::ordered_json::array();
+        for (const auto& x : s.sites)
+            sites.push_back({{"label", x.label},
+                             {"kind", x.kind},
+                             {"function", x.function},
+                             {"file", x.file},
+                             {"line", x.line},
+                             {"interpreted", x.interpreted},
+                             {"leaks", x.leaks},
+                             {"of", x.of}});
+        j["sites"] = std::move(sites);
+    }
     if (!s.inventory.empty())
         j["inventory"] = s.inventory;
     return j;
@@ -97,23 +113,22 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s)
         format_age(elapsed_s).c_str(), s.open_close_waits, static_cast<unsigned long long>(s.leaks_reported),
         static_cast<unsigned long long>(s.lost_events));
     if (!s.processes.empty()) {
-        std::fprintf(out, "%7s %-15s %10s %8s %s\n", "PID", "COMM", "CLOSE_WAIT", "OLDEST", "FDS");
+        // Totals, not fd lists: at 8789 leaks a list says nothing.
+        std::fprintf(out, "%7s %-15s %-12s %10s %8s\n", "PID", "COMM", "CONTAINER", "CLOSE_WAIT", "OLDEST");
+        std::map<std::string, std::pair<std::size_t, std::size_t>> containers; // -> (processes, close waits)
         for (const auto& p : s.processes) {
-            std::string fds;
-            std::size_t shown = 0;
-            for (auto fd : p.fds) {
-                std::string next = (fds.empty() ? "" : ",") + std::to_string(fd);
-                if (fds.size() + next.size() > 60)
-                    break;
-                fds += next;
-                ++shown;
-            }
-            if (shown < p.fds.size())
-                fds += " (+" + std::to_string(p.fds.size() - shown) + ")";
             std::string age = (p.oldest_predates_start ? ">" : "") + format_age(p.oldest_age_s);
-            std::fprintf(out, "%7u %-15s %10zu %8s %s\n", p.process.pid, fit(p.process.comm, 15).c_str(),
-                         p.open_close_waits, age.c_str(), fds.c_str());
+            std::fprintf(out, "%7u %-15s %-12s %10zu %8s\n", p.process.pid, fit(p.process.comm, 15).c_str(),
+                         p.container.empty() ? "-" : fit(p.container, 12).c_str(), p.open_close_waits,
+                         age.c_str());
+            auto& c = containers[p.container];
+            ++c.first;
+            c.second += p.open_close_waits;
         }
+        if (containers.size() > 1 || !containers.begin()->first.empty())
+            for (const auto& [id, c] : containers)
+                std::fprintf(out, "container %s: %zu CLOSE_WAIT in %zu processes\n",
+                             id.empty() ? "(host)" : id.c_str(), c.second, c.first);
     }
     if (!s.listeners.empty()) {
         std::fprintf(out, "%-27s %-24s %9s %13s %8s\n", "LISTENER", "OWNER", "QUEUED_CW", "QUEUE/BACKLOG",
@@ -130,6 +145,8 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s)
                          owner.c_str(), l.queued_close_waits, q.c_str(), age.c_str());
         }
     }
+    for (const auto& site : s.sites)
+        std::fprintf(out, "%s\n", fit("leak site: " + site_sentence(site), kMaxLineWidth).c_str());
     if (s.unknown_owner)
         std::fprintf(out, "%zu CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
     for (const auto& e : s.accept_errors)

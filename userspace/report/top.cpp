@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <map>
 
-#include "error.hpp"
+#include "common/error.hpp"
 
 namespace cwt
 {
@@ -196,7 +196,7 @@ class TopReporter final : public Reporter
     ~TopReporter() override { endwin(); }
     void start(const StartInfo&) override {}
     void finding(const Finding&) override {}
-    void sample(const SeriesSample& s) override
+    void sample(const SeriesSample& s)
     {
         model_.add(s);
         draw();

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "core/series.hpp"
-#include "format.hpp"
-#include "report.hpp"
+#include "report/format.hpp"
+#include "report/reporter.hpp"
 
 namespace cwt
 {

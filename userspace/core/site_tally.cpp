@@ -1,0 +1,47 @@
+#include "core/site_tally.hpp"
+
+#include <algorithm>
+
+namespace cwt
+{
+
+void SiteTally::on_finding(const Finding& f)
+{
+    const auto* leak = std::get_if<LeakFinding>(&f);
+    if (!leak)
+        return;
+    ++leaks_;
+    if (!leak->site)
+        return;
+    const LeakSite& site = *leak->site;
+    SiteSummary& s = by_key_[site.key()];
+    if (s.leaks == 0) {
+        s.label = site.label();
+        s.kind = site_kind_name(site.kind);
+        s.function = site.function;
+        s.file = site.file;
+        s.line = site.line;
+        s.interpreted = !site.interpreter.empty();
+    }
+    ++s.leaks;
+}
+
+std::vector<SiteSummary> SiteTally::sites() const
+{
+    std::vector<SiteSummary> out;
+    out.reserve(by_key_.size());
+    for (const auto& [key, s] : by_key_) {
+        out.push_back(s);
+        out.back().of = leaks_;
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const SiteSummary& a, const SiteSummary& b) { return a.leaks > b.leaks; });
+    return out;
+}
+
+std::string site_sentence(const SiteSummary& s)
+{
+    return std::to_string(s.leaks) + " of " + std::to_string(s.of) + " " + s.label;
+}
+
+} // namespace cwt

@@ -1,0 +1,158 @@
+#include "report/fold.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "report/human.hpp"
+
+namespace cwt
+{
+
+LeakFolder::Key LeakFolder::key_of(const LeakFinding& f)
+{
+    const SocketFacts& s = f.sock;
+    Key k;
+    const ProcessRef* who = !s.processes.empty()                ? &s.processes.front()
+                            : (s.listener && s.listener->owner) ? &*s.listener->owner
+                                                                : nullptr;
+    if (who) {
+        k.pid = who->pid;
+        k.comm = who->comm;
+    }
+    k.listener = s.listener ? format_endpoint(s.listener->local) : "-";
+    return k;
+}
+
+void LeakFolder::leak(const LeakFinding& f)
+{
+    Key k = key_of(f);
+    Group& g = groups_[k];
+    if (g.held.empty())
+        g.held_since = f.ts_ns;
+    g.held.push_back(f);
+    Open o;
+    double age = f.sock.age_s ? *f.sock.age_s : f.sock.min_age_s.value_or(0);
+    MonoNs age_ns = seconds_to_ns(age);
+    o.entered_ns = f.ts_ns > age_ns ? f.ts_ns - age_ns : 0;
+    o.age_is_lower_bound = !f.sock.age_s;
+    g.open[f.sock.sk] = o;
+    key_by_sk_[f.sock.sk] = k;
+}
+
+void LeakFolder::closed(const ClosedFinding& f)
+{
+    auto it = key_by_sk_.find(f.sock.sk);
+    if (it == key_by_sk_.end())
+        return;
+    auto g = groups_.find(it->second);
+    if (g != groups_.end())
+        g->second.open.erase(f.sock.sk);
+    key_by_sk_.erase(it);
+}
+
+namespace
+{
+
+// The most common site among `leaks`: "2300 of 2341 after read()=0 in f (x.c:12)".
+std::string site_of(const std::vector<LeakFinding>& leaks)
+{
+    std::map<std::string, std::pair<std::size_t, const LeakSite*>> n;
+    for (const auto& l : leaks)
+        if (l.site) {
+            auto& e = n[l.site->key()];
+            ++e.first;
+            e.second = l.site.get();
+        }
+    const std::pair<std::size_t, const LeakSite*>* best = nullptr;
+    for (const auto& [k, e] : n)
+        if (!best || e.first > best->first)
+            best = &e;
+    if (!best)
+        return "";
+    return std::to_string(best->first) + " of " + std::to_string(leaks.size()) + " " + best->second->label();
+}
+
+} // namespace
+
+std::string LeakFolder::folded_line(const Key& k, Group& g, MonoNs now, const WallClock& clock) const
+{
+    // Growth: leaks reported over the last minute (or since the first), per minute.
+    g.growth.emplace_back(now, g.reported);
+    while (g.growth.size() > 1 && now - g.growth.front().first > 60 * kNsPerSec)
+        g.growth.pop_front();
+    MonoNs span = std::max<MonoNs>(now - g.growth.front().first, interval_ns_);
+    std::size_t grown = g.reported - g.growth.front().second;
+    if (g.growth.size() == 1)
+        grown = g.held.size(); // the first line: this interval's
+    double per_min = static_cast<double>(grown) * 60.0 / ns_to_seconds(span);
+
+    MonoNs oldest = now;
+    bool lower_bound = false;
+    for (const auto& [sk, o] : g.open)
+        if (o.entered_ns < oldest) {
+            oldest = o.entered_ns;
+            lower_bound = o.age_is_lower_bound;
+        }
+    std::string age = g.open.empty() ? "-" : (lower_bound ? ">" : "") + format_age(ns_to_seconds(now - oldest));
+
+    char head[256];
+    std::snprintf(head, sizeof(head), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s", clock.hms(now).c_str(), "LEAKS",
+                  k.pid ? std::to_string(k.pid).c_str() : "-", k.pid ? fit(k.comm, 15).c_str() : "-", "-",
+                  k.listener.c_str(), "*", age.c_str());
+    char counts[160];
+    std::snprintf(counts, sizeof(counts), "%zu new, %zu open, %+.0f/min", g.held.size(), g.open.size(), per_min);
+    std::string line = std::string(head) + " " + counts;
+    std::string site = site_of(g.held);
+    if (!site.empty())
+        line += "; " + site;
+    return fit(line, kMaxLineWidth);
+}
+
+std::vector<std::string> LeakFolder::due(MonoNs now, const WallClock& clock, bool all)
+{
+    std::vector<std::pair<MonoNs, std::vector<std::string>>> ready;
+    for (auto& [k, g] : groups_) {
+        if (g.held.empty() || (!all && now - g.held_since < interval_ns_))
+            continue;
+        g.reported += g.held.size();
+        std::vector<std::string> lines;
+        if (g.held.size() > fold_) {
+            lines.push_back(folded_line(k, g, now, clock));
+        } else {
+            g.growth.emplace_back(now, g.reported);
+            for (const auto& l : g.held)
+                lines.push_back(human_line(Finding(l), clock));
+        }
+        ready.emplace_back(g.held_since, std::move(lines));
+        g.held.clear();
+    }
+    std::stable_sort(ready.begin(), ready.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> out;
+    for (auto& r : ready)
+        for (auto& l : r.second)
+            out.push_back(std::move(l));
+    return out;
+}
+
+std::vector<std::string> LeakFolder::totals(MonoNs now) const
+{
+    std::vector<std::string> out;
+    for (const auto& [k, g] : groups_) {
+        std::size_t reported = g.reported + g.held.size();
+        if (!reported)
+            continue;
+        MonoNs oldest = now;
+        for (const auto& [sk, o] : g.open)
+            oldest = std::min(oldest, o.entered_ns);
+        std::string who = k.pid ? "pid " + std::to_string(k.pid) + " (" + fit(k.comm, 15) + ")" : "unknown owner";
+        char buf[256];
+        std::snprintf(buf, sizeof(buf), "leaks of %s on %s: %zu reported, %zu still open, oldest %s", who.c_str(),
+                      k.listener.c_str(), reported, g.open.size(),
+                      g.open.empty() ? "-" : format_age(ns_to_seconds(now - oldest)).c_str());
+        out.push_back(fit(buf, kMaxLineWidth));
+    }
+    return out;
+}
+
+} // namespace cwt
