@@ -53,6 +53,20 @@ void client(int port, char first)
     close(fd);
 }
 
+// The same without the pause: for thousands of connections.
+void quick_client(int port, char first)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    std::string msg(8, first);
+    ASSERT_EQ(send(fd, msg.data(), msg.size(), 0), static_cast<ssize_t>(msg.size()));
+    close(fd);
+}
+
 std::string run_cmd(const std::string& cmd, int* rc = nullptr)
 {
     std::string out;
@@ -157,6 +171,32 @@ TEST_F(LeakSite, HumanSummaryGroupsLeaksBySite)
                   std::to_string(marked_line("LEAK_SITE_LINE")) + "\\)");
     EXPECT_TRUE(std::regex_search(out, re)) << out;
     EXPECT_EQ(out.find("handle_healthy"), std::string::npos) << out;
+}
+
+// Issue #12's done-when: 2500 leaks of one process, human mode, threshold 2 s:
+// at most a screenful in 12 s, and one line names the total.
+TEST_F(LeakSite, TwentyFiveHundredLeaksFoldIntoAScreenful)
+{
+    const int kLeaks = 2500;
+    Tool tool({"--leak-site", "--threshold", "2", "--pid", std::to_string(srv_->pid()), "--duration", "12"});
+    usleep(2500000); // the human mode prints no start line: give it time to attach
+    for (int i = 0; i < kLeaks; ++i)
+        quick_client(port_, 'L');
+    ASSERT_TRUE(tool.proc().wait_exit(40)) << tool.proc().all_output();
+    const auto& lines = tool.proc().lines();
+    std::string out;
+    for (const auto& l : lines)
+        out += l.text + "\n";
+    EXPECT_LE(lines.size(), 24u) << out;
+    std::regex total("LEAKS .* [0-9]+ new, " + std::to_string(kLeaks) + " open, .*after read\\(\\)=0 in handle_leaky");
+    bool named = false;
+    for (const auto& l : lines)
+        named |= std::regex_search(l.text, total);
+    EXPECT_TRUE(named) << out;
+    EXPECT_NE(out.find(std::to_string(kLeaks) + " of " + std::to_string(kLeaks) + " after read()=0 in handle_leaky"),
+              std::string::npos)
+        << out;
+    std::printf("%s", out.c_str()); // the README's sample
 }
 
 TEST_F(LeakSite, RecordRendersInHeadlessChromium)

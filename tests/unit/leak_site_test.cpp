@@ -2,13 +2,18 @@
 // HTML report and the --top screen: pure, no terminal, no BPF.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "common/error.hpp"
 #include "core/leak_site.hpp"
 #include "core/series.hpp"
+#include "core/site_tally.hpp"
+#include "report/fold.hpp"
+#include "report/human.hpp"
 #include "report/html.hpp"
 #include "report/record.hpp"
 #include "report/top.hpp"
@@ -120,7 +125,7 @@ TEST(HtmlReport, PlotsTheRecordedValuesAndEscapesNames)
         rec << sample_json(sample(i, static_cast<std::size_t>(i * 10), static_cast<std::uint64_t>(i * 3)), kClock)
                    .dump()
             << "\n";
-    rec << R"({"type":"close_wait_leak","pid":4448,"leak_site":{"label":"after read()=0 in handle_client (server.c:212)"}})"
+    rec << R"j({"type":"close_wait_leak","pid":4448,"leak_site":{"label":"after read()=0 in handle_client (server.c:212)"}})j"
         << "\n";
     std::string html = render_html_report(rec, "rec.jsonl");
     EXPECT_NE(html.find("data-name=\"pid 4448 (srv&lt;b&gt;)\" data-values=\"0 10 20 30 40\""), std::string::npos);
@@ -153,6 +158,98 @@ TEST(Top, FitsEightyByTwentyFour)
     EXPECT_NE(all.find("120.0"), std::string::npos) << all; // 2 per second = 120/min
     EXPECT_NE(all.find("after read()=0 in handle_cl"), std::string::npos) << all;
     EXPECT_NE(all.find("q quit"), std::string::npos);
+}
+
+// A leak of pid 4448 on 127.0.0.1:8080, `age` s in CLOSE_WAIT at `ts`.
+LeakFinding leak(SockId sk, MonoNs ts, double age, std::shared_ptr<const LeakSite> site = nullptr)
+{
+    LeakFinding f;
+    f.ts_ns = ts;
+    f.sock.sk = sk;
+    f.sock.owner = OwnerKind::Process;
+    f.sock.processes = {ProcessRef{4448, "server", static_cast<std::int32_t>(sk)}};
+    ListenerView l;
+    l.local.addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+    l.local.port = 8080;
+    f.sock.listener = l;
+    f.sock.tuple.local = l.local;
+    f.sock.age_s = age;
+    f.site = std::move(site);
+    return f;
+}
+
+std::shared_ptr<const LeakSite> handle_client_site()
+{
+    LeakSite s;
+    s.call = "read";
+    s.frames = {frame("/lib/libc.so.6", "read"), frame("/srv/server", "handle_client", "/src/server.c", 212)};
+    fill_site_from_frames(s);
+    return std::make_shared<const LeakSite>(s);
+}
+
+TEST(Fold, FewLeaksStayOneLinePerSocket)
+{
+    LeakFolder fold(10);
+    for (SockId sk = 1; sk <= 10; ++sk)
+        fold.leak(leak(sk, 100 * kSec, 2.0));
+    EXPECT_TRUE(fold.due(100 * kSec + kSec / 2, kClock).empty()); // held for one interval
+    auto lines = fold.due(101 * kSec, kClock);
+    ASSERT_EQ(lines.size(), 10u);
+    for (const auto& l : lines)
+        EXPECT_NE(l.find("LEAK "), std::string::npos) << l;
+}
+
+TEST(Fold, ManyLeaksFoldIntoOneLinePerIntervalThatNamesTheTotal)
+{
+    LeakFolder fold(10);
+    auto site = handle_client_site();
+    std::vector<std::string> all;
+    SockId sk = 1;
+    // 2500 leaks over 12 s: about 208 per second, most of them at one site.
+    for (int sec = 0; sec < 12; ++sec) {
+        for (int i = 0; i < 208 + (sec < 4 ? 1 : 0); ++i, ++sk)
+            fold.leak(leak(sk, static_cast<MonoNs>(100 + sec) * kSec, 2.0 + sec, sk % 29 ? site : nullptr));
+        auto lines = fold.due(static_cast<MonoNs>(101 + sec) * kSec, kClock);
+        all.insert(all.end(), lines.begin(), lines.end());
+    }
+    EXPECT_EQ(sk - 1, 2500u);
+    EXPECT_EQ(all.size(), 12u);
+    for (const auto& l : all)
+        EXPECT_LE(l.size(), kMaxLineWidth) << l;
+    EXPECT_NE(all.back().find("208 new, 2500 open"), std::string::npos) << all.back();
+    EXPECT_TRUE(std::regex_search(all.back(), std::regex("\\+12[45][0-9][0-9]/min"))) << all.back(); // ~208/s
+    EXPECT_NE(all.back().find(" of 208 after read()=0 in handle_client (server.c:212)"), std::string::npos)
+        << all.back();
+    EXPECT_NE(all.back().find("127.0.0.1:8080"), std::string::npos);
+    EXPECT_NE(all.back().find("4448"), std::string::npos);
+    auto totals = fold.totals(112 * kSec);
+    ASSERT_EQ(totals.size(), 1u);
+    EXPECT_NE(totals[0].find("2500 reported, 2500 still open"), std::string::npos) << totals[0];
+}
+
+TEST(Fold, ClosedLeaksLeaveTheOpenCount)
+{
+    LeakFolder fold(2);
+    for (SockId sk = 1; sk <= 5; ++sk)
+        fold.leak(leak(sk, 100 * kSec, 2.0));
+    ClosedFinding c;
+    c.sock.sk = 3;
+    c.was_leak = true;
+    fold.closed(c);
+    auto lines = fold.due(101 * kSec, kClock);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("5 new, 4 open"), std::string::npos) << lines[0];
+}
+
+TEST(SiteTally, GroupsByCodeLocationMostFirst)
+{
+    SiteTally t;
+    auto site = handle_client_site();
+    for (SockId sk = 1; sk <= 8789; ++sk)
+        t.on_finding(Finding(leak(sk, kSec, 1, sk <= 8700 ? site : nullptr)));
+    auto s = t.sites();
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_EQ(site_sentence(s[0]), "8700 of 8789 after read()=0 in handle_client (server.c:212)");
 }
 
 } // namespace

@@ -281,11 +281,11 @@ struct AcceptErrorSummary {
 
 struct ProcessSummary {
     ProcessRef process; // fd unused
-    std::string container; // short container id, "" = the host (filled by the live loop)
     std::size_t open_close_waits = 0;
     double oldest_age_s = 0;
     bool oldest_predates_start = false;
     std::vector<std::int32_t> fds;
+    std::string container; // short container id, "" = the host (filled by the live loop)
 };
 
 struct ListenerSummary {

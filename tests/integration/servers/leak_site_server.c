@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,6 +52,12 @@ int main(int argc, char** argv)
             lifetime = (unsigned)atoi(argv[i + 1]);
     signal(SIGPIPE, SIG_IGN);
     alarm(lifetime);
+    /* Thousands of leaks: as many fds as the hard limit allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
