@@ -91,14 +91,6 @@ TEST(LeakSite, InterpretersAreNamedAndHostileSymbolsEscaped)
     EXPECT_NE(l.find("interpreter stack (python3.11)"), std::string::npos);
 }
 
-TEST(Series, ContainerIdFromCgroup)
-{
-    EXPECT_EQ(container_of_cgroup("0::/init.scope\n"), "");
-    EXPECT_EQ(container_of_cgroup("0::/system.slice/docker-"
-                                  "4f3c2b1a09e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2.scope\n"),
-              "4f3c2b1a09e8");
-}
-
 SeriesSample sample(int i, std::size_t open, std::uint64_t emfile)
 {
     SeriesSample s;
@@ -155,7 +147,7 @@ TEST(Top, FitsEightyByTwentyFour)
     for (const auto& l : lines)
         all += l + "\n";
     EXPECT_NE(all.find("4448"), std::string::npos);
-    EXPECT_NE(all.find("120.0"), std::string::npos) << all; // 2 per second = 120/min
+    EXPECT_TRUE(std::regex_search(all, std::regex("4448 .* 120 +120 "))) << all; // 2 per second = 120/min
     EXPECT_NE(all.find("after read()=0 in handle_cl"), std::string::npos) << all;
     EXPECT_NE(all.find("q quit"), std::string::npos);
 }
@@ -208,18 +200,23 @@ TEST(Fold, ManyLeaksFoldIntoOneLinePerIntervalThatNamesTheTotal)
     // 2500 leaks over 12 s: about 208 per second, most of them at one site.
     for (int sec = 0; sec < 12; ++sec) {
         for (int i = 0; i < 208 + (sec < 4 ? 1 : 0); ++i, ++sk)
-            fold.leak(leak(sk, static_cast<MonoNs>(100 + sec) * kSec, 2.0 + sec, sk % 29 ? site : nullptr));
+            fold.leak(leak(sk, static_cast<MonoNs>(100 + sec) * kSec, 2.0 + sec, site));
         auto lines = fold.due(static_cast<MonoNs>(101 + sec) * kSec, kClock);
         all.insert(all.end(), lines.begin(), lines.end());
     }
     EXPECT_EQ(sk - 1, 2500u);
     EXPECT_EQ(all.size(), 12u);
-    for (const auto& l : all)
-        EXPECT_LE(l.size(), kMaxLineWidth) << l;
+    std::size_t screen = 0;
+    for (const auto& l : all) {
+        std::istringstream in(l);
+        for (std::string one; std::getline(in, one); ++screen)
+            EXPECT_LE(one.size(), kMaxLineWidth) << one;
+    }
+    EXPECT_LE(screen, 24u); // the site is printed when it changes
     EXPECT_NE(all.back().find("208 new, 2500 open"), std::string::npos) << all.back();
     EXPECT_TRUE(std::regex_search(all.back(), std::regex("\\+12[45][0-9][0-9]/min"))) << all.back(); // ~208/s
-    EXPECT_NE(all.back().find(" of 208 after read()=0 in handle_client (server.c:212)"), std::string::npos)
-        << all.back();
+    EXPECT_NE(all.front().find(" of 209 after read()=0 in handle_client (server.c:212)"), std::string::npos)
+        << all.front();
     EXPECT_NE(all.back().find("127.0.0.1:8080"), std::string::npos);
     EXPECT_NE(all.back().find("4448"), std::string::npos);
     auto totals = fold.totals(112 * kSec);

@@ -524,7 +524,7 @@ TEST(ReportEscaping, HostileCommInSummaryAndReporters)
     Findings fs = findings_for_hostile_comm();
     ASSERT_EQ(fs.size(), 3u);
     Summary s;
-    s.processes.push_back(ProcessSummary{socket_of(fs[0])->processes[0], 1, 3.0, false, {7}});
+    s.processes.push_back(ProcessSummary{socket_of(fs[0])->processes[0], 1, 3.0, false, {7}, "", "", 0, 0});
     s.listeners.push_back(ListenerSummary{*socket_of(fs[1])->listener, 0, 1, 1.0, false});
 
     std::string dumped;

@@ -19,53 +19,37 @@ using test::v6;
 constexpr std::uint32_t kNetns = 4026531840u;
 constexpr MonoNs kNow = 1000ULL * kNsPerSec;
 
-cwt_tuple raw_tuple(const Endpoint& local, const Endpoint& remote)
+SocketRecord sock(SockId sk, std::uint8_t state, const Endpoint& local, const Endpoint& remote,
+                  bool has_socket)
 {
-    cwt_tuple t{};
-    std::memcpy(t.saddr, local.addr.data(), 16);
-    std::memcpy(t.daddr, remote.addr.data(), 16);
-    t.sport = local.port;
-    t.dport = remote.port;
-    t.family = local.is_v4_mapped() ? 2 : 10;
-    return t;
-}
-
-cwt_iter_sock sock(SockId sk, std::uint8_t state, const Endpoint& local, const Endpoint& remote,
-                   bool has_socket)
-{
-    cwt_iter_sock s{};
+    SocketRecord s;
     s.sk = sk;
     s.netns = kNetns;
     s.state = state;
     s.has_socket = has_socket;
-    s.tuple = raw_tuple(local, remote);
+    s.tuple = Tuple{local, remote, static_cast<std::uint16_t>(local.is_v4_mapped() ? 2 : 10)};
     return s;
 }
 
-cwt_iter_sock listener(SockId sk, const Endpoint& local, std::uint32_t queue, std::uint32_t backlog)
+SocketRecord listener(SockId sk, const Endpoint& local, std::uint32_t queue, std::uint32_t backlog)
 {
-    cwt_iter_sock s = sock(sk, CWT_TCP_LISTEN, local, Endpoint{}, true);
+    SocketRecord s = sock(sk, CWT_TCP_LISTEN, local, Endpoint{}, true);
     s.recv_q = queue;
     s.send_q = backlog;
     return s;
 }
 
-cwt_iter_file file(SockId sk, std::uint32_t pid, std::int32_t fd, const char* comm)
+SocketFd file(SockId sk, std::uint32_t pid, std::int32_t fd, const char* comm)
 {
-    cwt_iter_file f{};
-    f.sk = sk;
-    f.tgid = pid;
-    f.fd = fd;
-    std::strncpy(f.comm, comm, sizeof(f.comm) - 1);
-    return f;
+    return SocketFd{sk, 0, ProcessRef{pid, comm, fd}};
 }
 
 // A server (pid 100) on 10.0.0.1:80 with two accepted CLOSE_WAITs, one
 // queued CLOSE_WAIT, one queued ESTABLISHED and one healthy connection; a
 // client (pid 200) holding an outbound CLOSE_WAIT.
 struct Fixture {
-    std::vector<cwt_iter_sock> socks;
-    std::vector<cwt_iter_file> files;
+    std::vector<SocketRecord> socks;
+    std::vector<SocketFd> files;
     Fixture()
     {
         socks = {listener(1, v4("10.0.0.1", 80), 2, 128),
@@ -155,11 +139,11 @@ TEST(Snapshot, PidFilterKeepsOnlyTheTargetsSocketsAndListeners)
 
 TEST(Snapshot, SharedSocketListsEveryOwnerAndCountsItOncePerProcess)
 {
-    std::vector<cwt_iter_sock> socks = {
+    std::vector<SocketRecord> socks = {
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 5001), true)};
     // Parent 100 with the fd and a dup; child 101 inherited it through fork.
-    std::vector<cwt_iter_file> files = {file(11, 101, 5, "worker"), file(11, 100, 9, "server"),
-                                        file(11, 100, 5, "server")};
+    std::vector<SocketFd> files = {file(11, 101, 5, "worker"), file(11, 100, 9, "server"),
+                                   file(11, 100, 5, "server")};
     Snapshot snap = classify_snapshot(socks, files, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
     CloseWaitFinding f = snap.finding(snap.close_waits[0]);
@@ -176,10 +160,10 @@ TEST(Snapshot, SharedSocketListsEveryOwnerAndCountsItOncePerProcess)
 
 TEST(Snapshot, SocketWithAFileButNoFdIsNoFdNeverAcceptQueue)
 {
-    std::vector<cwt_iter_sock> socks = {
+    std::vector<SocketRecord> socks = {
         listener(1, v4("10.0.0.1", 80), 0, 16),
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), true)};
-    std::vector<cwt_iter_file> files = {file(1, 100, 3, "server")};
+    std::vector<SocketFd> files = {file(1, 100, 3, "server")};
     Snapshot snap = classify_snapshot(socks, files, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
     CloseWaitFinding f = snap.finding(snap.close_waits[0]);
@@ -194,7 +178,7 @@ TEST(Snapshot, SocketWithAFileButNoFdIsNoFdNeverAcceptQueue)
 
 TEST(Snapshot, QueuedSocketWithoutListenerSaysSo)
 {
-    std::vector<cwt_iter_sock> socks = {
+    std::vector<SocketRecord> socks = {
         sock(13, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 5003), false)};
     Snapshot snap = classify_snapshot(socks, {}, {}, 0, kNow);
     ASSERT_EQ(snap.close_waits.size(), 1u);
@@ -208,7 +192,7 @@ TEST(Snapshot, QueuedSocketWithoutListenerSaysSo)
 
 TEST(Snapshot, Ipv4ChildMatchesDualStackListenerButIpv6ChildNeverMatchesIpv4Wildcard)
 {
-    std::vector<cwt_iter_sock> socks = {
+    std::vector<SocketRecord> socks = {
         listener(1, v6("::", 443), 1, 64), listener(2, v4("0.0.0.0", 8443), 1, 64),
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 443), v4("10.0.0.9", 1), false),
         sock(12, CWT_TCP_CLOSE_WAIT, v6("2001:db8::1", 8443), v6("2001:db8::9", 1), false)};
@@ -223,7 +207,7 @@ TEST(Snapshot, Ipv4ChildMatchesDualStackListenerButIpv6ChildNeverMatchesIpv4Wild
 
 TEST(Snapshot, KernelBoundOnTheFinGivesMinimumAge)
 {
-    std::vector<cwt_iter_sock> socks = {
+    std::vector<SocketRecord> socks = {
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), true),
         sock(12, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 2), true)};
     socks[0].fin_by_ns = kNow - 90ULL * kNsPerSec;
@@ -249,12 +233,12 @@ namespace
 // holds each child; a child it does not name falls back to the address.
 TEST(Snapshot, ReusePortQueuesAreCountedOnTheListenerThatHoldsThem)
 {
-    std::vector<cwt_iter_sock> socks = {
+    std::vector<SocketRecord> socks = {
         listener(1, v4("10.0.0.1", 80), 1, 16), listener(2, v4("10.0.0.1", 80), 2, 16),
         sock(11, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 1), false),
         sock(12, CWT_TCP_CLOSE_WAIT, v4("10.0.0.1", 80), v4("10.0.0.9", 2), false),
         sock(13, CWT_TCP_ESTABLISHED, v4("10.0.0.1", 80), v4("10.0.0.9", 3), false)};
-    std::vector<cwt_iter_file> files = {file(1, 100, 3, "worker-a"), file(2, 101, 3, "worker-b")};
+    std::vector<SocketFd> files = {file(1, 100, 3, "worker-a"), file(2, 101, 3, "worker-b")};
     QueuedOn queued_on = {{11, 1}, {12, 2}, {13, 2}};
     Snapshot snap = classify_snapshot(socks, files, queued_on, 0, kNow);
     ASSERT_EQ(snap.listeners.size(), 2u);

@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "kernel/procfs.hpp"
@@ -17,6 +19,7 @@ int parse_options(int argc, char** argv, Options& o)
 {
     CLI::App app{"closewait-trace: find leaked and unaccepted CLOSE_WAIT sockets, and accept() failures, "
                  "as they happen"};
+    o.version = CWT_VERSION;
     app.set_version_flag("--version", std::string("closewait-trace ") + CWT_VERSION);
     app.add_option("-p,--pid", o.pid, "Only sockets owned by this process, or queued on its listeners")
         ->check(CLI::Range(1U, 4194304U));
@@ -48,6 +51,18 @@ int parse_options(int argc, char** argv, Options& o)
                    "Capacity of the kernel's per-socket maps (CLOSE_WAITs, accepted sockets)")
         ->check(CLI::Range(1024U, 4194304U))
         ->capture_default_str();
+    app.add_option("--prometheus-textfile", o.prometheus_textfile,
+                   "Write Prometheus metrics to this file every --metrics-interval and at exit (atomically; "
+                   "for node_exporter's textfile collector)");
+    app.add_option("--metrics-interval", o.metrics_interval_s, "Seconds between writes of the metrics file")
+        ->check(CLI::Range(0.5, 3600.0))
+        ->capture_default_str();
+    app.add_option("--metrics-max-series", o.metrics_max_series,
+                   "At most this many series per metric; the rest fold into pid=\"other\"")
+        ->check(CLI::Range(10U, 1000000U))
+        ->capture_default_str();
+    app.add_flag("-q,--quiet", o.quiet,
+                 "No live output; with --prometheus-textfile the metrics file is the only output");
     app.add_flag("--debug", o.debug, "Print libbpf's log (verifier output) to stderr");
     app.add_flag("--leak-site", o.leak_site,
                  "Report where each leak read EOF (or was accepted): function, file:line");
@@ -73,6 +88,11 @@ int parse_options(int argc, char** argv, Options& o)
         std::fprintf(stderr, "closewait-trace: error: %s; see --help\n", e.what());
         return 2;
     }
+    if (o.top && !isatty(STDOUT_FILENO)) {
+        std::fprintf(stderr, "closewait-trace: error: --top needs a terminal on stdout; run it in a terminal, "
+                             "or use --json or --record FILE\n");
+        return 2;
+    }
     if (o.top && o.json) {
         std::fprintf(stderr, "closewait-trace: error: --top and --json both want stdout; drop one\n");
         return 2;
@@ -80,6 +100,17 @@ int parse_options(int argc, char** argv, Options& o)
     if (o.inventory != "auto" && !o.snapshot) {
         std::fprintf(stderr,
                      "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
+        return 2;
+    }
+    if (!o.prometheus_textfile.empty() && (o.snapshot || o.features)) {
+        std::fprintf(stderr,
+                     "closewait-trace: error: --prometheus-textfile applies to live mode only; drop %s\n",
+                     o.snapshot ? "--snapshot" : "--features");
+        return 2;
+    }
+    if (o.quiet && o.prometheus_textfile.empty()) {
+        std::fprintf(stderr,
+                     "closewait-trace: error: -q leaves no output at all; add --prometheus-textfile FILE\n");
         return 2;
     }
     if (o.pid && !pid_exists(o.pid)) {

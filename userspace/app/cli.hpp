@@ -24,6 +24,11 @@ struct Options {
     std::string probes = "auto";
     std::string inventory = "auto"; // --snapshot: auto | iterators | sock_diag
     std::uint32_t max_sockets = 65536;
+    std::string prometheus_textfile; // "" = no metrics
+    double metrics_interval_s = 15;
+    std::uint32_t metrics_max_series = 500;
+    bool quiet = false;
+    std::string version; // the build's, for the metrics
     // Issue #12: incident scale.
     bool leak_site = false;   // --leak-site: capture where EOF was read (see bench/README.md)
     std::uint32_t fold = 10;  // --fold N: more new leaks per interval fold into one line

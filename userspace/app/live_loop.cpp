@@ -24,7 +24,13 @@
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"
 #include "report/human.hpp"
+#include "report/journal.hpp"
 #include "report/json.hpp"
+#include "report/metrics_reporter.hpp"
+#include "report/record.hpp"
+#include "report/top.hpp"
+#include "kernel/atomic_file.hpp"
+#include "kernel/container.hpp"
 
 namespace cwt
 {
@@ -82,6 +88,10 @@ class LiveLoop
     LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started,
              LeakSiteResolver* sites)
         : inv_(inv), reporter_(reporter), sites_(sites),
+          // --record and --top draw every second; the metrics file every --metrics-interval.
+          state_period_ns_(!o.record.empty() || o.top             ? kNsPerSec
+                           : o.prometheus_textfile.empty() ? 0
+                                                           : seconds_to_ns(o.metrics_interval_s)),
           tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}, listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
@@ -117,6 +127,7 @@ class LiveLoop
                 next_scan = now + scan_period_ns_;
             }
             watch_listeners(now);
+            report_state(now);
             reporter_.flush();
             // Sleeps until the drain period passes, or until the kernel wakes
             // us because the ring is filling up (records are consumed then).
@@ -134,12 +145,24 @@ class LiveLoop
         s.accept_errors = accept_watch_.error_summary();
         s.listen_overflows = accept_watch_.overflows_reported();
         s.sites = tally_.sites();
-        for (auto& p : s.processes)
+        for (auto& p : s.processes) {
             p.container = container_of(p.process.pid);
+            tally_.fill(p);
+        }
         return s;
     }
 
   private:
+    // Every --metrics-interval: the whole live state to the reporters that
+    // keep one (metrics).
+    void report_state(MonoNs now)
+    {
+        if (!state_period_ns_ || now < next_state_)
+            return;
+        reporter_.state(LiveState{now, summary(), listeners_.all()});
+        next_state_ = now + state_period_ns_;
+    }
+
     // Step 1, every drain period: the ring buffer's records into the tracker,
     // then the kernel's loss counters and accept-error aggregate.
     void drain(MonoNs now)
@@ -294,6 +317,8 @@ class LiveLoop
     Reporter& reporter_;
     LeakSiteResolver* sites_; // --leak-site, else null
     SiteTally tally_;
+    MonoNs state_period_ns_ = 0; // --metrics-interval; 0: no metrics
+    MonoNs next_state_ = 0;
     // Listener state has one owner, this loop; the tracker and the accept
     // watch read it. Declared before them.
     ListenerState listeners_;
@@ -314,10 +339,28 @@ class LiveLoop
 std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
 {
     auto fanout = std::make_unique<FanoutReporter>();
-    if (o.json)
+    if (o.top) {
+        // The screen is the output; q quits like Ctrl-C.
+        fanout->add(make_top_reporter([] { g_stop = 1; }, clock));
+    } else if (o.quiet) {
+        // -q: the metrics file is the only output.
+    } else if (o.json) {
         fanout->add(make_json_reporter(stdout, clock));
-    else
+    } else if (is_journal_stream(STDOUT_FILENO)) {
+        fanout->add(make_journal_reporter(stdout, stderr, clock)); // one line per finding, with its priority
+    } else {
         fanout->add(make_human_reporter(stdout, stderr, clock, o.fold));
+    }
+    if (!o.record.empty())
+        fanout->add(make_record_reporter(o.record, clock));
+    if (!o.prometheus_textfile.empty()) {
+        std::string path = o.prometheus_textfile;
+        fanout->add(std::make_unique<MetricsReporter>(
+            MetricsOptions{o.metrics_max_series, o.version},
+            [path](const std::string& text) { write_file_atomically(path, text); }, clock,
+            [](std::uint32_t pid) { return container_of(pid); },
+            [](std::uint32_t pid) { return pid_exists(pid); }));
+    }
     return fanout;
 }
 

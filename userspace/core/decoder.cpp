@@ -51,6 +51,55 @@ ListenerInfo decode_listener(const cwt_iter_sock& rec)
     return l;
 }
 
+SocketRecord decode_socket(const cwt_iter_sock& rec)
+{
+    SocketRecord s;
+    s.sk = rec.sk;
+    s.ino = rec.ino;
+    s.netns = rec.netns;
+    s.recv_q = rec.recv_q;
+    s.send_q = rec.send_q;
+    s.state = rec.state;
+    s.has_socket = rec.has_socket != 0;
+    s.tuple = decode_tuple(rec.tuple);
+    s.fin_by_ns = rec.fin_by_ns;
+    return s;
+}
+
+SocketFd decode_socket_fd(const cwt_iter_file& rec)
+{
+    return SocketFd{rec.sk, rec.ino, decode_process(rec.tgid, rec.comm, rec.fd)};
+}
+
+std::vector<SocketRecord> decode_sockets(const std::vector<cwt_iter_sock>& recs)
+{
+    std::vector<SocketRecord> out;
+    out.reserve(recs.size());
+    for (const auto& r : recs)
+        out.push_back(decode_socket(r));
+    return out;
+}
+
+std::vector<SocketFd> decode_socket_fds(const std::vector<cwt_iter_file>& recs)
+{
+    std::vector<SocketFd> out;
+    out.reserve(recs.size());
+    for (const auto& r : recs)
+        out.push_back(decode_socket_fd(r));
+    return out;
+}
+
+ListenerInfo listener_of(const SocketRecord& rec)
+{
+    ListenerInfo l;
+    l.sk = rec.sk;
+    l.netns = rec.netns;
+    l.local = rec.tuple.local;
+    l.queue = rec.recv_q;   // sk_ack_backlog
+    l.backlog = rec.send_q; // sk_max_ack_backlog
+    return l;
+}
+
 CloseWaitInfo decode_close_wait(const cwt_cw_entry& e)
 {
     CloseWaitInfo info;

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <vector>
 
 #include "closewait_trace/events.h"
 #include "core/model.hpp"
@@ -19,5 +20,12 @@ ProcessRef decode_process(std::uint32_t tgid, const char (&comm)[CWT_COMM_LEN], 
 OwnerKind decode_owner_kind(std::uint8_t k);
 // A LISTEN record of iter/tcp: address, queue length and backlog (no owners).
 ListenerInfo decode_listener(const cwt_iter_sock& rec);
+// The inventory records (iter/tcp, iter/task_file) as model types.
+SocketRecord decode_socket(const cwt_iter_sock& rec);
+SocketFd decode_socket_fd(const cwt_iter_file& rec);
+std::vector<SocketRecord> decode_sockets(const std::vector<cwt_iter_sock>& recs);
+std::vector<SocketFd> decode_socket_fds(const std::vector<cwt_iter_file>& recs);
+// A LISTEN socket record: address, queue length and backlog (no owners).
+ListenerInfo listener_of(const SocketRecord& rec);
 
 } // namespace cwt

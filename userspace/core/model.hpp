@@ -94,6 +94,27 @@ struct AcceptErrorEvent {
 
 using KernelEvent = std::variant<SockEvent, AcceptErrorEvent>;
 
+// One TCP socket of an inventory walk (iter/tcp, or sock_diag where the
+// iterators are missing). Compact: an audit holds 100k of them.
+struct SocketRecord {
+    SockId sk = 0; // sock_diag: the socket cookie, not an address
+    std::uint64_t ino = 0;
+    std::uint32_t netns = 0;
+    std::uint32_t recv_q = 0; // listeners: accept queue length
+    std::uint32_t send_q = 0; // listeners: backlog limit
+    std::uint8_t state = 0;   // CWT_TCP_*
+    bool has_socket = false;  // false: a child still in an accept queue
+    Tuple tuple;
+    MonoNs fin_by_ns = 0; // CLOSE_WAIT: the FIN had arrived by then (0: unknown)
+};
+
+// One fd, in some process, that refers to a TCP socket.
+struct SocketFd {
+    SockId sk = 0;
+    std::uint64_t ino = 0;
+    ProcessRef process; // .fd is the fd
+};
+
 // A listening socket, from the inventory.
 struct ListenerInfo {
     SockId sk = 0;
@@ -286,6 +307,10 @@ struct ProcessSummary {
     bool oldest_predates_start = false;
     std::vector<std::int32_t> fds;
     std::string container; // short container id, "" = the host (filled by the live loop)
+    // --leak-site: its most common site, the leaks there and its leaks in all.
+    std::string site;
+    std::size_t site_leaks = 0;
+    std::size_t leaks = 0;
 };
 
 struct ListenerSummary {

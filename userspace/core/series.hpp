@@ -16,7 +16,7 @@ struct SeriesSample {
     struct Process {
         std::uint32_t pid = 0;
         std::string comm;
-        std::string container; // "" = the host's (from /proc/PID/cgroup)
+        std::string container; // "" = the host's (kernel/container.hpp)
         std::size_t close_waits = 0;
         std::uint64_t emfile_total = 0; // cumulative, this process's accepts
         std::string site;               // label of its most common leak site ("" none)
@@ -40,8 +40,5 @@ struct SeriesSample {
     std::vector<Site> sites;
 };
 
-// The container a process runs in, from its cgroup path: a 64-hex id
-// (docker, containerd, cri-o, podman) shortened to 12, or "" for the host.
-std::string container_of_cgroup(const std::string& cgroup_file_text);
 
 } // namespace cwt

@@ -11,10 +11,16 @@ void SiteTally::on_finding(const Finding& f)
     if (!leak)
         return;
     ++leaks_;
+    PerPid* pp = leak->sock.processes.empty() ? nullptr : &by_pid_[leak->sock.processes.front().pid];
+    if (pp)
+        ++pp->leaks;
     if (!leak->site)
         return;
     const LeakSite& site = *leak->site;
-    SiteSummary& s = by_key_[site.key()];
+    std::string key = site.key();
+    if (pp)
+        ++pp->by_key[key];
+    SiteSummary& s = by_key_[key];
     if (s.leaks == 0) {
         s.label = site.label();
         s.kind = site_kind_name(site.kind);
@@ -37,6 +43,22 @@ std::vector<SiteSummary> SiteTally::sites() const
     std::stable_sort(out.begin(), out.end(),
                      [](const SiteSummary& a, const SiteSummary& b) { return a.leaks > b.leaks; });
     return out;
+}
+
+void SiteTally::fill(ProcessSummary& p) const
+{
+    auto it = by_pid_.find(p.process.pid);
+    if (it == by_pid_.end())
+        return;
+    p.leaks = it->second.leaks;
+    const std::pair<const std::string, std::size_t>* best = nullptr;
+    for (const auto& e : it->second.by_key)
+        if (!best || e.second > best->second)
+            best = &e;
+    if (!best)
+        return;
+    p.site = by_key_.at(best->first).label;
+    p.site_leaks = best->second;
 }
 
 std::string site_sentence(const SiteSummary& s)

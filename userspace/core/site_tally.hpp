@@ -20,9 +20,16 @@ class SiteTally
     // Most leaks first; `of` is every leak reported.
     std::vector<SiteSummary> sites() const;
     std::size_t leaks() const { return leaks_; }
+    // A process's most common site into its summary (site, site_leaks, leaks).
+    void fill(ProcessSummary& p) const;
 
   private:
+    struct PerPid {
+        std::size_t leaks = 0;
+        std::map<std::string, std::size_t> by_key;
+    };
     std::map<std::string, SiteSummary> by_key_;
+    std::map<std::uint32_t, PerPid> by_pid_;
     std::size_t leaks_ = 0;
 };
 

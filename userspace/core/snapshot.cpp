@@ -18,17 +18,16 @@ namespace
 constexpr const char* kNoFdDetail =
     "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
 
-bool by_sk_pid_fd(const cwt_iter_file& a, const cwt_iter_file& b)
+bool by_sk_pid_fd(const SocketFd& a, const SocketFd& b)
 {
-    return std::tie(a.sk, a.tgid, a.fd) < std::tie(b.sk, b.tgid, b.fd);
+    return std::tie(a.sk, a.process.pid, a.process.fd) < std::tie(b.sk, b.process.pid, b.process.fd);
 }
 
 // The fds of one socket in `files` (sorted by sk).
-std::pair<const cwt_iter_file*, const cwt_iter_file*> fds_of(const std::vector<cwt_iter_file>& files,
-                                                             SockId sk)
+std::pair<const SocketFd*, const SocketFd*> fds_of(const std::vector<SocketFd>& files, SockId sk)
 {
     auto lo = std::lower_bound(files.begin(), files.end(), sk,
-                               [](const cwt_iter_file& f, SockId k) { return f.sk < k; });
+                               [](const SocketFd& f, SockId k) { return f.sk < k; });
     auto hi = lo;
     while (hi != files.end() && hi->sk == sk)
         ++hi;
@@ -37,7 +36,7 @@ std::pair<const cwt_iter_file*, const cwt_iter_file*> fds_of(const std::vector<c
 
 } // namespace
 
-Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<cwt_iter_file> files,
+Snapshot classify_snapshot(const std::vector<SocketRecord>& socks, std::vector<SocketFd> files,
                            const QueuedOn& queued_on, const TargetFilter& target, MonoNs now)
 {
     Snapshot snap;
@@ -49,10 +48,10 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
     for (const auto& s : socks) {
         if (s.state != CWT_TCP_LISTEN)
             continue;
-        ListenerInfo l = decode_listener(s);
+        ListenerInfo l = listener_of(s);
         auto [b, e] = fds_of(files, s.sk);
         for (const auto* f = b; f != e; ++f)
-            l.owners.push_back(decode_process(f->tgid, f->comm, f->fd));
+            l.owners.push_back(f->process);
         listeners.push_back(std::move(l));
     }
     snap.all_listeners = ListenerIndex(std::move(listeners));
@@ -80,7 +79,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
         const bool in_queue = !s.has_socket; // accepted sockets always have one
         if (!in_queue && s.state != CWT_TCP_CLOSE_WAIT)
             continue;
-        Tuple t = decode_tuple(s.tuple);
+        const Tuple& t = s.tuple;
         const ListenerInfo* l = nullptr;
         if (in_queue) {
             auto q = queued_on.find(s.sk);
@@ -89,7 +88,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
         }
         if (!l) {
             auto [b, e] = fds_of(files, s.sk); // an owner accepted it: prefer its listener
-            l = snap.all_listeners.find(s.netns, t.local, b != e ? b->tgid : 0);
+            l = snap.all_listeners.find(s.netns, t.local, b != e ? b->process.pid : 0);
         }
         if (in_queue && l) {
             std::size_t i = snap.all_listeners.index_of(l);
@@ -111,7 +110,7 @@ Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<
         cw.owners_begin = static_cast<std::uint32_t>(snap.owner_refs.size());
         auto [b, e] = fds_of(files, s.sk);
         for (const auto* f = b; f != e; ++f)
-            snap.owner_refs.push_back(decode_process(f->tgid, f->comm, f->fd));
+            snap.owner_refs.push_back(f->process);
         cw.owners_count = static_cast<std::uint32_t>(snap.owner_refs.size() - cw.owners_begin);
         // An fd means it left the accept queue; a file with no fd anywhere is
         // in flight over SCM_RIGHTS, an io_uring fixed file or a kernel socket.

@@ -1,5 +1,5 @@
 // Classifies one inventory (iterator records) into the one-shot audit.
-// Pure: the iterator records come in as values, so tests can build them.
+// Pure: the inventory comes in as model values, so tests can build them.
 // Built for 100k sockets: one pass over compact records, no per-socket
 // Finding until a line is printed.
 #pragma once
@@ -65,7 +65,7 @@ struct Snapshot {
 // be limited to the fds of listeners and CLOSE_WAITs.
 // queued_on: the kernel's word on which listener holds each queued child;
 // children it does not name are matched to a listener by address.
-Snapshot classify_snapshot(const std::vector<cwt_iter_sock>& socks, std::vector<cwt_iter_file> files,
+Snapshot classify_snapshot(const std::vector<SocketRecord>& socks, std::vector<SocketFd> files,
                            const QueuedOn& queued_on, const TargetFilter& target, MonoNs now);
 
 } // namespace cwt

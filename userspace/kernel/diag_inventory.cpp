@@ -20,6 +20,7 @@
 
 #include "common/units.hpp"
 #include "common/error.hpp"
+#include "core/decoder.hpp"
 #include "common/fd.hpp"
 #include "common/clock.hpp"
 #include "core/model.hpp"
@@ -221,21 +222,23 @@ std::vector<cwt_iter_file> scan_proc_fds(const std::unordered_map<std::uint64_t,
 
 DiagWalk diag_audit_walk(std::uint16_t port)
 {
-    DiagWalk w;
+    std::vector<cwt_iter_sock> socks;
     UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
     if (nl.get() < 0)
         throw UserError(std::string("cannot open a sock_diag netlink socket: ") + std::strerror(errno),
                         "check that the kernel has CONFIG_INET_DIAG (modprobe tcp_diag)");
     std::uint32_t netns = own_netns();
-    dump_family(nl.get(), AF_INET, port, netns, w.socks);
-    dump_family(nl.get(), AF_INET6, port, netns, w.socks);
+    dump_family(nl.get(), AF_INET, port, netns, socks);
+    dump_family(nl.get(), AF_INET6, port, netns, socks);
 
     std::unordered_map<std::uint64_t, std::uint64_t> wanted; // inode -> cookie
-    for (const auto& s : w.socks)
+    for (const auto& s : socks)
         if (s.ino && (s.state == CWT_TCP_LISTEN || s.state == CWT_TCP_CLOSE_WAIT))
             wanted.emplace(s.ino, s.sk);
+    DiagWalk w;
+    w.socks = decode_sockets(socks);
     if (!wanted.empty())
-        w.files = scan_proc_fds(wanted);
+        w.files = decode_socket_fds(scan_proc_fds(wanted));
     return w;
 }
 

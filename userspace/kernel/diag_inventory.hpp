@@ -1,6 +1,6 @@
 // The inventory without BPF iterators: the kernel's sock_diag netlink dump
 // for the sockets and a /proc/*/fd scan for their owners. It yields the same
-// records as the iterators, so the snapshot classifier is shared. Slower and
+// model records as the iterators, so the snapshot classifier is shared. Slower and
 // racier than the iterators (two separate walks, a readlink per fd), so it is
 // used only where they are unavailable (kernel without BTF or iterators).
 #pragma once
@@ -8,14 +8,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "closewait_trace/events.h"
+#include "core/model.hpp"
 
 namespace cwt
 {
 
 struct DiagWalk {
-    std::vector<cwt_iter_sock> socks; // .sk is the socket cookie, not an address
-    std::vector<cwt_iter_file> files;
+    std::vector<SocketRecord> socks; // .sk is the socket cookie, not an address
+    std::vector<SocketFd> files;
 };
 
 // Listeners, CLOSE_WAITs and children still in an accept queue of this

@@ -116,7 +116,7 @@ Inventory::AuditWalk Inventory::audit_walk()
     bss.iter_snapshot = true;
     bss.iter_tgid = 0;
     bss.iter_only_wanted = false;
-    w.socks = read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    w.socks = decode_sockets(read_records<cwt_iter_sock>(s_.iter_link_fd(true)));
     take_queued_on();
     w.queued_on = queued_on_;
     // iter/tcp marked the sockets that can have fds; if the mark failed for
@@ -124,7 +124,7 @@ Inventory::AuditWalk Inventory::audit_walk()
     w.full_fd_walk = counter(CWT_CNT_WANTED_FULL) > 0;
     bss.iter_only_wanted = !w.full_fd_walk;
     bss.iter_cur_tgid = 0;
-    w.files = read_records<cwt_iter_file>(s_.iter_link_fd(false));
+    w.files = decode_socket_fds(read_records<cwt_iter_file>(s_.iter_link_fd(false)));
     drop_closed_meanwhile(w);
     bss.iter_snapshot = false;
     bss.iter_only_wanted = false;
@@ -155,7 +155,7 @@ void Inventory::drop_closed_meanwhile(AuditWalk& w)
         if (!still.count(sk))
             gone.insert(sk);
     w.socks.erase(std::remove_if(w.socks.begin(), w.socks.end(),
-                                 [&](const cwt_iter_sock& s) { return gone.count(s.sk) > 0; }),
+                                 [&](const SocketRecord& s) { return gone.count(s.sk) > 0; }),
                   w.socks.end());
 }
 

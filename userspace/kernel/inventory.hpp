@@ -29,8 +29,8 @@ class Inventory
     // children; then the fds of those sockets in every process, while the
     // kernel counts each process's open fds (read with audit_fd_count).
     struct AuditWalk {
-        std::vector<cwt_iter_sock> socks;
-        std::vector<cwt_iter_file> files;
+        std::vector<SocketRecord> socks;
+        std::vector<SocketFd> files;
         QueuedOn queued_on;
         bool full_fd_walk = false; // the `wanted` map overflowed: every socket fd
     };

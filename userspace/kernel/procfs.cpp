@@ -1,7 +1,5 @@
 #include "kernel/procfs.hpp"
 
-#include "core/series.hpp"
-
 #include <dirent.h>
 #include <linux/capability.h>
 #include <sys/resource.h>
@@ -28,14 +26,6 @@ std::string kernel_release()
     if (uname(&u) != 0)
         return "unknown";
     return u.release;
-}
-
-std::string container_of(std::uint32_t pid)
-{
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cgroup");
-    std::stringstream text;
-    text << f.rdbuf();
-    return container_of_cgroup(text.str());
 }
 
 bool pid_exists(std::uint32_t pid)

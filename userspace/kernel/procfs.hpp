@@ -11,8 +11,6 @@ namespace cwt
 
 std::string kernel_release();
 bool pid_exists(std::uint32_t pid);
-// Short container id from /proc/PID/cgroup, "" for the host (or a gone process).
-std::string container_of(std::uint32_t pid);
 std::optional<std::size_t> count_open_fds(std::uint32_t pid);
 struct NofileLimit {
     std::uint64_t soft = 0;

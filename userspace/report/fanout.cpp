@@ -27,6 +27,12 @@ void FanoutReporter::summary(const Summary& s, double elapsed_s)
         r->summary(s, elapsed_s);
 }
 
+void FanoutReporter::state(const LiveState& st)
+{
+    for (auto& r : reporters_)
+        r->state(st);
+}
+
 void FanoutReporter::flush()
 {
     for (auto& r : reporters_)

@@ -19,6 +19,7 @@ class FanoutReporter : public Reporter
     void finding(const Finding& f) override;
     void summary(const Summary& s, double elapsed_s) override;
     void flush() override;
+    void state(const LiveState& st) override;
 
   private:
     std::vector<std::unique_ptr<Reporter>> reporters_;

@@ -8,9 +8,8 @@
 namespace cwt
 {
 
-LeakFolder::Key LeakFolder::key_of(const LeakFinding& f)
+LeakFolder::Key LeakFolder::key_of(const SocketFacts& s)
 {
-    const SocketFacts& s = f.sock;
     Key k;
     const ProcessRef* who = !s.processes.empty()                ? &s.processes.front()
                             : (s.listener && s.listener->owner) ? &*s.listener->owner
@@ -23,12 +22,23 @@ LeakFolder::Key LeakFolder::key_of(const LeakFinding& f)
     return k;
 }
 
+LeakFolder::Group& LeakFolder::hold(const SocketFacts& s, MonoNs ts)
+{
+    Group& g = groups_[key_of(s)];
+    if (g.held.empty() && g.queued.empty())
+        g.held_since = ts;
+    return g;
+}
+
+void LeakFolder::queued(const CloseWaitFinding& f)
+{
+    hold(f.sock, f.ts_ns).queued.push_back(f);
+}
+
 void LeakFolder::leak(const LeakFinding& f)
 {
-    Key k = key_of(f);
-    Group& g = groups_[k];
-    if (g.held.empty())
-        g.held_since = f.ts_ns;
+    Key k = key_of(f.sock);
+    Group& g = hold(f.sock, f.ts_ns);
     g.held.push_back(f);
     Open o;
     double age = f.sock.age_s ? *f.sock.age_s : f.sock.min_age_s.value_or(0);
@@ -42,6 +52,7 @@ void LeakFolder::leak(const LeakFinding& f)
 void LeakFolder::closed(const ClosedFinding& f)
 {
     auto it = key_by_sk_.find(f.sock.sk);
+    // (an entry only for leaks: queued ones are not counted as open)
     if (it == key_by_sk_.end())
         return;
     auto g = groups_.find(it->second);
@@ -54,7 +65,7 @@ namespace
 {
 
 // The most common site among `leaks`: "2300 of 2341 after read()=0 in f (x.c:12)".
-std::string site_of(const std::vector<LeakFinding>& leaks)
+std::pair<std::string, std::string> site_of(const std::vector<LeakFinding>& leaks)
 {
     std::map<std::string, std::pair<std::size_t, const LeakSite*>> n;
     for (const auto& l : leaks)
@@ -68,8 +79,10 @@ std::string site_of(const std::vector<LeakFinding>& leaks)
         if (!best || e.first > best->first)
             best = &e;
     if (!best)
-        return "";
-    return std::to_string(best->first) + " of " + std::to_string(leaks.size()) + " " + best->second->label();
+        return {};
+    // "Same" only while every new leak is at that one site.
+    std::string key = best->second->key() + (best->first == leaks.size() ? "" : "|mixed");
+    return {key, std::to_string(best->first) + " of " + std::to_string(leaks.size()) + " " + best->second->label()};
 }
 
 } // namespace
@@ -95,36 +108,52 @@ std::string LeakFolder::folded_line(const Key& k, Group& g, MonoNs now, const Wa
         }
     std::string age = g.open.empty() ? "-" : (lower_bound ? ">" : "") + format_age(ns_to_seconds(now - oldest));
 
-    char head[256];
-    std::snprintf(head, sizeof(head), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s", clock.hms(now).c_str(), "LEAKS",
-                  k.pid ? std::to_string(k.pid).c_str() : "-", k.pid ? fit(k.comm, 15).c_str() : "-", "-",
-                  k.listener.c_str(), "*", age.c_str());
-    char counts[160];
-    std::snprintf(counts, sizeof(counts), "%zu new, %zu open, %+.0f/min", g.held.size(), g.open.size(), per_min);
-    std::string line = std::string(head) + " " + counts;
-    std::string site = site_of(g.held);
-    if (!site.empty())
-        line += "; " + site;
-    return fit(line, kMaxLineWidth);
+    // One line: who, where, how many, how fast. The site goes on a
+    // continuation line the first time, and again only when it changes.
+    char buf[256];
+    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s on %s: %zu new, %zu open, oldest %s, %+.0f/min",
+                  clock.hms(now).c_str(), "LEAKS", k.pid ? std::to_string(k.pid).c_str() : "-",
+                  k.pid ? fit(k.comm, 15).c_str() : "-", k.listener.c_str(), g.held.size(), g.open.size(),
+                  age.c_str(), per_min);
+    std::string line = buf;
+    if (!g.queued.empty())
+        line += ", " + std::to_string(g.queued.size()) + " queued";
+    auto [site_key, site] = site_of(g.held);
+    if (site.empty())
+        return fit(line, kMaxLineWidth);
+    if (site_key == g.last_site) {
+        std::string same = "; same site";
+        return fit(line, kMaxLineWidth - same.size()) + same;
+    }
+    g.last_site = site_key;
+    return fit(line, kMaxLineWidth) + "\n" + std::string(9, ' ') + fit(site, kMaxLineWidth - 9);
 }
 
 std::vector<std::string> LeakFolder::due(MonoNs now, const WallClock& clock, bool all)
 {
     std::vector<std::pair<MonoNs, std::vector<std::string>>> ready;
     for (auto& [k, g] : groups_) {
-        if (g.held.empty() || (!all && now - g.held_since < interval_ns_))
+        if ((g.held.empty() && g.queued.empty()) || (!all && now - g.held_since < interval_ns_))
             continue;
         g.reported += g.held.size();
         std::vector<std::string> lines;
-        if (g.held.size() > fold_) {
+        if (g.held.size() + g.queued.size() > fold_) {
             lines.push_back(folded_line(k, g, now, clock));
         } else {
             g.growth.emplace_back(now, g.reported);
+            std::vector<std::pair<MonoNs, Finding>> each;
+            for (const auto& q : g.queued)
+                each.emplace_back(q.ts_ns, Finding(q));
             for (const auto& l : g.held)
-                lines.push_back(human_line(Finding(l), clock));
+                each.emplace_back(l.ts_ns, Finding(l));
+            std::stable_sort(each.begin(), each.end(),
+                             [](const auto& a, const auto& b) { return a.first < b.first; });
+            for (const auto& e : each)
+                lines.push_back(human_line(e.second, clock));
         }
         ready.emplace_back(g.held_since, std::move(lines));
         g.held.clear();
+        g.queued.clear();
     }
     std::stable_sort(ready.begin(), ready.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -2,7 +2,8 @@
 // leaks, one line per socket; once it has more than `fold` in one reporting
 // interval, one line for that interval instead: new since the last line,
 // total open, oldest age, growth per minute and the most common leak site.
-// Leaks are held for one interval (1 s) to decide; other findings pass.
+// Leaks and queued CLOSE_WAITs are held for one interval (1 s) to decide;
+// other findings pass.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,8 @@ class LeakFolder
     LeakFolder(std::size_t fold, MonoNs interval_ns = kFoldIntervalNs) : fold_(fold), interval_ns_(interval_ns) {}
 
     void leak(const LeakFinding& f);
+    // A CLOSE_WAIT still in its listener's accept queue (folded with the leaks).
+    void queued(const CloseWaitFinding& f);
     void closed(const ClosedFinding& f);
     // The lines due at `now`: held leaks whose interval ended (all of them
     // with `all`), per socket or folded. Sockets first seen earlier come first.
@@ -49,13 +52,16 @@ class LeakFolder
         bool age_is_lower_bound = false;
     };
     struct Group {
-        std::vector<LeakFinding> held; // this interval's
+        std::vector<LeakFinding> held;        // this interval's
+        std::vector<CloseWaitFinding> queued; // this interval's, in accept queues
         MonoNs held_since = 0;
         std::unordered_map<SockId, Open> open;
         std::size_t reported = 0;
         std::deque<std::pair<MonoNs, std::size_t>> growth; // (ts, reported) of the last minute
+        std::string last_site;                              // key of the site last printed
     };
-    static Key key_of(const LeakFinding& f);
+    static Key key_of(const SocketFacts& s);
+    Group& hold(const SocketFacts& s, MonoNs ts);
     std::string folded_line(const Key& k, Group& g, MonoNs now, const WallClock& clock) const;
 
     std::size_t fold_;

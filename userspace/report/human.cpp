@@ -307,6 +307,8 @@ class HumanReporter : public Reporter
         // Leaks wait one interval for the fold decision (report/fold.hpp).
         if (auto* l = std::get_if<LeakFinding>(&f))
             return folder_.leak(*l);
+        if (auto* q = std::get_if<CloseWaitFinding>(&f); q && q->sock.owner == OwnerKind::AcceptQueue)
+            return folder_.queued(*q);
         if (auto* c = std::get_if<ClosedFinding>(&f))
             folder_.closed(*c);
         print_due(false);

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "common/error.hpp"
 #include "report/json.hpp"
@@ -44,6 +45,43 @@ nlohmann::ordered_json sample_json(const SeriesSample& s, const WallClock& clock
     return j;
 }
 
+SeriesSample sample_of(const LiveState& st)
+{
+    SeriesSample s;
+    s.ts_ns = st.now;
+    std::map<std::uint32_t, std::uint64_t> emfile; // per pid, cumulative
+    for (const auto& e : st.summary.accept_errors) {
+        emfile[e.totals.pid] += e.totals.emfile + e.totals.enfile;
+        s.emfile_total += e.totals.emfile + e.totals.enfile;
+    }
+    for (const auto& p : st.summary.processes) {
+        SeriesSample::Process x;
+        x.pid = p.process.pid;
+        x.comm = p.process.comm;
+        x.container = p.container;
+        x.close_waits = p.open_close_waits;
+        x.emfile_total = emfile.count(x.pid) ? emfile[x.pid] : 0;
+        x.site = p.site;
+        x.site_leaks = p.site_leaks;
+        x.leaks = p.leaks;
+        s.processes.push_back(std::move(x));
+    }
+    for (const auto& l : st.listeners) {
+        SeriesSample::Listener x;
+        x.local = format_endpoint(l.local);
+        if (!l.owners.empty()) {
+            x.pid = l.owners.front().pid;
+            x.comm = l.owners.front().comm;
+        }
+        x.queue = l.queue;
+        x.backlog = l.backlog;
+        s.listeners.push_back(std::move(x));
+    }
+    for (const auto& site : st.summary.sites)
+        s.sites.push_back({site.label, site.leaks});
+    return s;
+}
+
 namespace
 {
 
@@ -58,7 +96,7 @@ class RecordReporter final : public Reporter
     void start(const StartInfo& s) override { line(start_json(s, clock_, mono_now_ns())); }
     void finding(const Finding& f) override { line(finding_json(f, clock_)); }
     void summary(const Summary& s, double elapsed_s) override { line(summary_json(s, clock_, elapsed_s)); }
-    void sample(const SeriesSample& s) { line(sample_json(s, clock_)); }
+    void state(const LiveState& st) override { line(sample_json(sample_of(st), clock_)); }
     void flush() override { std::fflush(f_.get()); }
 
   private:

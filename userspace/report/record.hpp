@@ -17,6 +17,9 @@ namespace cwt
 // {"type":"sample","ts":...,"t":<unix s>,"processes":[...],"listeners":[...],"emfile_total":N,"sites":[...]}
 nlohmann::ordered_json sample_json(const SeriesSample& s, const WallClock& clock);
 
+// The sample of one LiveState (the live loop's, every second).
+SeriesSample sample_of(const LiveState& st);
+
 // Opens (truncates) FILE; throws UserError when it cannot.
 std::unique_ptr<Reporter> make_record_reporter(const std::string& path, WallClock clock);
 

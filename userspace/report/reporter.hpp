@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/model.hpp"
 
@@ -24,6 +25,14 @@ struct StartInfo {
     std::size_t preexisting_close_waits = 0;
 };
 
+// What the live loop knows now, every --metrics-interval: the tracker's
+// summary and every listener. Reporters that show a state (metrics) use it.
+struct LiveState {
+    MonoNs now = 0;
+    Summary summary;
+    std::vector<ListenerInfo> listeners;
+};
+
 class Reporter
 {
   public:
@@ -32,6 +41,8 @@ class Reporter
     virtual void finding(const Finding& f) = 0;
     virtual void summary(const Summary& s, double elapsed_s) = 0;
     virtual void flush() = 0;
+    // The state now; only reporters of state (metrics) care.
+    virtual void state(const LiveState&) {}
 };
 
 } // namespace cwt

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "common/error.hpp"
+#include "report/record.hpp"
 
 namespace cwt
 {
@@ -131,25 +132,24 @@ std::vector<std::string> TopModel::render(int cols, int rows, TopSort sort, cons
     add("closewait-trace --top  " + clock.hms(cur.ts_ns) + "  CLOSE_WAIT " + std::to_string(open_total) +
         "  EMFILE/s " + f1(emfile_all) + "  sort: " + top_sort_name(sort));
     add("");
-    // 80 columns: 7+1+15+1+12+1+6+1+8+1+9+1+8+1 = 72, site takes the rest.
-    std::size_t site_w = W > 73 ? W - 73 : 1;
+    // 80 columns: 7+1+15+1+12+1+6+1+8+1+9+1+8 = 71; each process's leak
+    // site on the line under it (the site is the point: it gets the width).
     add(cell("PID", 7, true) + " " + cell("COMM", 15) + " " + cell("CONTAINER", 12) + " " + cell("OPEN", 6, true) +
-        " " + cell("GROW/MIN", 8, true) + " " + cell("QUEUE/BL", 9, true) + " " + cell("EMFILE/S", 8, true) + " " +
-        cell("LEAK SITE", site_w));
-    int proc_rows = std::max(1, rows - 12);
-    std::size_t shown = 0;
+        " " + cell("GROW/MIN", 8, true) + " " + cell("QUEUE/BL", 9, true) + " " + cell("EMFILE/S", 8, true));
+    int proc_rows = std::max(2, rows - 13); // 3 above, 9 below, the keys line
+    int used = 0;
     for (const auto& r : procs) {
-        if (static_cast<int>(shown) >= proc_rows)
+        int need = r.p->site.empty() ? 1 : 2;
+        if (used + need > proc_rows)
             break;
-        std::string site = r.p->site.empty() ? "-"
-                                             : std::to_string(r.p->site_leaks) + "/" + std::to_string(r.p->leaks) +
-                                                   " " + r.p->site;
         add(cell(std::to_string(r.p->pid), 7, true) + " " + cell(r.p->comm, 15) + " " +
             cell(r.p->container.empty() ? "host" : r.p->container, 12) + " " +
             cell(std::to_string(r.p->close_waits), 6, true) + " " + cell(f1(r.growth), 8, true) + " " +
             cell(r.backlog ? std::to_string(r.queue) + "/" + std::to_string(r.backlog) : "-", 9, true) + " " +
-            cell(f1(r.emfile_s), 8, true) + " " + cell(site, site_w));
-        ++shown;
+            cell(f1(r.emfile_s), 8, true));
+        if (need == 2)
+            add("        " + std::to_string(r.p->site_leaks) + " of " + std::to_string(r.p->leaks) + " " + r.p->site);
+        used += need;
     }
     if (procs.empty())
         add("  (no process holds a CLOSE_WAIT)");
@@ -196,9 +196,9 @@ class TopReporter final : public Reporter
     ~TopReporter() override { endwin(); }
     void start(const StartInfo&) override {}
     void finding(const Finding&) override {}
-    void sample(const SeriesSample& s)
+    void state(const LiveState& st) override
     {
-        model_.add(s);
+        model_.add(sample_of(st));
         draw();
     }
     void summary(const Summary&, double) override { endwin(); }
