@@ -280,7 +280,7 @@ std::string render_html_report(std::istream& in, const std::string& source_name)
     o << chart("accept_queue", "Accept-queue depth per listener", "time", t, top_series(by_listener, n));
     o << chart("emfile", "EMFILE/ENFILE on accept per second", "time", t, n ? std::vector<Series>{emfile}
                                                                               : std::vector<Series>{});
-    o << chart("leak_sites", "Open leaks per site", "time", t, top_series(by_site, n));
+    o << chart("leak_sites", "Leaks reported per site", "time", t, top_series(by_site, n));
 
     // Top offenders: by peak CLOSE_WAITs.
     std::vector<Offender> top;
