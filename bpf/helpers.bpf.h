@@ -26,6 +26,14 @@ static __always_inline __u32 sock_netns(const struct sock* sk)
     return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
+/* ::ffff:a.b.c.d, so that one 16-byte form holds both families. */
+static __always_inline void put_v4_mapped(__u8 out[16], __u32 addr)
+{
+    out[10] = 0xff;
+    out[11] = 0xff;
+    __builtin_memcpy(&out[12], &addr, 4);
+}
+
 /* Reads addresses and ports from the socket; IPv4 becomes v4-mapped. */
 static __always_inline void read_tuple(const struct sock* sk, struct cwt_tuple* t)
 {
@@ -37,14 +45,8 @@ static __always_inline void read_tuple(const struct sock* sk, struct cwt_tuple* 
         BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
         BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
     } else {
-        __u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-        __u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-        t->saddr[10] = 0xff;
-        t->saddr[11] = 0xff;
-        __builtin_memcpy(&t->saddr[12], &s, 4);
-        t->daddr[10] = 0xff;
-        t->daddr[11] = 0xff;
-        __builtin_memcpy(&t->daddr[12], &d, 4);
+        put_v4_mapped(t->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+        put_v4_mapped(t->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
     }
 }
 

@@ -33,14 +33,8 @@ static __always_inline void read_tuple_btf(const struct sock* sk, struct cwt_tup
         __builtin_memcpy(t->saddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
         __builtin_memcpy(t->daddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16);
     } else {
-        __u32 s = sk->__sk_common.skc_rcv_saddr;
-        __u32 d = sk->__sk_common.skc_daddr;
-        t->saddr[10] = 0xff;
-        t->saddr[11] = 0xff;
-        __builtin_memcpy(&t->saddr[12], &s, 4);
-        t->daddr[10] = 0xff;
-        t->daddr[11] = 0xff;
-        __builtin_memcpy(&t->daddr[12], &d, 4);
+        put_v4_mapped(t->saddr, sk->__sk_common.skc_rcv_saddr);
+        put_v4_mapped(t->daddr, sk->__sk_common.skc_daddr);
     }
 }
 

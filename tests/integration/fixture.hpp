@@ -112,6 +112,20 @@ inline std::map<std::string, std::string> wait_listen(Proc& p)
     return kv(*l);
 }
 
+// After a server printed STOPPED_ACCEPTING: waits until ss shows `queued`
+// connections in the accept queue of its one listener on `port`.
+inline void wait_queue(Proc& srv, int port, int queued)
+{
+    ASSERT_TRUE(srv.wait_line("STOPPED_ACCEPTING", kStepTimeout)) << srv.all_output();
+    ASSERT_TRUE(poll_until(
+        [&] {
+            auto l = ss_state(ss_port(port), "LISTEN");
+            return l.size() == 1 && l[0].recv_q == static_cast<std::uint32_t>(queued);
+        },
+        kStepTimeout))
+        << dump_ss(ss_port(port));
+}
+
 class ClosewaitTrace : public ::testing::Test
 {
   protected:
@@ -161,12 +175,23 @@ class ClosewaitTrace : public ::testing::Test
         static const std::set<std::string> known = {
             "start",        "close_wait",      "close_wait_leak", "close_wait_closed",
             "accept_error", "listen_overflow", "accept_stall",    "lost",
-            "summary"};
+            "summary",      "target_exit"};
         for (const auto& j : tool.events())
             EXPECT_TRUE(known.count(str(j, "type"))) << "unexpected output line: " << j.dump();
         if (!allow_lost) {
             EXPECT_EQ(tool.count("lost"), 0U) << tool.proc().all_output();
         }
+    }
+
+    // ss's CLOSE_WAITs on `port` and the tool's leak findings by 4-tuple;
+    // both must number `n`. Call under ASSERT_NO_FATAL_FAILURE.
+    void leaks_and_ss(Tool& tool, int port, std::size_t n, std::vector<SsSock>& cw,
+                      std::map<std::string, json>& leaks)
+    {
+        cw = ss_state(ss_port(port), "CLOSE-WAIT");
+        ASSERT_EQ(cw.size(), n) << dump_ss(ss_port(port));
+        leaks = index_by_tuple(tool.events_of("close_wait_leak"), "close_wait_leak");
+        ASSERT_EQ(leaks.size(), n) << tool.proc().all_output();
     }
 
     // Lets the tool run for `seconds` more, reading its output.

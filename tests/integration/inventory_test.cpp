@@ -24,14 +24,7 @@ TEST_F(ClosewaitTrace, PreexistingCloseWaitsReportedAtAttach)
     // an orderly CLOSE_WAIT -> LAST_ACK.
     auto cli = spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kTotal)});
     ASSERT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();
-    ASSERT_TRUE(srv->wait_line("STOPPED_ACCEPTING", kStepTimeout)) << srv->all_output();
-    ASSERT_TRUE(poll_until(
-        [&] {
-            auto l = ss_state(ss_port(port), "LISTEN");
-            return l.size() == 1 && l[0].recv_q == static_cast<std::uint32_t>(kQueued);
-        },
-        kStepTimeout))
-        << dump_ss(ss_port(port));
+    ASSERT_NO_FATAL_FAILURE(wait_queue(*srv, port, kQueued));
     cli->send("close\n");
     ASSERT_TRUE(cli->wait_line("CLOSED", kStepTimeout));
     std::vector<SsSock> before;
@@ -49,10 +42,9 @@ TEST_F(ClosewaitTrace, PreexistingCloseWaitsReportedAtAttach)
     EXPECT_LT(seconds_since(started), 5.0);
     keep_running(*tool, 0.3);
 
-    auto cw = ss_state(ss_port(port), "CLOSE-WAIT");
-    ASSERT_EQ(cw.size(), static_cast<size_t>(kTotal)) << dump_ss(ss_port(port));
-    auto leaks = index_by_tuple(tool->events_of("close_wait_leak"), "close_wait_leak");
-    ASSERT_EQ(leaks.size(), static_cast<size_t>(kTotal)) << tool->proc().all_output();
+    std::vector<SsSock> cw;
+    std::map<std::string, json> leaks;
+    ASSERT_NO_FATAL_FAILURE(leaks_and_ss(*tool, port, kTotal, cw, leaks));
     int owned = 0, queued = 0;
     std::vector<int> ss_fds;
     for (const auto& s : cw) {

@@ -63,10 +63,9 @@ class AcceptedLeak : public ClosewaitTrace
             }
         }
 
-        auto ss_now = ss_state(ss_port(port), "CLOSE-WAIT");
-        ASSERT_EQ(ss_now.size(), static_cast<size_t>(kConns)) << dump_ss(ss_port(port));
-        auto leaks = index_by_tuple(tool->events_of("close_wait_leak"), "close_wait_leak");
-        ASSERT_EQ(leaks.size(), static_cast<size_t>(kConns)) << tool->proc().all_output();
+        std::vector<SsSock> ss_now;
+        std::map<std::string, json> leaks;
+        ASSERT_NO_FATAL_FAILURE(leaks_and_ss(*tool, port, kConns, ss_now, leaks));
         std::vector<int> ss_fds;
         for (const auto& s : ss_now) {
             auto it = leaks.find(tuple_key(s));

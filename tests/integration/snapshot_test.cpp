@@ -194,14 +194,7 @@ void SnapshotMatchesSs::run(const std::string& listen_addr, const std::string& c
     auto closing = spawn("cwt_peer_cli", {"--addr", connect_addr, "--port", lsn["port"], "--count",
                                           std::to_string(kTotal), "--send", "hello"});
     ASSERT_TRUE(closing->wait_line("CONNECTED", kStepTimeout)) << closing->all_output();
-    ASSERT_TRUE(srv->wait_line("STOPPED_ACCEPTING", kStepTimeout)) << srv->all_output();
-    ASSERT_TRUE(poll_until(
-        [&] {
-            auto l = ss_state(ss_port(port), "LISTEN");
-            return l.size() == 1 && l[0].recv_q == static_cast<std::uint32_t>(kQueued);
-        },
-        kStepTimeout))
-        << dump_ss(ss_port(port));
+    ASSERT_NO_FATAL_FAILURE(wait_queue(*srv, port, kQueued));
     closing->send("close\n");
     ASSERT_TRUE(closing->wait_line("CLOSED", kStepTimeout)) << closing->all_output();
     auto staying = spawn("cwt_peer_cli", {"--addr", connect_addr, "--port", lsn["port"], "--count",
@@ -328,14 +321,7 @@ TEST_F(Snapshot, CleanWithoutCloseWaits)
     const int port = std::stoi(lsn["port"]);
     auto cli = spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kConns)});
     ASSERT_TRUE(cli->wait_line("CONNECTED", kStepTimeout)) << cli->all_output();
-    ASSERT_TRUE(srv->wait_line("STOPPED_ACCEPTING", kStepTimeout)) << srv->all_output();
-    ASSERT_TRUE(poll_until(
-        [&] {
-            auto l = ss_state(ss_port(port), "LISTEN");
-            return l.size() == 1 && l[0].recv_q == static_cast<std::uint32_t>(kConns - kAccepted);
-        },
-        kStepTimeout))
-        << dump_ss(ss_port(port));
+    ASSERT_NO_FATAL_FAILURE(wait_queue(*srv, port, kConns - kAccepted));
 
     int code = snapshot({"--port", lsn["port"]});
     const auto all = ss_port(port);

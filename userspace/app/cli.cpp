@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "kernel/procfs.hpp"
+#include "app/option_rules.hpp"
 
 #ifndef CWT_VERSION
 #define CWT_VERSION "dev"
@@ -20,6 +20,9 @@ int parse_options(int argc, char** argv, Options& o)
     CLI::App app{"closewait-trace: find leaked and unaccepted CLOSE_WAIT sockets, and accept() failures, "
                  "as they happen"};
     o.version = CWT_VERSION;
+    app.footer("A live run ends with its summary and exit 0 on SIGINT, SIGTERM or SIGHUP, at the end of "
+               "--duration, or when the -p process exits; a closed output pipe ends it quietly (141), any "
+               "other write error with exit 2.");
     app.set_version_flag("--version", std::string("closewait-trace ") + CWT_VERSION);
     app.add_option("-p,--pid", o.pid, "Only sockets owned by this process, or queued on its listeners")
         ->check(CLI::Range(1U, 4194304U));
@@ -27,13 +30,16 @@ int parse_options(int argc, char** argv, Options& o)
         ->check(CLI::Range(1, 65535));
     app.add_option("-t,--threshold", o.threshold_s,
                    "Seconds in CLOSE_WAIT before a socket is reported as a leak")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("--stall", o.stall_s,
                    "Seconds a listener may hold queued connections without accept() before it is reported")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
     app.add_option("-d,--duration", o.duration_s, "Stop after this many seconds (default: until Ctrl-C)")
+        ->check(finite_number())
         ->check(CLI::Range(0.1, 31536000.0));
     app.add_flag("-j,--json", o.json, "JSON lines instead of columns");
     app.add_flag("-v,--verbose", o.verbose, "Print every CLOSE_WAIT and every close, not only findings");
@@ -55,6 +61,7 @@ int parse_options(int argc, char** argv, Options& o)
                    "Write Prometheus metrics to this file every --metrics-interval and at exit (atomically; "
                    "for node_exporter's textfile collector)");
     app.add_option("--metrics-interval", o.metrics_interval_s, "Seconds between writes of the metrics file")
+        ->check(finite_number())
         ->check(CLI::Range(0.5, 3600.0))
         ->capture_default_str();
     app.add_option("--metrics-max-series", o.metrics_max_series,
@@ -97,28 +104,14 @@ int parse_options(int argc, char** argv, Options& o)
         std::fprintf(stderr, "closewait-trace: error: --top and --json both want stdout; drop one\n");
         return 2;
     }
-    if (o.inventory != "auto" && !o.snapshot) {
-        std::fprintf(stderr,
-                     "closewait-trace: error: --inventory applies to --snapshot only; add --snapshot\n");
-        return 2;
-    }
-    if (!o.prometheus_textfile.empty() && (o.snapshot || o.features)) {
-        std::fprintf(stderr,
-                     "closewait-trace: error: --prometheus-textfile applies to live mode only; drop %s\n",
-                     o.snapshot ? "--snapshot" : "--features");
-        return 2;
-    }
+    if (int rc = check_option_modes(app, o.snapshot, o.features); rc >= 0)
+        return rc;
     if (o.quiet && o.prometheus_textfile.empty()) {
         std::fprintf(stderr,
                      "closewait-trace: error: -q leaves no output at all; add --prometheus-textfile FILE\n");
         return 2;
     }
-    if (o.pid && !pid_exists(o.pid)) {
-        std::fprintf(
-            stderr, "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", o.pid);
-        return 2;
-    }
-    return -1;
+    return resolve_target_pid(o.pid);
 }
 
 } // namespace cwt

@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "app/commands.hpp"
+#include "app/run_control.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
 #include "common/units.hpp"
@@ -19,6 +21,7 @@
 #include "core/leak_resolution.hpp"
 #include "core/site_tally.hpp"
 #include "core/tracker.hpp"
+#include "kernel/caps.hpp"
 #include "kernel/inventory.hpp"
 #include "kernel/leak_sites.hpp"
 #include "kernel/procfs.hpp"
@@ -37,23 +40,6 @@ namespace cwt
 
 namespace
 {
-
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int)
-{
-    g_stop = 1;
-}
-
-void install_signals()
-{
-    struct sigaction sa {
-    };
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 // The ring buffer is drained on this timer instead of per-event wakeups.
 constexpr MonoNs kDrainPeriodNs = 100 * kNsPerMs;
@@ -114,13 +100,10 @@ class LiveLoop
         preexisting_ = std::move(pre.enrich);
     }
 
-    void run(MonoNs deadline)
+    void run(RunControl& ctl)
     {
         MonoNs next_scan = 0;
-        while (!g_stop) {
-            MonoNs now = mono_now_ns();
-            if (deadline && now >= deadline)
-                break;
+        for (MonoNs now = mono_now_ns(); !ctl.should_stop(now); now = mono_now_ns()) {
             drain(now);
             if (now >= next_scan) {
                 scan(now);
@@ -340,8 +323,8 @@ std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock
 {
     auto fanout = std::make_unique<FanoutReporter>();
     if (o.top) {
-        // The screen is the output; q quits like Ctrl-C.
-        fanout->add(make_top_reporter([] { g_stop = 1; }, clock));
+        // The screen is the output; q quits as Ctrl-C does (the stop signal).
+        fanout->add(make_top_reporter([] { std::raise(SIGINT); }, clock));
     } else if (o.quiet) {
         // -q: the metrics file is the only output.
     } else if (o.json) {
@@ -382,7 +365,7 @@ StartInfo start_info(const Options& o, const BpfSession& session, std::size_t pr
 
 int run_live(const Options& o)
 {
-    install_signals();
+    install_stop_signals();
     WallClock clock;
     MonoNs started = mono_now_ns();
     // Attach first, then take the inventory: a socket that changes state in
@@ -403,11 +386,21 @@ int run_live(const Options& o)
 
     LiveLoop loop(o, session, inv, *reporter, attached, sites.get());
     loop.start(std::move(pre));
-    MonoNs deadline = o.duration_s > 0 ? started + seconds_to_ns(o.duration_s) : 0;
-    loop.run(deadline);
-    reporter->summary(loop.summary(), ns_to_seconds(mono_now_ns() - started));
+    // Attached, inventory taken: keep only what the periodic work needs
+    // (both iterator links exist first; creating them needs CAP_BPF).
+    session.iter_link_fd(true);
+    session.iter_link_fd(false);
+    if (std::string why = drop_capabilities_except(live_loop_capabilities(!o.prometheus_textfile.empty()));
+        !why.empty() && o.debug)
+        std::fprintf(stderr, "closewait-trace: debug: capabilities not dropped: %s\n", why.c_str());
+    RunControl ctl(o.pid, o.duration_s > 0 ? started + seconds_to_ns(o.duration_s) : 0);
+    loop.run(ctl);
+    if (ctl.reason() == StopReason::TargetExit)
+        reporter->target_exit(o.pid, mono_now_ns());
+    if (!output_failed(ctl))
+        reporter->summary(loop.summary(), ns_to_seconds(mono_now_ns() - started));
     reporter->flush();
-    return 0;
+    return end_status(ctl);
 }
 
 } // namespace cwt

@@ -3,8 +3,10 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "app/run_control.hpp"
 #include "common/error.hpp"
 #include "report/html.hpp"
+#include "kernel/fd_budget.hpp"
 
 int main(int argc, char** argv)
 {
@@ -15,11 +17,15 @@ int main(int argc, char** argv)
     try {
         if (!o.report_in.empty())
             return cwt::run_report(o.report_in, o.report_out);
+        cwt::raise_fd_limit();
         if (o.features)
             return cwt::run_features(o);
         if (o.snapshot)
-            return cwt::run_snapshot(o);
-        return cwt::run_live(o);
+            return cwt::finish_run(cwt::run_snapshot(o));
+        return cwt::finish_run(cwt::run_live(o));
+    } catch (const cwt::FdShortage& e) {
+        std::fprintf(stderr, "%s\n", e.line().c_str());
+        return 2;
     } catch (const cwt::UserError& e) {
         std::fprintf(stderr, "closewait-trace: error: %s; %s\n", e.what(), e.remedy().c_str());
         return 2;

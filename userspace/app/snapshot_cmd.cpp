@@ -7,10 +7,13 @@
 #include <string>
 
 #include "app/commands.hpp"
+#include "app/run_control.hpp"
 #include "common/error.hpp"
 #include "common/units.hpp"
 #include "core/snapshot.hpp"
+#include "kernel/caps.hpp"
 #include "kernel/diag_inventory.hpp"
+#include "kernel/fd_budget.hpp"
 #include "kernel/inventory.hpp"
 #include "kernel/loader.hpp"
 #include "kernel/procfs.hpp"
@@ -82,11 +85,13 @@ int run_snapshot(const Options& o)
             throw UserError("the sock_diag inventory reads every process's /proc/PID/fd",
                             "run as root (sudo closewait-trace --snapshot)");
         r = audit_with_sock_diag(o, phase);
-    } else if (!has_bpf_privileges()) {
+    } else if (!missing_required_capabilities().empty()) {
         r = audit_with_iterators(o, phase); // fails with the privilege error: no fallback for that
     } else {
         try {
             r = audit_with_iterators(o, phase);
+        } catch (const FdShortage&) {
+            throw; // not a missing kernel feature: sock_diag would need fds too
         } catch (const UserError& e) {
             if (o.inventory == "iterators" || geteuid() != 0)
                 throw; // without root, /proc/PID/fd of other users is unreadable: no silent half-audit
@@ -113,7 +118,8 @@ int run_snapshot(const Options& o)
     }
     phase("procfs");
     print_snapshot(snap, o.json, stdout, clock, snap.ts_ns);
-    std::fflush(stdout);
+    if (int rc = stdout_status())
+        return rc; // a closed pipe: quietly
     phase("print");
     return snap.has_findings() ? 1 : 0;
 }

@@ -14,6 +14,7 @@
 #include "core/seed_policy.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "kernel/fd_budget.hpp"
 #include "kernel/procfs.hpp"
 
 namespace cwt
@@ -32,6 +33,8 @@ int map_fd(const bpf_map* m)
 template <typename T> std::vector<T> read_records(int link_fd)
 {
     UniqueFd fd(bpf_iter_create(link_fd));
+    if (!fd.valid() && is_fd_shortage(errno))
+        throw_fd_shortage(errno);
     if (!fd.valid())
         throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(errno),
                         "check kernel support for BPF iterators (5.9+)");

@@ -12,11 +12,14 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/units.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
+#include "kernel/caps.hpp"
+#include "kernel/fd_budget.hpp"
 #include "kernel/procfs.hpp"
 
 namespace cwt
@@ -27,16 +30,24 @@ namespace
 
 bool g_libbpf_debug = false;
 std::string g_last_libbpf_error;
+// libbpf said EMFILE/ENFILE (its feature probes too, which otherwise turn
+// the shortage into a missing feature and a later EINVAL).
+bool g_libbpf_fd_shortage = false;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
 {
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, args);
+    std::vsnprintf(buf, sizeof(buf), fmt, copy);
+    va_end(copy);
+    if (names_fd_shortage(buf))
+        g_libbpf_fd_shortage = true;
     if (g_libbpf_debug) {
         // Whole: a verifier log is one message of many kilobytes.
         std::vfprintf(stderr, fmt, args);
         return 0;
     }
-    char buf[1024];
-    std::vsnprintf(buf, sizeof(buf), fmt, args);
     if (level == LIBBPF_WARN) {
         // Keep the last warning: it names the cause when a load fails.
         std::string line = buf;
@@ -77,11 +88,14 @@ bool kernel_has_bpf_loop()
     return has;
 }
 
-UserError privilege_error()
+UserError privilege_error(const std::vector<std::string>& missing)
 {
-    return UserError("permission denied loading BPF programs",
-                     "run as root (sudo closewait-trace), or grant CAP_BPF, CAP_PERFMON and "
-                     "CAP_DAC_READ_SEARCH");
+    std::string names;
+    for (const auto& m : missing)
+        names += (names.empty() ? "" : ", ") + m;
+    return UserError("missing capabilities " + names +
+                         " to load the BPF programs and read every process's fds",
+                     "run as root (sudo closewait-trace), or grant " + required_capabilities_text());
 }
 
 } // namespace
@@ -141,8 +155,8 @@ BpfSession::BpfSession(const LoaderOptions& opts)
         throw UserError(
             "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing)",
             "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)");
-    if (!has_bpf_privileges())
-        throw privilege_error();
+    if (auto missing = missing_required_capabilities(); !missing.empty())
+        throw privilege_error(missing);
 
     load_with_fallbacks(opts);
 }
@@ -229,8 +243,32 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
         bpf_program__set_autoload(s.progs.uring_complete, !skip_uring_);
     }
 
+    // Enough fds for this candidate? If not, Auto tries the smaller tiers.
+    {
+        std::size_t maps = 0, progs = 0;
+        bpf_map* m = nullptr;
+        bpf_object__for_each_map(m, s.obj)
+        {
+            ++maps;
+        }
+        bpf_object__for_each_program(prog, s.obj)
+        {
+            progs += bpf_program__autoload(prog) ? 1 : 0;
+        }
+        std::size_t needed = fds_needed(maps, progs, live.size() + 1);
+        if (needed > fd_hard_limit()) {
+            fd_short_need_ = fd_short_need_ ? std::min(fd_short_need_, needed) : needed;
+            return "needs about " + std::to_string(needed) + " file descriptors, the hard limit is " +
+                   std::to_string(fd_hard_limit());
+        }
+        note_fds_needed(needed);
+    }
+
     g_last_libbpf_error.clear();
+    g_libbpf_fd_shortage = false;
     int err = closewait_bpf__load(&s);
+    if (err && (is_fd_shortage(-err) || g_libbpf_fd_shortage))
+        throw_fd_shortage(-err);
     if (err && err != -EPERM && err != -EACCES && opts.attach_live && !skip_uring_) {
         // A kernel without io_uring has no type for its tracepoint: the tier
         // itself may still load without that one optional program.
@@ -253,6 +291,8 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
         bpf_link* l = bpf_program__attach(p);
         if (!l) {
             int e = errno;
+            if (is_fd_shortage(e))
+                throw_fd_shortage(e);
             links_.clear();
             return std::string("attach ") + bpf_program__name(p) + ": " + std::strerror(e);
         }
@@ -318,6 +358,10 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
         failures +=
             std::string(tier_name(c.tier)) + (c.btf_set_state ? "" : "+classic tracepoint") + ": " + why;
     }
+    // Too few fds for a tier that would have been tried: that, and nothing
+    // else, is the cause to name.
+    if (fd_short_need_)
+        throw FdShortage(fd_short_need_, fd_hard_limit());
     // Every mode reads the sockets that exist through the iterators, and
     // they are in every load: name that cause when it is the one.
     std::string missing = missing_iterators();
@@ -353,6 +397,8 @@ int BpfSession::iter_link_fd(bool tcp)
     if (!slot) {
         bpf_link* l =
             bpf_program__attach_iter(tcp ? tcp_iter_program() : skel_->progs.iter_task_file, nullptr);
+        if (!l && is_fd_shortage(errno))
+            throw_fd_shortage(errno);
         if (!l)
             throw UserError(std::string("cannot attach the ") + (tcp ? "iter/tcp" : "iter/task_file") +
                                 " iterator: " + std::strerror(errno),

@@ -85,6 +85,7 @@ class BpfSession
     std::string last_load_detail_; // libbpf's last warning, for the final error
     bool uring_ = false;           // io_uring_complete attached
     bool skip_uring_ = false;      // retrying a load without it
+    std::size_t fd_short_need_ = 0; // the smallest fd need of a tier skipped for it
 };
 
 // Mounts tracefs if no tracing directory is available (classic tracepoints

@@ -1,7 +1,6 @@
 #include "kernel/procfs.hpp"
 
 #include <dirent.h>
-#include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,8 +48,73 @@ std::optional<std::size_t> count_open_fds(std::uint32_t pid)
     return n;
 }
 
+namespace
+{
+
+// A small /proc file whole (they are generated on read: no size to trust).
+std::optional<std::string> read_proc_file(const std::string& path, std::size_t max = 64 * 1024)
+{
+    std::FILE* f = std::fopen(path.c_str(), "re");
+    if (!f)
+        return std::nullopt;
+    std::string text;
+    char buf[4096];
+    std::size_t n;
+    while (text.size() < max && (n = std::fread(buf, 1, sizeof(buf), f)) > 0)
+        text.append(buf, n);
+    bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed)
+        return std::nullopt;
+    return text;
+}
+
+std::string proc_path(std::uint32_t pid, const char* what)
+{
+    return "/proc/" + std::to_string(pid) + "/" + what;
+}
+
+} // namespace
+
+std::optional<ProcStatus> proc_status(std::uint32_t pid)
+{
+    auto text = read_proc_file(proc_path(pid, "status"));
+    if (!text)
+        return std::nullopt;
+    return parse_proc_status(*text);
+}
+
+bool process_exited(std::uint32_t pid)
+{
+    auto st = proc_status(pid);
+    if (!st)
+        return !pid_exists(pid);
+    return st->exited();
+}
+
+std::optional<FdInfoText> fd_info(std::uint32_t pid, int fd)
+{
+    auto text = read_proc_file(proc_path(pid, "fdinfo/") + std::to_string(fd));
+    if (!text)
+        return std::nullopt;
+    return parse_fdinfo(*text);
+}
+
+std::optional<std::string> cgroup_path(std::uint32_t pid)
+{
+    auto text = read_proc_file(proc_path(pid, "cgroup"));
+    if (!text)
+        return std::nullopt;
+    return parse_cgroup_path(*text);
+}
+
 std::optional<NofileLimit> nofile_limit(std::uint32_t pid)
 {
+    // /proc/PID/limits needs no privilege; prlimit(2) on another user's
+    // process needs CAP_SYS_RESOURCE, which the live loop no longer holds.
+    if (auto text = read_proc_file(proc_path(pid, "limits")))
+        if (auto row = parse_limit(*text, "Max open files"))
+            return NofileLimit{row->soft, row->hard};
     rlimit r{};
     if (prlimit(static_cast<pid_t>(pid), RLIMIT_NOFILE, nullptr, &r) != 0)
         return std::nullopt;
@@ -84,17 +148,6 @@ std::uint32_t own_netns()
     if (stat("/proc/self/ns/net", &st) != 0)
         return 0;
     return static_cast<std::uint32_t>(st.st_ino);
-}
-
-bool has_bpf_privileges()
-{
-    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2]{};
-    if (syscall(SYS_capget, &hdr, data) != 0)
-        return geteuid() == 0;
-    auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1U; };
-    constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
-    return has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon));
 }
 
 std::optional<std::uint64_t> tcp_sockets_in_use()

@@ -27,6 +27,12 @@ void FanoutReporter::summary(const Summary& s, double elapsed_s)
         r->summary(s, elapsed_s);
 }
 
+void FanoutReporter::target_exit(std::uint32_t pid, MonoNs ts)
+{
+    for (auto& r : reporters_)
+        r->target_exit(pid, ts);
+}
+
 void FanoutReporter::state(const LiveState& st)
 {
     for (auto& r : reporters_)

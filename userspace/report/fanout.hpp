@@ -18,6 +18,7 @@ class FanoutReporter : public Reporter
     void start(const StartInfo& s) override;
     void finding(const Finding& f) override;
     void summary(const Summary& s, double elapsed_s) override;
+    void target_exit(std::uint32_t pid, MonoNs ts) override;
     void flush() override;
     void state(const LiveState& st) override;
 

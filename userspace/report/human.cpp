@@ -326,6 +326,11 @@ class HumanReporter : public Reporter
         print_due(false);
         std::fflush(out_);
     }
+    void target_exit(std::uint32_t pid, MonoNs) override
+    {
+        print_due(false);
+        std::fprintf(out_, "pid %u exited\n", pid);
+    }
 
   private:
     void print_due(bool all)

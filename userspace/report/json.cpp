@@ -242,6 +242,10 @@ class JsonReporter : public Reporter
     void start(const StartInfo& s) override { emit(start_json(s, clock_, mono_now_ns())); }
     void finding(const Finding& f) override { emit(finding_json(f, clock_)); }
     void summary(const Summary& s, double elapsed_s) override { emit(summary_json(s, clock_, elapsed_s)); }
+    void target_exit(std::uint32_t pid, MonoNs ts) override
+    {
+        emit({{"type", "target_exit"}, {"ts", clock_.rfc3339(ts)}, {"pid", pid}});
+    }
     void flush() override { std::fflush(out_); }
 
   private:

@@ -40,6 +40,8 @@ class Reporter
     virtual void start(const StartInfo& s) = 0;
     virtual void finding(const Finding& f) = 0;
     virtual void summary(const Summary& s, double elapsed_s) = 0;
+    // The -p target exited (before the summary); most outputs ignore it.
+    virtual void target_exit(std::uint32_t /*pid*/, MonoNs /*ts*/) {}
     virtual void flush() = 0;
     // The state now; only reporters of state (metrics) care.
     virtual void state(const LiveState&) {}

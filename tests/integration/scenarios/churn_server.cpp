@@ -12,12 +12,7 @@ int main(int argc, char** argv)
     int lfd = scn::listen_from_opts(512);
     long total = 0;
     for (;;) {
-        int fd = accept(lfd, nullptr, nullptr);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            scn::die("accept");
-        }
+        int fd = scn::accept_or_die(lfd);
         char req[128];
         size_t have = 0;
         bool ok = false;

@@ -9,12 +9,7 @@ int main(int argc, char** argv)
     scn::init(argc, argv);
     int lfd = scn::listen_from_opts(64);
     for (;;) {
-        int fd = accept(lfd, nullptr, nullptr);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            scn::die("accept");
-        }
+        int fd = scn::accept_or_die(lfd);
         std::string remote = scn::remote_of(fd);
         scn::write_all(fd, "bye\n", 4);
         close(fd);

@@ -7,11 +7,15 @@
 //   --share fork                    fork a child per accepted fd that holds it too
 //   --share scm                     pass every accepted fd over SCM_RIGHTS to a
 //                                   receiver child that holds it too
+//   --thread 1                      start a second thread that prints "THREAD tid="
 //   --lifetime S                    exit after S seconds (default 30)
 // Prints: PID, LISTEN, one "ACCEPT fd= local= remote=" per connection, and
 // "DUP fd= of=" per dup, "SHARED pid= fd= of=" per fd a child holds,
 // "STOPPED_ACCEPTING n=" when the --accept budget is used up.
+#include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include <thread>
 
 #include "scenario_common.hpp"
 #include "scm_rights.hpp"
@@ -53,6 +57,12 @@ int main(int argc, char** argv)
 {
     scn::init(argc, argv);
     int lfd = scn::listen_from_opts(16);
+    if (scn::opt_int("thread", 0)) {
+        std::thread([] {
+            std::printf("THREAD tid=%ld\n", static_cast<long>(syscall(SYS_gettid)));
+            scn::idle_forever();
+        }).detach();
+    }
     long budget = scn::opt_int("accept", -1);
     bool dup_each = scn::opt_int("dup", 0) != 0;
     std::string share = scn::opt("share", "");
@@ -72,12 +82,7 @@ int main(int argc, char** argv)
     }
     long n = 0;
     while (budget < 0 || n < budget) {
-        int fd = accept(lfd, nullptr, nullptr);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            scn::die("accept");
-        }
+        int fd = scn::accept_or_die(lfd);
         ++n;
         std::printf("ACCEPT fd=%d local=%s remote=%s\n", fd, scn::local_of(fd).c_str(),
                     scn::remote_of(fd).c_str());

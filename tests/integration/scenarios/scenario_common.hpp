@@ -40,6 +40,18 @@ inline std::map<std::string, std::string>& opts()
     std::_Exit(3);
 }
 
+// accept(), retried on EINTR; dies on any other error.
+inline int accept_or_die(int lfd)
+{
+    for (;;) {
+        int fd = accept(lfd, nullptr, nullptr);
+        if (fd >= 0)
+            return fd;
+        if (errno != EINTR)
+            die("accept");
+    }
+}
+
 inline std::string opt(const char* name, const char* def)
 {
     auto it = opts().find(name);

@@ -1,0 +1,126 @@
+#include "app/option_rules.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "common/text.hpp"
+#include "kernel/procfs.hpp"
+
+namespace cwt
+{
+
+namespace
+{
+
+constexpr unsigned kLive = 1, kSnapshot = 2, kFeatures = 4;
+
+struct ModeRule {
+    const char* name; // long name, as CLI11 knows it
+    unsigned modes;
+};
+
+// Options not listed apply everywhere (--debug, --help, --version).
+constexpr ModeRule kRules[] = {
+    {"--pid", kLive | kSnapshot},
+    {"--port", kLive | kSnapshot},
+    {"--threshold", kLive},
+    {"--stall", kLive},
+    {"--duration", kLive},
+    {"--json", kLive | kSnapshot},
+    {"--verbose", kLive},
+    {"--probes", kLive | kFeatures},
+    {"--inventory", kSnapshot},
+    {"--max-sockets", kLive},
+    {"--prometheus-textfile", kLive},
+    {"--metrics-interval", kLive},
+    {"--metrics-max-series", kLive},
+    {"--quiet", kLive},
+};
+
+const char* mode_flag(unsigned mode)
+{
+    return mode == kSnapshot ? "--snapshot" : mode == kFeatures ? "--features" : "";
+}
+
+std::string modes_text(unsigned modes)
+{
+    std::string s;
+    for (unsigned m : {kLive, kSnapshot, kFeatures}) {
+        if (!(modes & m))
+            continue;
+        if (!s.empty())
+            s += " and ";
+        s += m == kLive ? "live mode" : mode_flag(m);
+    }
+    return s;
+}
+
+} // namespace
+
+CLI::Validator finite_number()
+{
+    return CLI::Validator(
+        [](std::string& in) -> std::string {
+            errno = 0;
+            char* end = nullptr;
+            double v = std::strtod(in.c_str(), &end);
+            if (end == in.c_str())
+                return ""; // not a number at all: the conversion says so
+            if (std::isnan(v))
+                return "NaN is not a number of seconds or a count";
+            if (std::isinf(v))
+                return "value " + in + " is infinite or too large";
+            return "";
+        },
+        "FINITE", "finite");
+}
+
+int check_option_modes(const CLI::App& app, bool snapshot, bool features)
+{
+    if (snapshot && features) {
+        std::fprintf(stderr,
+                     "closewait-trace: error: --snapshot and --features are separate commands; use one\n");
+        return 2;
+    }
+    unsigned mode = snapshot ? kSnapshot : features ? kFeatures : kLive;
+    for (const ModeRule& r : kRules) {
+        const CLI::Option* opt = app.get_option_no_throw(r.name);
+        if (!opt || opt->count() == 0 || (r.modes & mode))
+            continue;
+        std::string fix;
+        if (mode == kLive)
+            fix = std::string("add ") + mode_flag(r.modes & kSnapshot ? kSnapshot : kFeatures);
+        else if (r.modes & kLive)
+            fix = std::string("drop ") + mode_flag(mode);
+        else
+            fix = std::string("use ") + mode_flag(r.modes & kSnapshot ? kSnapshot : kFeatures) +
+                  " instead of " + mode_flag(mode);
+        std::fprintf(stderr, "closewait-trace: error: %s applies to %s only; drop it, or %s\n", r.name,
+                     modes_text(r.modes).c_str(), fix.c_str());
+        return 2;
+    }
+    return -1;
+}
+
+int resolve_target_pid(std::uint32_t& pid)
+{
+    if (!pid)
+        return -1;
+    auto st = proc_status(pid);
+    if (!pid_exists(pid) || (st && st->exited())) {
+        std::fprintf(stderr,
+                     "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", pid);
+        return 2;
+    }
+    if (st && st->tgid && *st->tgid != pid) {
+        std::fprintf(stderr, "closewait-trace: -p %u is a thread of process %u (%s); watching process %u\n",
+                     pid, *st->tgid, escape_comm(st->name).c_str(), *st->tgid);
+        pid = *st->tgid;
+    }
+    return -1;
+}
+
+} // namespace cwt
