@@ -7,14 +7,19 @@
 #   none          no tracer
 #   tool          closewait-trace --json (defaults; output to a file for the summary)
 #   tool_pid      closewait-trace --json -p <churn server pid>
+#   tool_pid_other closewait-trace --json -p <this script's pid>: every socket is
+#                 another process's, so every probe returns early in the kernel
 #   tool_verbose  closewait-trace --json -v (every CLOSE_WAIT and close crosses the ring buffer)
 #   tool_site     closewait-trace --json --leak-site (issue #12: the read()=0 and accept() stack
 #                 captures; here every connection reads EOF in CLOSE_WAIT, the worst case)
+#   floor         cwt_floor (bench/floor.bpf.c): the tool's own hooks and program
+#                 types (tp_btf set_state, accept syscall tracepoints), counting only
 #   bt_count      bpftrace bench/floor.bt: same tracepoints, counting in the kernel only
 #   bt_print      bpftrace bench/print.bt: prints every inet_sock_set_state transition
 # Each repetition runs every configuration once, in an order rotated by one per
 # repetition; figures are medians over repetitions, and each ratio is the median
-# of the per-repetition ratios to the no-tracer run of the same repetition.
+# of the per-repetition ratios to the no-tracer run of the same repetition
+# (ratio) and to the floor (floor, else bt_count) of the same repetition (vs_floor).
 #
 # Environment: CWT_CHURN_SECONDS (10) per run, CWT_CHURN_REPS (5),
 # CWT_CHURN_CLIENTS (2) client threads, CWT_CHURN_SERVER_THREADS (2),
@@ -24,7 +29,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 require_root
-ensure_built closewait-trace cwt_churn cwt_mapstat
+ensure_built closewait-trace cwt_churn cwt_mapstat cwt_floor
 command -v bpftrace >/dev/null || die "bpftrace is not installed (apt-get install bpftrace)"
 enter_netns "$@"
 
@@ -34,7 +39,7 @@ CLIENTS=${CWT_CHURN_CLIENTS:-2}
 SRV_THREADS=${CWT_CHURN_SERVER_THREADS:-2}
 CLOSE_FIRST=${CWT_CHURN_CLOSE_FIRST:-client}
 PORT=${CWT_CHURN_PORT:-9400}
-read -r -a CONFIGS <<<"${CWT_CHURN_CONFIGS:-none tool tool_site tool_pid tool_verbose bt_count bt_print}"
+read -r -a CONFIGS <<<"${CWT_CHURN_CONFIGS:-none floor tool tool_site tool_pid tool_pid_other tool_verbose bt_count bt_print}"
 TMP=$(mktemp -d /tmp/cwt-churn.XXXXXX)
 finish() {
     cleanup_pids
@@ -50,7 +55,7 @@ SERVER_PID=$!
 track_pid "$SERVER_PID"
 wait_for "$TMP/server.out" '^ready' 10 "$SERVER_PID" || die "churn server did not start"
 
-declare -A RATE RATIO CPU LOST RECS ACC TP
+declare -A RATE RATIO FRATIO CPU LOST RECS ACC TP
 TRACER_PID=
 
 start_tracer() { # cfg out err
@@ -60,8 +65,10 @@ start_tracer() { # cfg out err
     none) return 0 ;;
     tool) "$CWT_BIN" --json >"$out" 2>"$err" & ;;
     tool_pid) "$CWT_BIN" --json -p "$SERVER_PID" >"$out" 2>"$err" & ;;
+    tool_pid_other) "$CWT_BIN" --json -p $$ >"$out" 2>"$err" & ;;
     tool_verbose) "$CWT_BIN" --json -v >"$out" 2>"$err" & ;;
     tool_site) "$CWT_BIN" --json --leak-site >"$out" 2>"$err" & ;;
+    floor) "$BUILD/bench/cwt_floor" >"$out" 2>"$err" & ;;
     bt_count) bpftrace "$BENCH_DIR/floor.bt" >"$out" 2>"$err" & ;;
     bt_print) bpftrace "$BENCH_DIR/print.bt" >"$out" 2>"$err" & ;;
     *) die "unknown config $cfg" ;;
@@ -69,7 +76,7 @@ start_tracer() { # cfg out err
     TRACER_PID=$!
     track_pid "$TRACER_PID"
     local re='"type":"start"'
-    [[ $cfg == bt_* ]] && re='^READY'
+    [[ $cfg == bt_* || $cfg == floor ]] && re='^READY'
     wait_for "$out" "$re" 120 "$TRACER_PID" || die "$cfg did not start: $(tail -n3 "$err")"
     sleep 0.5 # let the daemon settle (first scan, listener refresh)
 }
@@ -107,7 +114,7 @@ run_one() { # cfg rep
         ACC[$cfg]+=" $(awk -v a="$c1" -v b="$c0" -v n="$conns" 'BEGIN {split(a,x,","); split(b,y,","); printf "%.3f", (x[6]-y[6])/n}')"
         extra="lost_events=$lost ring_bytes=$((rb1 - rb0))"
         ;;
-    bt_count)
+    floor | bt_count)
         local ss
         ss=$(awk '/^@set_state:/ {print $2}' "$out")
         TP[$cfg]+=" $(awk -v a="${ss:-0}" -v n="$conns" 'BEGIN {printf "%.2f", a/n}')"
@@ -140,24 +147,35 @@ for ((rep = 0; rep < REPS; rep++)); do
             RATIO[$cfg]+=" $(awk -v a="$r" -v b="$base" 'BEGIN {printf "%.3f", a/b}')"
         done
     fi
+    fl=""
+    [[ " ${CONFIGS[*]} " == *" bt_count "* ]] && fl=bt_count
+    [[ " ${CONFIGS[*]} " == *" floor "* ]] && fl=floor
+    if [[ -n $fl ]]; then
+        base=$(awk '{print $NF}' <<<"${RATE[$fl]}")
+        for cfg in "${CONFIGS[@]}"; do
+            r=$(awk '{print $NF}' <<<"${RATE[$cfg]}")
+            FRATIO[$cfg]+=" $(awk -v a="$r" -v b="$base" 'BEGIN {printf "%.3f", a/b}')"
+        done
+    fi
 done
 stop_pid "$SERVER_PID" 5
 
 med() { [[ -n ${1// /} ]] && median $1 || echo "-"; }
 echo
 echo "churn_bench: loopback connect/request/reply/close, ${CLIENTS} client + ${SRV_THREADS} server threads, ${DUR}s runs, median of $REPS (load now: $(loadavg))"
-printf '%-13s %10s %8s %-26s %9s %12s %11s %12s %s\n' config conn_per_s ratio "runs (conn/s)" tracer_cpu lost_events ringbuf/conn accepts/conn tp_hits/conn
+printf '%-15s %10s %8s %8s %-26s %9s %12s %11s %12s %s\n' config conn_per_s ratio vs_floor "runs (conn/s)" tracer_cpu lost_events ringbuf/conn accepts/conn tp_hits/conn
 for cfg in "${CONFIGS[@]}"; do
-    printf '%-13s %10s %8s %-26s %8s%% %12s %12s %12s %s\n' "$cfg" "$(med "${RATE[$cfg]}")" "$(med "${RATIO[$cfg]:-}")" \
+    printf '%-15s %10s %8s %8s %-26s %8s%% %12s %12s %12s %s\n' "$cfg" "$(med "${RATE[$cfg]}")" "$(med "${RATIO[$cfg]:-}")" "$(med "${FRATIO[$cfg]:-}")" \
         "$(sed 's/^ //' <<<"${RATE[$cfg]}")" "$(med "${CPU[$cfg]}")" "$(sed 's/^ //' <<<"${LOST[$cfg]:--}")" \
         "$(med "${RECS[$cfg]:-}")" "$(med "${ACC[$cfg]:-}")" "$(med "${TP[$cfg]:-}")"
 done
 # The leak-site rule (issue #12): on by default only if its ratio stays within
-# 0.01 of the floor (bt_count: counting on the same hooks; without it in the
-# run, the tool without --leak-site).
+# 0.01 of the floor (floor: the tool's own hooks, counting only; else
+# bt_count: counting on the same tracepoints; else the tool without --leak-site).
 if [[ -n ${RATIO[tool_site]:-} ]]; then
-    floor_cfg=bt_count
-    [[ -n ${RATIO[bt_count]:-} ]] || floor_cfg=tool
+    floor_cfg=floor
+    [[ -n ${RATIO[floor]:-} ]] || floor_cfg=bt_count
+    [[ -n ${RATIO[$floor_cfg]:-} ]] || floor_cfg=tool
     if [[ -n ${RATIO[$floor_cfg]:-} ]]; then
         a=$(med "${RATIO[$floor_cfg]}")
         b=$(med "${RATIO[tool_site]}")
@@ -168,9 +186,10 @@ if [[ -n ${RATIO[tool_site]:-} ]]; then
 fi
 cat <<'EOF'
   ratio        median over repetitions of conn/s divided by the no-tracer run of the same repetition
+  vs_floor     the same, divided by the floor run (floor, else bt_count) of the same repetition
   tracer_cpu   CPU time of the tracer process (user+sys) / run length; kernel-side probe cost lands on the workload
   lost_events  closewait-trace: lost_events of its summary (must be 0); bt_print: bpftrace "Lost N events"
   ringbuf/conn closewait-trace ring-buffer records per connection (producer position / record size)
   accepts/conn accepts the tool's kernel side recorded per connection (counters[CWT_CNT_ACCEPTS])
-  tp_hits/conn bt_count: inet_sock_set_state hits per connection; bt_print: lines printed per connection
+  tp_hits/conn floor, bt_count: inet_sock_set_state hits per connection; bt_print: lines printed per connection
 EOF

@@ -29,12 +29,12 @@ static __always_inline void on_accept_enter(__s32 listen_fd)
 static __always_inline void record_accept(struct sock* sk, struct sock* lsk, __u32 tgid, __s32 fd,
                                           __s32 listen_fd, __u64 now)
 {
-    if (!port_matches(sk))
+    if (!sock_filters_match(sk))
         return;
     if (filter_tgid && tgid != filter_tgid)
         return;
     __u64 key = (__u64)sk;
-    struct cwt_owner* known = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* known = sock_owner(key);
     if (known && known->tgid == tgid) {
         /* Seen earlier on this accept (fexit, then fd_install, then the
          * syscall exit): only fill in what is new. */
@@ -111,7 +111,7 @@ static __always_inline void on_accept_exit(long ret, __u32 nr)
     struct sock* lsk = file_to_tcp_sock(fd_to_file(task, listen_fd));
     now = bpf_ktime_get_ns();
     if (ret < 0) {
-        if (lsk && port_matches(lsk))
+        if (lsk && sock_filters_match(lsk))
             record_accept_error(tgid, listen_fd, lsk, (__s32)-ret, nr, now);
         return;
     }
@@ -175,7 +175,7 @@ static __always_inline void on_fd_install(unsigned int fd, struct file* file)
         return;
     __u64 id = bpf_get_current_pid_tgid();
     __u64 key = (__u64)sk;
-    struct cwt_owner* known = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* known = sock_owner(key);
     if (known) {
         if (known->tgid == (__u32)(id >> 32) && known->fd < 0)
             known->fd = (__s32)fd;

@@ -79,7 +79,7 @@ static __always_inline bool accept_failed_recently(__u32 tgid, __s32 listen_fd, 
  * failing: count it as shed against that (process, listener). */
 static __always_inline void check_shed(__u64 key, __u64 now)
 {
-    struct cwt_owner* owner = bpf_map_lookup_elem(&owners, &key);
+    struct cwt_owner* owner = sock_owner(key);
     if (!owner || !(owner->flags & CWT_OWNER_F_AFTER_ACCEPT_ERROR) ||
         now - owner->accept_ns > CWT_SHED_WINDOW_NS)
         return;
@@ -103,7 +103,7 @@ int uring_complete(struct trace_event_raw_io_uring_complete* ctx)
         return 0;
     struct sock* lsk = file_to_tcp_sock(BPF_CORE_READ(req, file));
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!lsk || !port_matches(lsk) || (filter_tgid && tgid != filter_tgid))
+    if (!lsk || !sock_filters_match(lsk) || (filter_tgid && tgid != filter_tgid))
         return 0;
     record_accept_error(tgid, -1, lsk, -res, CWT_SYSCALL_IO_URING, bpf_ktime_get_ns());
     return 0;

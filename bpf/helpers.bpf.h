@@ -2,7 +2,7 @@
 /*
  * Inline helpers shared by several program files: loss counting (every failed
  * ringbuf reservation or map insert bumps a `counters` slot), reading the facts
- * of a socket, the port filter, the ring-buffer record, and fd -> socket.
+ * of a socket, the socket filters (family, ports), the ring-buffer record, and fd -> socket.
  */
 #ifndef CWT_HELPERS_BPF_H
 #define CWT_HELPERS_BPF_H
@@ -50,13 +50,34 @@ static __always_inline void read_tuple(const struct sock* sk, struct cwt_tuple* 
     }
 }
 
-static __always_inline bool port_matches(const struct sock* sk)
+/* Whether `port` is in the first `n` entries of a filter list. */
+static __always_inline bool port_in(const volatile __u16* list, __u8 n, __u16 port)
 {
-    if (!filter_port)
+    bool found = false;
+#pragma unroll
+    for (int i = 0; i < CWT_MAX_FILTER_PORTS; i++)
+        found |= i < n && list[i] == port;
+    return found;
+}
+
+/* The socket filters: family (-4/-6) and ports (-P/-L/-D). A listener has no
+ * remote port (0), so -D matches no listener. */
+static __always_inline bool sock_filters_match(const struct sock* sk)
+{
+    if (filter_family && BPF_CORE_READ(sk, __sk_common.skc_family) != filter_family)
+        return false;
+    if (!filter_n_ports && !filter_n_lports && !filter_n_rports)
         return true;
     __u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
     __u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-    return sport == filter_port || dport == filter_port;
+    if (filter_n_ports && !port_in(filter_ports, filter_n_ports, sport) &&
+        !port_in(filter_ports, filter_n_ports, dport))
+        return false;
+    if (filter_n_lports && !port_in(filter_lports, filter_n_lports, sport))
+        return false;
+    if (filter_n_rports && !port_in(filter_rports, filter_n_rports, dport))
+        return false;
+    return true;
 }
 
 static __always_inline __u32 tcp_recv_q(const struct sock* sk)
@@ -88,6 +109,28 @@ static __always_inline void emit_sock_event(__u8 kind, __u64 sk, __u8 old_state,
     bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ringbuf_wake_bytes
                               ? BPF_RB_FORCE_WAKEUP
                               : BPF_RB_NO_WAKEUP);
+}
+
+/* The owner recorded for a socket: in `owners` until the socket enters
+ * CLOSE_WAIT, then only in its close_waits entry (the entry carries a copy, so
+ * a leaked socket costs one map element, not two). NULL when unknown. */
+static __always_inline struct cwt_owner* sock_owner(__u64 key)
+{
+    struct cwt_owner* o = bpf_map_lookup_elem(&owners, &key);
+    if (o)
+        return o;
+    struct cwt_cw_entry* cw = bpf_map_lookup_elem(&close_waits, &key);
+    return cw && cw->owner_kind == CWT_OWNER_PROCESS ? &cw->owner : NULL;
+}
+
+/* Is this socket tracked: does the tool hold per-socket state for it (an
+ * owner recorded at accept or, under -p, at the target's connect; or a
+ * CLOSE_WAIT entry)? Under -p only the target's sockets are ever tracked, so
+ * this is also "is it the target's". For other BPF objects that share these
+ * maps (e.g. leak_site.bpf.c); keyed by the socket's address. */
+static __always_inline bool cwt_sock_is_tracked(__u64 key)
+{
+    return bpf_map_lookup_elem(&owners, &key) || bpf_map_lookup_elem(&close_waits, &key);
 }
 
 /* task -> files -> fdtable -> file; NULL when fd is not open. */

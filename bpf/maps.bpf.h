@@ -18,7 +18,15 @@
 
 /* Filters and modes, fixed at load time. */
 const volatile __u32 filter_tgid = 0;              /* -p: 0 = every process */
-const volatile __u16 filter_port = 0;              /* --port: local or remote, 0 = any */
+/* Port lists (n = 0: no filter). -P: local or remote port in the list; -L:
+ * local port in it; -D: remote port in it. Every list given must match. */
+const volatile __u16 filter_ports[CWT_MAX_FILTER_PORTS] = {};
+const volatile __u8 filter_n_ports = 0;
+const volatile __u16 filter_lports[CWT_MAX_FILTER_PORTS] = {};
+const volatile __u8 filter_n_lports = 0;
+const volatile __u16 filter_rports[CWT_MAX_FILTER_PORTS] = {};
+const volatile __u8 filter_n_rports = 0;
+const volatile __u16 filter_family = 0; /* -4: AF_INET, -6: AF_INET6, 0 = both */
 const volatile bool emit_every_close_wait = false; /* -v */
 const volatile __u64 leak_threshold_ns = CWT_DEFAULT_LEAK_THRESHOLD_NS;
 /* Past this much unread data, wake the daemon instead of waiting for its timer
@@ -35,9 +43,12 @@ __u64 last_accept_error_ns = 0;
 __u32 iter_tgid = 0;           /* iter/task_file: 0 = every process */
 bool iter_only_wanted = false; /* emit only sockets present in `wanted` */
 /* The one-shot audit: iter/tcp emits only listeners, CLOSE_WAITs and children
- * still in an accept queue, and marks the ones that can have fds in `wanted`;
- * iter/task_file then emits only those fds and counts every process's fds. */
+ * still in an accept queue; iter/task_file then emits only the fds of
+ * listeners and CLOSE_WAITs and counts every process's fds. */
 bool iter_snapshot = false;
+/* iter/task_file fills in the netns, state and (listeners, CLOSE_WAITs) the
+ * socket record of every TCP fd: the snapshot's one global walk. */
+bool iter_file_socks = false;
 /* iter/task_file visits one fd table at a time: count it here, store it when
  * the next table starts (one map update per process, not per fd). */
 __u32 iter_cur_tgid = 0;

@@ -26,20 +26,26 @@ static __always_inline void on_enter_close_wait(const struct sock* sk, __u64 key
      * accept queue has no struct socket yet. `current` is irrelevant here. */
     if (!BPF_CORE_READ(sk, sk_socket)) {
         cw.owner_kind = CWT_OWNER_ACCEPT_QUEUE;
+        owner = NULL;
     } else {
         owner = bpf_map_lookup_elem(&owners, &key);
-        if (owner) {
-            if (filter_tgid && owner->tgid != filter_tgid)
-                return;
+        if (owner && filter_tgid && owner->tgid != filter_tgid)
+            return; /* seeded at start for another process */
+        if (owner && !(owner->flags & CWT_OWNER_F_CONNECTED)) {
             cw.owner_kind = CWT_OWNER_PROCESS;
             __builtin_memcpy(&cw.owner, owner, sizeof(cw.owner));
         } else {
+            /* Never accepted (outbound, or from before the tool): the
+             * inventory resolves the owner at the threshold. */
             cw.owner_kind = CWT_OWNER_UNKNOWN;
         }
     }
 
     if (bpf_map_update_elem(&close_waits, &key, &cw, BPF_ANY))
         count(CWT_CNT_CW_MAP_FULL);
+    else if (owner)
+        /* The entry now carries the owner: one element per leaked socket. */
+        bpf_map_delete_elem(&owners, &key);
 
     if (cw.owner_kind == CWT_OWNER_ACCEPT_QUEUE || emit_every_close_wait)
         emit_sock_event(CWT_EV_CLOSE_WAIT, key, oldstate, CWT_TCP_CLOSE_WAIT, &cw, now, 0);
@@ -62,11 +68,40 @@ static __always_inline void on_leave_close_wait(const struct sock* sk, __u64 key
     bpf_map_delete_elem(&close_waits, &key);
 }
 
+/* -p: is this transition about one of the target's sockets? Decided here so
+ * that other processes' sockets cost a map lookup and nothing else. A socket
+ * is the target's once it was seen accepted by it (owners, then close_waits)
+ * or connect()ed by it (SYN_SENT is set in the connecting process's own
+ * context, the one place where `current` is the owner). A child still in an
+ * accept queue has no process yet: userspace decides by its listener. */
+static __always_inline bool target_sock(const struct sock* sk, __u64 key, int oldstate, int newstate)
+{
+    if (newstate == CWT_TCP_SYN_SENT) {
+        if ((bpf_get_current_pid_tgid() >> 32) == filter_tgid) {
+            struct cwt_owner o = {
+                .tgid = filter_tgid, .fd = -1, .listen_fd = -1, .flags = CWT_OWNER_F_CONNECTED};
+            if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
+                count(CWT_CNT_OWNER_MAP_FULL);
+        }
+        return false;
+    }
+    if (oldstate == CWT_TCP_LISTEN)
+        return true; /* only the target's listeners are in `listeners` */
+    if (oldstate == CWT_TCP_CLOSE_WAIT)
+        return true; /* on_leave_close_wait looks it up in close_waits anyway */
+    if (newstate == CWT_TCP_CLOSE_WAIT && !BPF_CORE_READ(sk, sk_socket))
+        return true;
+    /* Any other transition matters only with an owner (one lookup). */
+    return bpf_map_lookup_elem(&owners, &key) != NULL;
+}
+
 static __always_inline int handle_set_state(const struct sock* sk, int oldstate, int newstate)
 {
     __u64 key = (__u64)sk;
 
     if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+        return 0;
+    if (filter_tgid && !target_sock(sk, key, oldstate, newstate))
         return 0;
 
     /* Application-initiated close. Only looked at while some accept failed
@@ -79,7 +114,7 @@ static __always_inline int handle_set_state(const struct sock* sk, int oldstate,
     }
 
     if (newstate == CWT_TCP_CLOSE_WAIT) {
-        if (port_matches(sk))
+        if (sock_filters_match(sk))
             on_enter_close_wait(sk, key, oldstate, bpf_ktime_get_ns());
         return 0;
     }

@@ -15,6 +15,8 @@
 #endif
 
 #define CWT_COMM_LEN 16
+/* Ports per list filter (-P, -L, -D), the size of the kernel's filter arrays. */
+#define CWT_MAX_FILTER_PORTS 16
 
 /* Linux TCP states (include/net/tcp_states.h); stable kernel ABI. */
 enum cwt_tcp_state {
@@ -83,6 +85,10 @@ struct cwt_owner {
 /* Accepted while this (process, listener) was failing with EMFILE/ENFILE:
  * if it is closed at once, the server is shedding (libuv's reserve-fd trick). */
 #define CWT_OWNER_F_AFTER_ACCEPT_ERROR 1u
+/* -p only: an outbound socket the target connect()ed (SYN_SENT is set in the
+ * caller's own context). Marks the socket as the target's; the owner's fd is
+ * still resolved by the inventory, so such an entry decodes as "unknown". */
+#define CWT_OWNER_F_CONNECTED 2u
 /* An accept closed within this long of itself counts as shed. */
 #define CWT_SHED_WINDOW_NS (100ULL * 1000000ULL)
 
@@ -190,6 +196,13 @@ struct cwt_iter_file {
     __u32 tgid;
     __s32 fd;
     char comm[CWT_COMM_LEN];
+    /* With iter_file_socks only (the snapshot): the socket's namespace and
+     * state, and for a listener or CLOSE_WAIT its whole record (sock.sk != 0),
+     * so that a namespace whose every socket has an fd needs no iter/tcp walk. */
+    __u32 netns;
+    __u8 state;
+    __u8 _pad2[3];
+    struct cwt_iter_sock sock;
 };
 
 /* Snapshot: per process (first fd table seen for the tgid), from iter/task_file. */

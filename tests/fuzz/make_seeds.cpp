@@ -150,16 +150,21 @@ int main(int argc, char** argv)
     // Command lines: arguments separated by NUL.
     const std::vector<std::vector<std::string>> lines = {
         {"-p", "4448", "--json"},
-        {"-t", "5", "-v"},
+        {"--threshold", "5", "-v"},
         {"--snapshot", "--inventory", "sock_diag"},
         {"-d", "2.5", "--stall", "1"},
         {"--port", "65535", "--probes", "tracepoint"},
-        {"-t", "nan"},
+        {"--threshold", "nan"},
         {"-d", "inf"},
         {"--max-sockets", "99999999999999999999"},
         {"--help"},
-        {"-t=-1", "--port=0x50"},
+        {"--threshold=-1", "--port=0x50"},
         {"--features", "--debug"},
+        {"-P", "80,81,443", "-L", "8080", "-D", "5432", "-4"},
+        {"-t", "-T", "-w", "-6", "--snapshot"},
+        {"-V"},
+        {"-P", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "-4", "-6"},
+        {"--port", "80", "-P", ",,0,65536"},
     };
     for (std::size_t i = 0; i < lines.size(); ++i) {
         std::string joined;

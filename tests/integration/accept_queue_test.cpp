@@ -39,7 +39,7 @@ void AcceptQueue::run(const std::string& listen_addr)
     const std::string P = lsn["port"];
 
     json start;
-    auto tool = start_tool({"--json", "-t", "3", "-d", "30", "--port", P}, start);
+    auto tool = start_tool({"--json", "--threshold", "3", "-d", "30", "--port", P}, start);
     ASSERT_TRUE(start.is_object());
     EXPECT_EQ(start.value("preexisting_close_wait", -1), 0);
 
@@ -150,7 +150,7 @@ TEST_F(ClosewaitTrace, QueuedCloseWaitShowsCurrentListenerQueue)
     ASSERT_FALSE(lsn.empty()) << srv->all_output();
     const int port = std::stoi(lsn["port"]);
     json start;
-    auto tool = start_tool({"--json", "-t", "30", "-d", "30", "--port", lsn["port"]}, start);
+    auto tool = start_tool({"--json", "--threshold", "30", "-d", "30", "--port", lsn["port"]}, start);
     ASSERT_TRUE(start.is_object());
     // Connect and close within a few milliseconds.
     auto cli = spawn("cwt_peer_cli",

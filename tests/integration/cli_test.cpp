@@ -94,9 +94,9 @@ TEST_F(ClosewaitTrace, BadInputExitsWithTwoAndLeavesNothingAttached)
 
     const std::string dead = std::to_string(dead_pid());
     const std::vector<std::vector<std::string>> cases = {
-        {"--json", "-d", "2", "-p", dead},       {"--json", "-d", "2", "-t", "abc"},
-        {"--json", "-d", "2", "-t", "-1"},       {"--json", "-d", "2", "-t", "0"},
-        {"--json", "-d", "2", "--no-such-flag"}, {"--json", "-d", "2", "--port", "70000"},
+        {"--json", "-d", "2", "-p", dead},          {"--json", "-d", "2", "--threshold", "abc"},
+        {"--json", "-d", "2", "--threshold", "-1"}, {"--json", "-d", "2", "--threshold", "0"},
+        {"--json", "-d", "2", "--no-such-flag"},    {"--json", "-d", "2", "--port", "70000"},
     };
     for (const auto& args : cases) {
         std::string cmd;

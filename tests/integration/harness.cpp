@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,6 +15,7 @@
 #include <algorithm>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -372,6 +375,63 @@ Tool::Tool(std::vector<std::string> args)
     proc_ = std::make_unique<Proc>(std::move(args));
 }
 
+Tool::~Tool()
+{
+    if (!proc_)
+        return;
+    std::vector<std::string> lines;
+    for (const auto& l : proc_->lines())
+        if (!l.text.empty() && l.text[0] == '{')
+            lines.push_back(l.text);
+    if (lines.empty())
+        return;
+    std::string errors = schema_errors(lines);
+    if (!errors.empty())
+        ADD_FAILURE()
+            << "closewait-trace printed JSON that does not match docs/schema/closewait-trace.schema.json:\n"
+            << errors;
+}
+
+std::string schema_errors(const std::vector<std::string>& json_lines)
+{
+    static bool skipped = false;
+    if (skipped)
+        return "";
+    char path[] = "/tmp/cwt-schema-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return std::string("schema_errors: mkstemp: ") + std::strerror(errno);
+    std::string all;
+    for (const auto& l : json_lines)
+        all += l + "\n";
+    bool written = write(fd, all.data(), all.size()) == static_cast<ssize_t>(all.size());
+    close(fd);
+    std::string out, err;
+    int rc = -1;
+    if (written) {
+        std::string cmd = "python3 '" + source_dir() + "/tests/integration/validate_json.py' '" +
+                          source_dir() + "/docs/schema/closewait-trace.schema.json' '" + path + "' 2>&1";
+        FILE* f = popen(cmd.c_str(), "r");
+        if (f) {
+            char buf[4096];
+            size_t n;
+            while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+                out.append(buf, n);
+            int st = pclose(f);
+            rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+    }
+    unlink(path);
+    if (rc == 0)
+        return "";
+    if (rc == 3 || rc == 127) { // no python3-jsonschema, or no python3 (the kernel matrix's guest)
+        skipped = true;
+        std::fprintf(stderr, "%s\n", rc == 3 ? out.c_str() : "SKIPPED: schema validation needs python3");
+        return "";
+    }
+    return out.empty() ? "validator failed (exit " + std::to_string(rc) + ")" : out;
+}
+
 std::vector<std::pair<json, Clock::time_point>> Tool::timed_events()
 {
     std::vector<std::pair<json, Clock::time_point>> out;
@@ -452,10 +512,11 @@ std::optional<json> Tool::summary()
 
 // ---- ss ---------------------------------------------------------------------------
 
-std::vector<SsSock> ss_port(int port)
+std::vector<SsSock> ss_port(int port, const std::string& runner)
 {
     std::string p = std::to_string(port);
-    std::string out = run_capture("ss -tanpeH '( sport = :" + p + " or dport = :" + p + " )' 2>/dev/null");
+    std::string out =
+        run_capture(runner + "ss -tanpeH '( sport = :" + p + " or dport = :" + p + " )' 2>/dev/null");
     static const std::regex user_re(R"re(\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=(\d+)\))re");
     static const std::regex ino_re(R"(\bino:(\d+))");
     std::vector<SsSock> socks;

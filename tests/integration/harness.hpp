@@ -91,6 +91,12 @@ class Tool
 {
   public:
     explicit Tool(std::vector<std::string> args);
+    // Validates every JSON line the tool printed against the published
+    // schema (docs/schema/closewait-trace.schema.json); a mismatch fails the
+    // running test.
+    ~Tool();
+    Tool(const Tool&) = delete;
+    Tool& operator=(const Tool&) = delete;
     Proc& proc() { return *proc_; }
 
     // Waits for the "start" line; returns it (or null JSON on timeout/exit).
@@ -112,6 +118,11 @@ class Tool
     std::unique_ptr<Proc> proc_;
 };
 
+// Lines that do not match the published JSON schema, one message each ("" if
+// all match, or if the validator, python3-jsonschema, is missing: then a
+// SKIPPED note goes to stderr once).
+std::string schema_errors(const std::vector<std::string>& json_lines);
+
 // One line of `ss -tanpe`.
 struct SsUser {
     std::string comm;
@@ -129,8 +140,9 @@ struct SsSock {
     std::string raw;
 };
 
-// Every TCP socket with local or remote port `port`.
-std::vector<SsSock> ss_port(int port);
+// Every TCP socket with local or remote port `port`. `runner` runs ss in
+// another network namespace: "ip netns exec NAME " or "nsenter --net=PATH ".
+std::vector<SsSock> ss_port(int port, const std::string& runner = "");
 std::vector<SsSock> ss_state(const std::vector<SsSock>& all, const std::string& state);
 
 // A loopback TCP port that is free right now, preferably below the ephemeral

@@ -20,7 +20,7 @@ TEST_F(ClosewaitTrace, ChurnOfCorrectConnectionsReportsNothing)
     const int port = std::stoi(lsn["port"]);
 
     json start;
-    auto tool = start_tool({"--json", "-t", "1", "-d", "40", "--port", lsn["port"]}, start);
+    auto tool = start_tool({"--json", "--threshold", "1", "-d", "40", "--port", lsn["port"]}, start);
     ASSERT_TRUE(start.is_object());
 
     auto cli = spawn("cwt_churn_cli", {"--port", lsn["port"], "--count", std::to_string(kCycles)});

@@ -33,7 +33,7 @@ TEST_F(ClosewaitTrace, PreexistingCloseWaitsReportedAtAttach)
         << dump_ss(ss_port(port));
 
     json start;
-    auto tool = start_tool({"--json", "-t", "30", "-d", "30", "--port", lsn["port"]}, start);
+    auto tool = start_tool({"--json", "--threshold", "30", "-d", "30", "--port", lsn["port"]}, start);
     ASSERT_TRUE(start.is_object());
     auto started = Clock::now();
     EXPECT_EQ(start.value("preexisting_close_wait", -1), kTotal) << start.dump();
@@ -102,7 +102,7 @@ TEST_F(ClosewaitTrace, InventoryDuringChurnEndsInTrueState)
         auto cli = spawn("cwt_churn_cli", {"--port", lsn["port"], "--count", "3000"});
         std::this_thread::sleep_for(std::chrono::milliseconds(50 * round));
         json start;
-        auto tool = start_tool({"--json", "--port", lsn["port"], "-t", "30"}, start);
+        auto tool = start_tool({"--json", "--port", lsn["port"], "--threshold", "30"}, start);
         ASSERT_TRUE(start.is_object());
         ASSERT_TRUE(cli->wait_line("DONE", 60)) << cli->all_output();
         ASSERT_TRUE(poll_until(

@@ -175,7 +175,8 @@ TEST_F(Metrics, LeakReachesTextfileNodeExporterPrometheusAndFiresTheAlert)
     std::string evil_comm_raw = slurp("/proc/" + std::to_string(evil->pid()) + "/comm");
     ASSERT_EQ(evil_comm_raw, hostile + "\n") << "the kernel kept the name as given";
 
-    Tool tool({"-j", "-t", "1", "--prometheus-textfile", prom_file, "--metrics-interval", "1", "-d", "150"});
+    Tool tool({"-j", "--threshold", "1", "--prometheus-textfile", prom_file, "--metrics-interval", "1", "-d",
+               "150"});
     ASSERT_TRUE(tool.wait_start(kStartTimeout).is_object()) << tool.proc().all_output();
     const auto t_started = Clock::now();
 

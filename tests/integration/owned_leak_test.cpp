@@ -24,7 +24,7 @@ class AcceptedLeak : public ClosewaitTrace
 
         // The listener appears after the tool started: it is found on demand.
         json start;
-        auto tool = start_tool({"--json", "-t", "1", "-d", "30", "--port", P}, start);
+        auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "--port", P}, start);
         ASSERT_TRUE(start.is_object());
         EXPECT_EQ(start.at("filters").at("port"), port);
         EXPECT_TRUE(start.at("filters").at("pid").is_null());
@@ -128,7 +128,7 @@ TEST_F(ClosewaitTrace, OutboundClientLeak)
     const int port = std::stoi(lsn["port"]);
 
     json start;
-    auto tool = start_tool({"--json", "-t", "1", "-d", "30", "--port", lsn["port"]}, start);
+    auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "--port", lsn["port"]}, start);
     ASSERT_TRUE(start.is_object());
 
     auto cli = spawn("cwt_leaky_cli", {"--port", lsn["port"], "--count", std::to_string(kConns)});
@@ -193,7 +193,7 @@ TEST_F(ClosewaitTrace, LeakWithUnreadDataClosedByApplication)
     auto lsn = wait_listen(*srv);
     ASSERT_FALSE(lsn.empty()) << srv->all_output();
     json start;
-    auto tool = start_tool({"--json", "-t", "1", "-d", "30", "--port", lsn["port"]}, start);
+    auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "--port", lsn["port"]}, start);
     ASSERT_TRUE(start.is_object());
     auto cli =
         spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(kConns), "--send", "hello"});

@@ -47,7 +47,7 @@ TEST_F(ClosewaitTrace, PidFilterShowsOnlyThatProcess)
         kStepTimeout));
 
     json start;
-    auto tool = start_tool({"--json", "-t", "1", "-d", "30", "-p", std::to_string(a->pid())}, start);
+    auto tool = start_tool({"--json", "--threshold", "1", "-d", "30", "-p", std::to_string(a->pid())}, start);
     ASSERT_TRUE(start.is_object());
     EXPECT_EQ(start.at("filters").at("pid"), a->pid());
     EXPECT_TRUE(start.at("filters").at("port").is_null());
@@ -137,7 +137,8 @@ TEST_F(ClosewaitTrace, PidFilterSummaryExcludesOtherProcesses)
     auto la = wait_listen(*a), lb = wait_listen(*b);
     ASSERT_FALSE(la.empty() || lb.empty()) << a->all_output() << b->all_output();
     json start;
-    auto tool = start_tool({"--json", "-t", "30", "-d", "30", "-p", std::to_string(a->pid())}, start);
+    auto tool =
+        start_tool({"--json", "--threshold", "30", "-d", "30", "-p", std::to_string(a->pid())}, start);
     ASSERT_TRUE(start.is_object());
     auto cb = spawn("cwt_peer_cli", {"--port", lb["port"], "--count", "2"});
     ASSERT_TRUE(cb->wait_line("CONNECTED", kStepTimeout));
@@ -185,7 +186,8 @@ TEST_F(ClosewaitTrace, PidFilterCountsOnlyThatProcessAtStart)
         kStepTimeout));
 
     json start;
-    auto tool = start_tool({"--json", "-t", "30", "-d", "30", "-p", std::to_string(a->pid())}, start);
+    auto tool =
+        start_tool({"--json", "--threshold", "30", "-d", "30", "-p", std::to_string(a->pid())}, start);
     ASSERT_TRUE(start.is_object());
     ASSERT_TRUE(tool->wait_count("close_wait_leak", 2, kStepTimeout)) << tool->proc().all_output();
     stop_tool(*tool);

@@ -27,7 +27,7 @@ class SharedSocket : public ClosewaitTrace
         ASSERT_FALSE(lsn.empty()) << out.srv->all_output();
         out.port = std::stoi(lsn["port"]);
         json start;
-        out.tool = start_tool({"--json", "-t", "1", "-d", "30", "--port", lsn["port"]}, start);
+        out.tool = start_tool({"--json", "--threshold", "1", "-d", "30", "--port", lsn["port"]}, start);
         ASSERT_TRUE(start.is_object());
         out.cli = spawn("cwt_peer_cli", {"--port", lsn["port"], "--count", std::to_string(conns)});
         ASSERT_TRUE(out.cli->wait_line("CONNECTED", kStepTimeout)) << out.cli->all_output();

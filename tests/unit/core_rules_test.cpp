@@ -134,12 +134,12 @@ TEST(SeedPolicy, QueuedPortsAreMatchedPerNetns)
 TEST(LeakResolution, StillInCloseWait)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 12}, &owners, 1, 1);
+    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 12}, &owners, true);
     EXPECT_FALSE(e.gone);
     EXPECT_EQ(e.recv_q, std::optional<std::uint32_t>(12));
     EXPECT_EQ(e.owners, owners);
 
-    Enrichment no_fd = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 0}, nullptr, 1, 1);
+    Enrichment no_fd = resolve_at_threshold(SeenSock{CWT_TCP_CLOSE_WAIT, 0}, nullptr, true);
     EXPECT_FALSE(no_fd.gone);
     EXPECT_TRUE(no_fd.owners.empty());
 }
@@ -147,29 +147,29 @@ TEST(LeakResolution, StillInCloseWait)
 TEST(LeakResolution, MovedOnIsGone)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, 1, 1);
+    Enrichment e = resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, true);
     EXPECT_TRUE(e.gone);
     EXPECT_FALSE(e.recv_q);
     EXPECT_TRUE(e.owners.empty());
     // Moved on in another netns too: iter/tcp saw it, so it knows.
-    EXPECT_TRUE(resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, 2, 1).gone);
+    EXPECT_TRUE(resolve_at_threshold(SeenSock{CWT_TCP_LAST_ACK, 0}, &owners, false).gone);
 }
 
-TEST(LeakResolution, UnseenInOurNetnsIsGone)
+TEST(LeakResolution, UnseenInAWalkedNetnsIsGone)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    EXPECT_TRUE(resolve_at_threshold(std::nullopt, &owners, 1, 1).gone);
-    EXPECT_TRUE(resolve_at_threshold(std::nullopt, nullptr, 1, 1).gone);
+    EXPECT_TRUE(resolve_at_threshold(std::nullopt, &owners, true).gone);
+    EXPECT_TRUE(resolve_at_threshold(std::nullopt, nullptr, true).gone);
 }
 
-TEST(LeakResolution, UnseenInAnotherNetnsKeepsItsOwners)
+TEST(LeakResolution, UnseenInANetnsNotWalkedKeepsItsOwners)
 {
     std::vector<ProcessRef> owners = {proc(100, 4)};
-    Enrichment e = resolve_at_threshold(std::nullopt, &owners, 2, 1);
-    EXPECT_FALSE(e.gone) << "iter/tcp does not see a container's sockets";
+    Enrichment e = resolve_at_threshold(std::nullopt, &owners, false);
+    EXPECT_FALSE(e.gone) << "a namespace the walk could not enter";
     EXPECT_FALSE(e.recv_q) << "unknown, not zero";
     EXPECT_EQ(e.owners, owners);
-    EXPECT_FALSE(resolve_at_threshold(std::nullopt, nullptr, 2, 1).gone);
+    EXPECT_FALSE(resolve_at_threshold(std::nullopt, nullptr, false).gone);
 }
 
 ListenerInfo listener(SockId sk, Endpoint local, std::uint32_t pid)
@@ -248,6 +248,36 @@ TEST(AcceptWatchInputs, QueuedCloseWaitsComeAsCounts)
     ASSERT_EQ(out.size(), 2u) << "an overflow and a stall";
     EXPECT_EQ(std::get<ListenOverflowFinding>(out[0]).queue.queued_close_wait, 2u);
     EXPECT_EQ(std::get<AcceptStallFinding>(out[1]).queue.queued_close_wait, 2u);
+}
+
+TEST(AcceptWatchInputs, OverflowsAreCountedPerNetns)
+{
+    using test::v4;
+    AcceptWatch w(AcceptWatchConfig{kNsPerSec, 100 * kNsPerSec, TargetFilter(), 0});
+    // The same full listener address in two namespaces.
+    ListenerInfo a = listener(0x10, v4("127.0.0.1", 8080), 100);
+    a.netns = 1;
+    ListenerInfo b = listener(0x20, v4("127.0.0.1", 8080), 200);
+    b.netns = 2;
+    a.queue = a.backlog = b.queue = b.backlog = 4;
+    ListenerState ls;
+    ls.update({a, b});
+    std::vector<Finding> out;
+    w.on_listeners(0, ls, NetnsCounters{{1, 10}, {2, 50}}, {}, out);
+    EXPECT_TRUE(out.empty()) << "the first sample is the base";
+    w.on_listeners(kNsPerSec, ls, NetnsCounters{{1, 10}, {2, 53}}, {}, out);
+    ASSERT_EQ(out.size(), 1u) << "drops in namespace 2 only";
+    const auto& f = std::get<ListenOverflowFinding>(out[0]);
+    EXPECT_EQ(f.drops, 3u);
+    EXPECT_EQ(f.queue.netns, 2u);
+    ASSERT_TRUE(f.queue.process);
+    EXPECT_EQ(f.queue.process->pid, 200u);
+    EXPECT_EQ(f.detail, "accept queue full") << "not shared with the other namespace's listener";
+    out.clear();
+    // A namespace seen for the first time is its own base.
+    w.on_listeners(2 * kNsPerSec, ls, NetnsCounters{{1, 10}, {2, 53}, {3, 999}}, {}, out);
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(w.overflows_reported(), 3u);
 }
 
 } // namespace

@@ -260,7 +260,7 @@ TEST(Journal, OneLinePerFindingWithItsPrefix)
     auto r = make_journal_reporter(out, err, kClock);
     r->start(StartInfo{});
     LeakFinding f = std::get<LeakFinding>(leak(100, "srv"));
-    f.detail = std::string(300, 'd'); // long enough to wrap in the human form
+    f.detail = std::string(300, 'd'); // longer than a narrow human line: the journal's lines are wide
     r->finding(f);
     AcceptErrorFinding e;
     e.process = ProcessRef{1, "a", 3};
@@ -285,7 +285,7 @@ TEST(Journal, OneLinePerFindingWithItsPrefix)
         EXPECT_TRUE(l.rfind("<3>", 0) == 0 || l.rfind("<4>", 0) == 0 || l.rfind("<6>", 0) == 0) << l;
     EXPECT_EQ(lines[0].rfind("<6>TIME", 0), 0U);
     EXPECT_EQ(lines[1].rfind("<4>", 0), 0U);
-    // The wrapped detail is back on the one line (its pieces joined by spaces).
+    // The whole detail, on the one line.
     EXPECT_GE(std::count(lines[1].begin(), lines[1].end(), 'd'), 300);
     EXPECT_EQ(lines[2].rfind("<3>", 0), 0U);
     EXPECT_EQ(lines[3].rfind("<6>--- summary", 0), 0U);

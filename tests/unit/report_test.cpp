@@ -5,11 +5,14 @@
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "core/decoder.hpp"
 #include "report/human.hpp"
 #include "report/json.hpp"
+#include "report/record.hpp"
 #include "report/snapshot_report.hpp"
 #include "report/summary.hpp"
 #include "core/tracker.hpp"
@@ -147,16 +151,13 @@ std::vector<std::string> lines_of(const std::string& s)
     return out;
 }
 
-// Joins a wrapped human line back: continuation lines are indented 9 columns.
-std::string unwrap(const std::string& s)
+constexpr HumanStyle kWide{true, true, false, 0};
+
+// A human record is one line: no newline anywhere.
+std::string one_line(const std::string& s)
 {
-    auto ls = lines_of(s);
-    std::string out = ls.empty() ? "" : ls[0];
-    for (std::size_t i = 1; i < ls.size(); ++i) {
-        EXPECT_EQ(ls[i].rfind("         ", 0), 0u) << "continuation not indented: " << ls[i];
-        out += ls[i].substr(std::min<std::size_t>(9, ls[i].size()));
-    }
-    return out;
+    EXPECT_EQ(s.find('\n'), std::string::npos) << "a record must be one line: " << s;
+    return s;
 }
 
 bool printable_ascii(const std::string& s)
@@ -170,6 +171,7 @@ bool printable_ascii(const std::string& s)
 void expect_fits(const std::string& human, const std::string& what)
 {
     EXPECT_FALSE(human.empty()) << what;
+    EXPECT_EQ(human.find('\n'), std::string::npos) << what << ": one record, one line: [" << human << "]";
     for (const auto& l : lines_of(human)) {
         EXPECT_LE(l.size(), kMaxLineWidth) << what << ": [" << l << "]";
         EXPECT_TRUE(printable_ascii(l)) << what << ": [" << l << "]";
@@ -240,8 +242,8 @@ TEST(ReportJson, TimestampsAreRfc3339Utc)
 
 TEST(ReportJson, CloseWaitObjectsHaveTheSocketFields)
 {
-    const char* keys[] = {"pid",      "comm",  "fd",     "owner", "local",      "remote",
-                          "listener", "age_s", "recv_q", "netns", "preexisting"};
+    const char* keys[] = {"pid",   "comm",     "fd",    "nspid",  "cgroup", "container",   "owner",
+                          "local", "listener", "age_s", "recv_q", "netns",  "preexisting", "remote"};
     for (const auto& f : all_sample_findings()) {
         if (!socket_of(f))
             continue;
@@ -258,6 +260,31 @@ TEST(ReportJson, CloseWaitObjectsHaveTheSocketFields)
         EXPECT_TRUE(j["preexisting"].is_boolean());
         EXPECT_TRUE(j["netns"].is_number_unsigned());
     }
+}
+
+TEST(ReportJson, ContainerNspidAndCgroupOfTheOwner)
+{
+    auto meta = std::make_shared<ProcessMeta>();
+    meta->nspid = 1;
+    meta->cgroup = "/kubepods.slice/kubepods-pod0f3e6a2b_1c4d.slice/cri-containerd-"
+                   "4f1d2c3b4a5968778695a4b3c2d1e0f0123456789abcdef0123456789abcdef0.scope";
+    meta->container = parse_container(meta->cgroup);
+    ASSERT_TRUE(meta->container);
+    auto f = sock_finding<LeakFinding>();
+    f.sock.processes.front().meta = meta;
+    json j = finding_json(f, kClock);
+    EXPECT_EQ(j["nspid"], 1);
+    EXPECT_EQ(j["cgroup"], meta->cgroup);
+    EXPECT_EQ(j["container"]["id"], meta->container->id);
+    EXPECT_EQ(j["container"]["runtime"], "containerd");
+    EXPECT_EQ(j["container"]["pod_uid"], meta->container->pod_uid);
+    EXPECT_NE(human_line(f, kClock).find("ctr=4f1d2c3b4a59"), std::string::npos) << human_line(f, kClock);
+    // On the host, and unknown: null, never absent.
+    auto host = sock_finding<LeakFinding>();
+    json h = finding_json(host, kClock);
+    EXPECT_TRUE(h["container"].is_null());
+    EXPECT_TRUE(h["nspid"].is_null());
+    EXPECT_EQ(human_line(host, kClock).find("ctr="), std::string::npos);
 }
 
 TEST(ReportJson, ProcessOwnedLeakValues)
@@ -426,13 +453,29 @@ TEST(ReportJson, StartSchema)
     EXPECT_TRUE(j["filters"]["port"].is_null());
     EXPECT_DOUBLE_EQ(j["filters"]["threshold_s"].get<double>(), 30.0);
 
+    EXPECT_EQ(j["filters"]["ports"], json::array());
+    EXPECT_TRUE(j["filters"]["family"].is_null());
+
     si.filter_pid = 1234;
-    si.filter_port = 443;
+    si.socket_filter.ports = {443};
     si.verbose = true;
     j = start_json(si, kClock, 0);
     EXPECT_EQ(j["filters"]["pid"], 1234);
     EXPECT_EQ(j["filters"]["port"], 443);
+    EXPECT_EQ(j["filters"]["ports"], json::array({443}));
     EXPECT_EQ(j["filters"]["verbose"], true);
+
+    si.socket_filter.ports = {80, 81};
+    si.socket_filter.lports = {8080};
+    si.socket_filter.rports = {5432, 5433};
+    si.socket_filter.family = AF_INET6;
+    j = start_json(si, kClock, 0);
+    EXPECT_TRUE(j["filters"]["port"].is_null()) << "port is the one -P port only";
+    EXPECT_EQ(j["filters"]["ports"], json::array({80, 81}));
+    EXPECT_EQ(j["filters"]["lports"], json::array({8080}));
+    EXPECT_EQ(j["filters"]["rports"], json::array({5432, 5433}));
+    EXPECT_EQ(j["filters"]["family"], "ipv6");
+    EXPECT_EQ(describe_filter(si.socket_filter), " port=80,81 lport=8080 rport=5432,5433 ipv6");
 }
 
 // ---- hostile names: decoder -> tracker -> reporters ---------------------------
@@ -584,7 +627,10 @@ TEST(ReportHuman, QueuedSocketShowsTheListenerOwner)
     EXPECT_NE(line.find("CLOSEWAIT"), std::string::npos) << line;
     EXPECT_NE(line.find(" 42 "), std::string::npos) << line;
     EXPECT_NE(line.find("nginx"), std::string::npos) << line;
-    EXPECT_NE(line.find("queued q=3/128 on 0.0.0.0:8080"), std::string::npos) << line;
+    // Narrow: the detail's first words fit; -w: all of it.
+    EXPECT_NE(line.find("queued q=3/128"), std::string::npos) << line;
+    EXPECT_NE(human_line(queued_finding(), kClock, kWide).find("queued q=3/128 on 0.0.0.0:8080"),
+              std::string::npos);
 }
 
 TEST(ReportHuman, PreexistingShowsALowerBound)
@@ -610,14 +656,18 @@ TEST(ReportHuman, WidestIPv4LineFits)
     f.detail = "closed before the periodic scan";
     std::string out = human_line(f, kClock);
     expect_fits(out, "widest IPv4");
-    std::string all = unwrap(out);
+    EXPECT_EQ(out.back(), '+') << "the cut detail is marked: " << out;
+    for (const char* part : {"4294967295", "2147483647", "255.255.255.255:65535", "255.255.255.254:65535"})
+        EXPECT_NE(out.find(part), std::string::npos) << part << " in " << out;
+    // -w: every field whole, still one line.
+    std::string all = one_line(human_line(f, kClock, kWide));
     for (const char* part :
          {"4294967295", "2147483647", "255.255.255.255:65535", "255.255.255.254:65535", "rq=4294967295",
           "by listener_closed", "+2 more fds", "closed before the periodic scan"})
-        EXPECT_NE(all.find(part), std::string::npos) << part << " in " << out;
+        EXPECT_NE(all.find(part), std::string::npos) << part << " in " << all;
 }
 
-TEST(ReportHuman, LongIPv6EndpointsMoveBelowAndFit)
+TEST(ReportHuman, LongIPv6EndpointsAreCutKeepingThePortAndWholeWhenWide)
 {
     LeakFinding f = leak_finding();
     f.sock.tuple = Tuple{v6("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", 65535),
@@ -626,11 +676,13 @@ TEST(ReportHuman, LongIPv6EndpointsMoveBelowAndFit)
     f.sock.processes.push_back(ProcessRef{101, "worker", 8});
     std::string out = human_line(f, kClock);
     expect_fits(out, "long IPv6");
-    std::string all = unwrap(out);
+    for (const char* part : {"[2001:db8:aaa+]:65535", "[fd00:1234:56+]:65534"})
+        EXPECT_NE(out.find(part), std::string::npos) << part << " in\n" << out;
+    std::string all = one_line(human_line(f, kClock, kWide));
     for (const char* part :
          {"[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535", "[fd00:1234:5678:9abc:def0:1234:5678:9abc]:65534",
           "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111]:65535", "+1 more fds"})
-        EXPECT_NE(all.find(part), std::string::npos) << part << " in\n" << out;
+        EXPECT_NE(all.find(part), std::string::npos) << part << " in\n" << all;
 }
 
 TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
@@ -644,9 +696,14 @@ TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
             f.sock.tuple = Tuple{v6(a[0], 443), v6(a[1], 65535), AF_INET6};
             std::string out = human_line(f, kClock);
             expect_fits(out, a[0]);
-            std::string all = unwrap(out);
-            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.local)), std::string::npos) << out;
-            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.remote)), std::string::npos) << out;
+            std::string all = one_line(human_line(f, kClock, kWide));
+            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.local)), std::string::npos) << all;
+            EXPECT_NE(all.find(format_endpoint(f.sock.tuple.remote)), std::string::npos) << all;
+            // Narrow: whole where it fits in 21 columns, else cut with the port kept.
+            for (const Endpoint& e : {f.sock.tuple.local, f.sock.tuple.remote}) {
+                std::string ep = format_endpoint(e);
+                EXPECT_NE(out.find(ep.size() <= 21 ? ep : fit_endpoint(ep, 21)), std::string::npos) << out;
+            }
         };
         auto closed = sock_finding<ClosedFinding>();
         closed.closed_by = "reset";
@@ -656,7 +713,14 @@ TEST(ReportHuman, MediumIPv6AndShortIPv6Fit)
     }
 }
 
-TEST(ReportHuman, LongDetailsWrapAndFit)
+// The first 10 characters of the DETAIL column, as -w shows it.
+std::string wide_prefix(const Finding& f)
+{
+    std::string wide = human_line(f, kClock, kWide);
+    return wide.substr(human_header().find("DETAIL"), 10);
+}
+
+TEST(ReportHuman, LongDetailsAreCutOnOneLineAndWholeWhenWide)
 {
     std::string longd;
     for (int i = 0; i < 40; ++i)
@@ -667,8 +731,13 @@ TEST(ReportHuman, LongDetailsWrapAndFit)
         std::visit([&](auto& x) { x.detail = longd; }, f);
         out = human_line(f, kClock);
         expect_fits(out, "long detail");
-        EXPECT_GT(lines_of(out).size(), 2u);
-        EXPECT_NE(unwrap(out).find(longd), std::string::npos) << out;
+        EXPECT_EQ(out.size(), kMaxLineWidth) << out;
+        EXPECT_EQ(out.back(), '+') << out;
+        EXPECT_EQ(out.substr(human_header().find("DETAIL"), 10), wide_prefix(f))
+            << "the detail starts as in -w: " << out;
+        std::string wide = one_line(human_line(f, kClock, kWide));
+        EXPECT_GT(wide.size(), kMaxLineWidth);
+        EXPECT_NE(wide.find(longd.substr(0, longd.size() - 1)), std::string::npos) << wide;
     }
 }
 
@@ -690,7 +759,8 @@ TEST(ReportHuman, LostAndAcceptErrorFit)
     expect_fits(out, "accept error");
     EXPECT_NE(out.find("ACCEPTERR"), std::string::npos);
     for (const char* part : {"EMFILE", "accept4", "x12"})
-        EXPECT_NE(unwrap(out).find(part), std::string::npos) << part << " in\n" << out;
+        EXPECT_NE(out.find(part), std::string::npos) << part << " in\n" << out;
+    EXPECT_NE(one_line(human_line(ae, kClock, kWide)).find(std::string(150, 'y')), std::string::npos);
 }
 
 TEST(ReportHuman, SummaryLinesFit)
@@ -726,6 +796,176 @@ TEST(ReportHuman, SummaryLinesFit)
     }
     // Issue #12: totals per process and container, never an fd list.
     EXPECT_EQ(text.find("(+"), std::string::npos) << "no fd list: " << text;
+}
+
+} // namespace
+} // namespace cwt
+
+namespace cwt
+{
+namespace
+{
+
+// ---- the published JSON schema --------------------------------------------------
+
+// Runs tests/integration/validate_json.py on `lines`; its output ("" = valid),
+// or nullopt when the validator (python3-jsonschema) is missing.
+std::optional<std::string> schema_check(const std::vector<std::string>& lines)
+{
+    char path[] = "/tmp/cwt-unit-schema-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return std::string("mkstemp failed");
+    std::FILE* f = fdopen(fd, "w");
+    for (const auto& l : lines)
+        std::fprintf(f, "%s\n", l.c_str());
+    std::fclose(f);
+    std::string cmd =
+        std::string("python3 " CWT_SOURCE_DIR "/tests/integration/validate_json.py " CWT_SOURCE_DIR
+                    "/docs/schema/closewait-trace.schema.json ") +
+        path + " 2>&1";
+    std::string out;
+    std::FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    std::size_t n;
+    while (p && (n = std::fread(buf, 1, sizeof(buf), p)) > 0)
+        out.append(buf, n);
+    int st = p ? pclose(p) : -1;
+    unlink(path);
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (rc == 3 || rc == 127)
+        return std::nullopt;
+    return rc == 0 ? "" : out + " (exit " + std::to_string(rc) + ")";
+}
+
+// Every object type, built from the model, validates; the schema is strict
+// enough that a renamed key does not.
+TEST(ReportSchema, EveryObjectTypeValidatesAndARenamedKeyDoesNot)
+{
+    std::vector<std::string> lines;
+    auto add = [&](const nlohmann::ordered_json& j) { lines.push_back(j.dump()); };
+    for (const auto& f : all_sample_findings())
+        add(finding_json(f, kClock));
+    for (const auto& f : findings_for_hostile_comm())
+        add(finding_json(f, kClock));
+    ListenerFacts q;
+    q.listener = listener_view(v6("2001:db8::1", 443), 9, "srv");
+    q.process = ProcessRef{9, "srv", 3};
+    q.queued_close_wait = 2;
+    ListenOverflowFinding o;
+    o.queue = q;
+    o.drops = 4;
+    add(finding_json(o, kClock));
+    AcceptStallFinding st;
+    st.queue = q;
+    st.min_stall_s = 7.5;
+    add(finding_json(st, kClock));
+    st.min_stall_s.reset();
+    st.since_last_accept_s = 3.0;
+    st.queue = ListenerFacts{};
+    add(finding_json(st, kClock));
+    StartInfo si;
+    si.tier = "tp_btf";
+    si.kernel = "6.18";
+    si.socket_filter.ports = {80, 443};
+    si.socket_filter.family = AF_INET;
+    si.threshold_s = 30;
+    add(start_json(si, kClock, 0));
+    Summary s;
+    ProcessSummary ps;
+    ps.process = ProcessRef{100, "server", 7};
+    ps.open_close_waits = 1;
+    ps.oldest_age_s = 3.0;
+    ps.fds = {7};
+    s.processes.push_back(ps);
+    s.listeners.push_back(ListenerSummary{listener_view(v4("0.0.0.0", 80), 1, "l"), 0, 1, 1.0, true});
+    s.inventory = "sock_diag";
+    add(summary_json(s, kClock, 1.0));
+    // --leak-site: the site of a leak, the summary's sites and per-process
+    // totals; --record: a sample.
+    LeakSite site;
+    site.call = "read";
+    site.tid = 101;
+    site.function = "handle_client";
+    site.offset = 0x2d;
+    site.file = "/src/server.c";
+    site.line = 212;
+    site.module = "/srv/server";
+    site.build_id = "3f54805f";
+    site.frames = {
+        StackFrame{0x1000, "/srv/server", "3f54805f", 0x100, "handle_client", 0x2d, "/src/server.c", 212}};
+    LeakFinding lf = leak_finding();
+    lf.site = std::make_shared<const LeakSite>(site);
+    add(finding_json(lf, kClock));
+    site.interpreter = "python3";
+    lf.site = std::make_shared<const LeakSite>(site);
+    add(finding_json(lf, kClock));
+    s.processes.front().leaks = 3;
+    s.processes.front().site = "after read()=0 in handle_client (server.c:212)";
+    s.processes.front().site_leaks = 2;
+    s.sites.push_back(SiteSummary{"after read()=0 in handle_client (server.c:212)", "read_eof",
+                                  "handle_client", "/src/server.c", 212, false, 2, 3});
+    add(summary_json(s, kClock, 1.0));
+    SeriesSample sample;
+    sample.ts_ns = kNsPerSec;
+    sample.processes.push_back(
+        {100, "server", "", 1, 0, "after read()=0 in handle_client (server.c:212)", 2, 3});
+    sample.listeners.push_back({"0.0.0.0:80", 100, "server", 0, 128});
+    sample.listeners.push_back({"127.0.0.1:81", 0, "", 0, 0});
+    sample.sites.push_back({"after read()=0 in handle_client (server.c:212)", 2});
+    add(sample_json(sample, kClock));
+    SnapshotListener sl;
+    sl.info.local = v4("127.0.0.1", 8080);
+    sl.info.owners = {ProcessRef{1, "a", 3}, ProcessRef{2, "b", 3}};
+    add(listener_row_json(sl, kClock, 0));
+    SnapshotProcess sp;
+    sp.pid = 1;
+    sp.comm = "a";
+    sp.fds = {3, 4};
+    sp.open_fds = 10;
+    add(process_row_json(sp, kClock, 0));
+
+    auto ok = schema_check(lines);
+    if (!ok)
+        GTEST_SKIP() << "SKIPPED: no schema validator (python3-jsonschema)";
+    EXPECT_EQ(*ok, "");
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"\"recv_q\":", "\"recvq\":"}, {"\"errno\":", "\"err\":"}, {"\"drops\":", "\"dropped\":"}}) {
+        auto copy = lines;
+        bool changed = false;
+        for (auto& l : copy)
+            if (auto at = l.find(from); at != std::string::npos) {
+                l.replace(at, from.size(), to);
+                changed = true;
+            }
+        ASSERT_TRUE(changed) << from;
+        auto bad = schema_check(copy);
+        ASSERT_TRUE(bad.has_value());
+        EXPECT_NE(*bad, "") << "renamed " << from << " must not validate";
+    }
+}
+
+// The snapshot's fast one-line JSON is byte for byte the reporter's dump.
+TEST(ReportJson, FastLineIsTheSameAsTheDump)
+{
+    auto dump = [](const Finding& f) {
+        return finding_json(f, kClock).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    };
+    std::vector<Finding> all = all_sample_findings();
+    LeakFinding several = leak_finding();
+    several.sock.processes = {ProcessRef{100, "parent", 5}, ProcessRef{101, "child", 5}};
+    all.emplace_back(several);
+    LeakFinding hostile = leak_finding();
+    hostile.sock.processes = {ProcessRef{100, kHostileRaw, 5}};
+    hostile.detail = "quote \" and backslash \\ and tab \t";
+    all.emplace_back(hostile);
+    ClosedFinding odd = closed_finding();
+    odd.sock.age_s = 1e-7;
+    odd.sock.min_age_s = 123456789.125;
+    odd.sock.recv_q.reset();
+    all.emplace_back(odd);
+    for (const Finding& f : all)
+        EXPECT_EQ(finding_json_line(f, kClock), dump(f));
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 
 #include "app/cli.hpp"
 #include "kernel/loader.hpp"
+#include "report/human.hpp"
 
 namespace cwt
 {
@@ -16,5 +17,7 @@ int run_features(const Options& o);
 
 // The loader's view of the options; live: attach the tracing programs too.
 LoaderOptions loader_options(const Options& o, bool live);
+// The columns' layout (-w, -T, -t); TIME(s) counts from `started`.
+HumanStyle human_style(const Options& o, MonoNs started);
 
 } // namespace cwt

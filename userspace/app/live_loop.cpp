@@ -13,8 +13,10 @@
 
 #include "app/commands.hpp"
 #include "app/run_control.hpp"
+#include "app/scope.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
+#include "common/memory.hpp"
 #include "common/units.hpp"
 #include "core/accept_watch.hpp"
 #include "core/decoder.hpp"
@@ -24,6 +26,7 @@
 #include "kernel/caps.hpp"
 #include "kernel/inventory.hpp"
 #include "kernel/leak_sites.hpp"
+#include "kernel/netns_set.hpp"
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"
 #include "report/human.hpp"
@@ -45,6 +48,9 @@ namespace
 constexpr MonoNs kDrainPeriodNs = 100 * kNsPerMs;
 // A listener walk for a queued CLOSE_WAIT's owners runs at most this often.
 constexpr MonoNs kListenerRefreshMinNs = 200 * kNsPerMs;
+// Network namespaces are looked for again this often (containers come and
+// go); at once when a socket of an unknown one is due.
+constexpr MonoNs kNetnsRefreshNs = 10 * kNsPerSec;
 // The iterators' `wanted` map is bounded; the rest wait for the next scan.
 constexpr std::size_t kMaxLeaksPerScan = 60000;
 
@@ -71,17 +77,19 @@ int on_ring_record(void* ctx, void* data, size_t size)
 class LiveLoop
 {
   public:
-    LiveLoop(const Options& o, BpfSession& session, Inventory& inv, Reporter& reporter, MonoNs started,
-             LeakSiteResolver* sites)
-        : inv_(inv), reporter_(reporter), sites_(sites),
+    LiveLoop(const Options& o, BpfSession& session, Scope& scope, Inventory& inv, Reporter& reporter,
+             MonoNs started, LeakSiteResolver* sites)
+        : scope_(scope), netns_(scope.netns()), meta_(scope.meta_fn()), inv_(inv), reporter_(reporter),
+          sites_(sites),
           // --record and --top draw every second; the metrics file every --metrics-interval.
-          state_period_ns_(!o.record.empty() || o.top             ? kNsPerSec
+          state_period_ns_(!o.record.empty() || o.top      ? kNsPerSec
                            : o.prometheus_textfile.empty() ? 0
                                                            : seconds_to_ns(o.metrics_interval_s)),
-          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, o.pid, started}, listeners_),
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started},
+                   listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
-          accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), o.pid, started}),
+          accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), scope.target(), started}),
           listener_check_period_ns_(std::max<MonoNs>(kNsPerSec, seconds_to_ns(o.stall_s / 2)))
     {
         ring_buffer* rb =
@@ -89,14 +97,14 @@ class LiveLoop
         if (!rb)
             throw UserError("cannot open the BPF ring buffer", "run with --debug and report it");
         rb_.reset(rb);
-        last_overflows_ = listen_overflows().value_or(0);
-        own_netns_ = own_netns();
+        last_overflows_ = netns_.listen_overflows();
+        next_netns_refresh_ = mono_now_ns() + kNetnsRefreshNs;
     }
 
     void start(Inventory::Preexisting pre)
     {
         refresh_listeners(mono_now_ns(), true);
-        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
+        scan_map(mono_now_ns());
         preexisting_ = std::move(pre.enrich);
     }
 
@@ -110,6 +118,11 @@ class LiveLoop
                 next_scan = now + scan_period_ns_;
             }
             watch_listeners(now);
+            if (now >= next_netns_refresh_) {
+                netns_.refresh();
+                scope_.refresh_processes();
+                next_netns_refresh_ = now + kNetnsRefreshNs;
+            }
             report_state(now);
             reporter_.flush();
             // Sleeps until the drain period passes, or until the kernel wakes
@@ -118,7 +131,7 @@ class LiveLoop
         }
         // Last records and a last scan, so the summary counts what is still open.
         drain(mono_now_ns());
-        tracker_.on_scan(mono_now_ns(), inv_.scan_close_waits());
+        scan_map(mono_now_ns());
         reporter_.flush();
     }
 
@@ -127,9 +140,13 @@ class LiveLoop
         Summary s = tracker_.summary(mono_now_ns());
         s.accept_errors = accept_watch_.error_summary();
         s.listen_overflows = accept_watch_.overflows_reported();
+        s.netns = netns_.size();
+        s.netns_skipped = netns_.skipped();
+        annotate(s, meta_);
         s.sites = tally_.sites();
         for (auto& p : s.processes) {
-            p.container = container_of(p.process.pid);
+            const ProcessMeta* m = p.process.meta.get();
+            p.container = m && m->container ? short_container_id(m->container->id) : "";
             tally_.fill(p);
         }
         return s;
@@ -157,7 +174,8 @@ class LiveLoop
         Findings out;
         for (const auto& ev : batch_.events) {
             if (auto* se = std::get_if<SockEvent>(&ev))
-                tracker_.on_event(*se, out);
+                if (scope_.wants_netns(se->info.netns))
+                    tracker_.on_event(*se, out);
         }
         batch_.events.clear();
         tracker_.on_lost(inv_.lost_total() + batch_.malformed, now, out);
@@ -202,11 +220,22 @@ class LiveLoop
         accept_watch_.on_errors(now, errors, fds, listeners_, out);
     }
 
+    // The kernel's close_waits map into the tracker, streamed (no copy of it).
+    void scan_map(MonoNs now)
+    {
+        tracker_.begin_scan(now);
+        inv_.scan_close_waits([this](SockId sk, const CloseWaitInfo& info) {
+            if (scope_.wants_netns(info.netns)) // --netns
+                tracker_.scan_entry(sk, info);
+        });
+        tracker_.end_scan();
+    }
+
     // Step 3, every scan period: the kernel's close_waits map into the
     // tracker, then the sockets past the threshold.
     void scan(MonoNs now)
     {
-        tracker_.on_scan(now, inv_.scan_close_waits());
+        scan_map(now);
         auto due = tracker_.due_for_leak_report(now);
         if (due.empty())
             return;
@@ -219,6 +248,7 @@ class LiveLoop
         if (sites_)
             sites_->annotate(out);
         report(out);
+        trim_heap_after(due.size());
     }
 
     // Only now, for the few sockets past the threshold, ask the kernel who
@@ -239,6 +269,12 @@ class LiveLoop
         }
         if (unresolved.empty())
             return enrich;
+        // A socket of a namespace made since the last look: look again first.
+        if (std::any_of(unresolved.begin(), unresolved.end(),
+                        [&](SockId sk) { return !netns_.contains(tracker_.netns_of(sk)); })) {
+            netns_.refresh();
+            next_netns_refresh_ = now + kNetnsRefreshNs;
+        }
         Inventory::Refresh r = inv_.refresh(unresolved);
         listeners_.update(std::move(r.listeners), std::move(r.queued_on));
         last_listener_refresh_ = now;
@@ -248,7 +284,7 @@ class LiveLoop
                 seen = s->second;
             auto ow = r.owners.find(sk);
             enrich[sk] = resolve_at_threshold(seen, ow == r.owners.end() ? nullptr : &ow->second,
-                                              tracker_.netns_of(sk), own_netns_);
+                                              inv_.walked(tracker_.netns_of(sk)));
         }
         return enrich;
     }
@@ -258,12 +294,13 @@ class LiveLoop
     // TCP socket), for overflow and stall findings.
     void watch_listeners(MonoNs now)
     {
-        std::uint64_t overflows = listen_overflows().value_or(0);
+        NetnsCounters overflows = netns_.listen_overflows();
         if (now < next_listener_check_ && overflows == last_overflows_)
             return;
         last_overflows_ = overflows;
         next_listener_check_ = now + listener_check_period_ns_;
-        read_listeners(now);
+        // Queue depths only: sock_diag walks the listening hash alone.
+        listeners_.update(inv_.listener_queues(), inv_.queued_on());
         Findings out;
         accept_watch_.on_listeners(now, listeners_, overflows, tracker_.queued_close_waits(), out);
         report(out);
@@ -288,14 +325,20 @@ class LiveLoop
     }
 
     // Step 5: findings to the reporters, in the order they were made.
-    void report(const Findings& out)
+    // Each process record gets its container, cgroup and nspid first.
+    void report(Findings& out)
     {
-        for (const auto& f : out) {
+        for (auto& f : out) {
+            annotate(f, meta_);
             tally_.on_finding(f);
             reporter_.finding(f);
         }
     }
 
+    // The kernel's CLOSE_WAIT map, less other namespaces under --netns.
+    Scope& scope_;
+    NetnsSet& netns_;
+    ProcessMetaFn meta_;
     Inventory& inv_;
     Reporter& reporter_;
     LeakSiteResolver* sites_; // --leak-site, else null
@@ -314,12 +357,12 @@ class LiveLoop
     MonoNs last_listener_refresh_ = 0;
     std::unordered_map<SockId, Enrichment> preexisting_;
     MonoNs next_listener_check_ = 0;
-    std::uint64_t last_overflows_ = 0;
-    std::uint32_t own_netns_ = 0;
+    NetnsCounters last_overflows_;
+    MonoNs next_netns_refresh_ = 0;
 };
 
 // Every output the options ask for, behind one fan-out reporter.
-std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock)
+std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock, MonoNs started)
 {
     auto fanout = std::make_unique<FanoutReporter>();
     if (o.top) {
@@ -330,9 +373,10 @@ std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock
     } else if (o.json) {
         fanout->add(make_json_reporter(stdout, clock));
     } else if (is_journal_stream(STDOUT_FILENO)) {
-        fanout->add(make_journal_reporter(stdout, stderr, clock)); // one line per finding, with its priority
+        // one line per finding, with its priority
+        fanout->add(make_journal_reporter(stdout, stderr, clock, human_style(o, started)));
     } else {
-        fanout->add(make_human_reporter(stdout, stderr, clock, o.fold));
+        fanout->add(make_human_reporter(stdout, stderr, clock, human_style(o, started), o.fold));
     }
     if (!o.record.empty())
         fanout->add(make_record_reporter(o.record, clock));
@@ -354,7 +398,7 @@ StartInfo start_info(const Options& o, const BpfSession& session, std::size_t pr
     info.tier_reason = session.tier_reason();
     info.kernel = kernel_release();
     info.filter_pid = o.pid;
-    info.filter_port = o.port;
+    info.socket_filter = o.filter;
     info.threshold_s = o.threshold_s;
     info.verbose = o.verbose;
     info.preexisting_close_waits = preexisting;
@@ -374,17 +418,19 @@ int run_live(const Options& o)
     // From here the probes see every transition: a socket already in
     // CLOSE_WAIT now has been so at least since then (its age bound).
     MonoNs attached = mono_now_ns();
-    Inventory inv(session);
+    // Every network namespace (or the --netns one), held open for the run.
+    Scope scope(o);
+    Inventory inv(session, &scope.netns(), o.filter);
     std::unique_ptr<LeakSiteResolver> sites;
     if (o.leak_site)
         sites = std::make_unique<LeakSiteResolver>(
             LeakSiteOptions{bpf_map__fd(session.skel().maps.close_waits), o.max_sockets, o.pid, true});
-    Inventory::Preexisting pre = inv.seed_preexisting(TargetFilter(o.pid));
+    Inventory::Preexisting pre = inv.seed_preexisting(scope.target());
 
-    auto reporter = make_reporter(o, clock);
+    auto reporter = make_reporter(o, clock, started);
     reporter->start(start_info(o, session, pre.close_waits));
 
-    LiveLoop loop(o, session, inv, *reporter, attached, sites.get());
+    LiveLoop loop(o, session, scope, inv, *reporter, attached, sites.get());
     loop.start(std::move(pre));
     // Attached, inventory taken: keep only what the periodic work needs
     // (both iterator links exist first; creating them needs CAP_BPF).

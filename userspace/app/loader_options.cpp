@@ -11,7 +11,7 @@ LoaderOptions loader_options(const Options& o, bool live)
     l.attach_live = live;
     l.tier = parse_tier(o.probes);
     l.filter_pid = o.pid;
-    l.filter_port = o.port;
+    l.socket_filter = o.filter;
     l.verbose = o.verbose;
     l.leak_threshold_ns = seconds_to_ns(o.threshold_s);
     l.max_sockets = o.max_sockets;

@@ -1,10 +1,11 @@
-#include <cstdio>
 #include <exception>
+#include <string>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "app/run_control.hpp"
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "report/html.hpp"
 #include "kernel/fd_budget.hpp"
 
@@ -27,11 +28,10 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "%s\n", e.line().c_str());
         return 2;
     } catch (const cwt::UserError& e) {
-        std::fprintf(stderr, "closewait-trace: error: %s; %s\n", e.what(), e.remedy().c_str());
+        cwt::log_error(std::string(e.what()) + "; " + e.remedy());
         return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "closewait-trace: internal error: %s; please report it with `uname -r`\n",
-                     e.what());
+        cwt::log_error(std::string("internal: ") + e.what() + "; please report it with `uname -r`");
         return 2;
     }
 }

@@ -144,20 +144,30 @@ ListenerFacts queue_facts(const ListenerInfo& l, const QueuedCloseWaits& queued_
 
 } // namespace
 
-void AcceptWatch::on_listeners(MonoNs now, const ListenerState& state, std::uint64_t overflows,
+void AcceptWatch::on_listeners(MonoNs now, const ListenerState& state, const NetnsCounters& overflows,
                                const QueuedCloseWaits& queued_cw, std::vector<Finding>& out)
 {
     const std::vector<ListenerInfo>& listeners = state.all();
     // Overflows: the kernel counts them per netns, not per listener, on this
-    // tier; a listener whose queue is full right now is the one dropping.
-    if (!overflow_base_)
-        overflow_base_ = overflows;
-    if (overflows > *overflow_base_) {
-        std::uint64_t drops = overflows - *overflow_base_;
-        overflow_base_ = overflows;
+    // tier; a listener of that netns whose queue is full right now is the one
+    // dropping.
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> sorted(overflows.begin(), overflows.end());
+    std::sort(sorted.begin(), sorted.end()); // findings in a stable order
+    for (const auto& [netns, count] : sorted) {
+        auto base = overflow_base_.find(netns);
+        if (base == overflow_base_.end()) {
+            overflow_base_.emplace(netns, count); // first sample of this namespace
+            continue;
+        }
+        if (count <= base->second) {
+            base->second = count; // a namespace recreated under a reused inode restarts from 0
+            continue;
+        }
+        std::uint64_t drops = count - base->second;
+        base->second = count;
         std::vector<const ListenerInfo*> full;
         for (const auto& l : listeners)
-            if (l.backlog && l.queue >= l.backlog)
+            if ((netns == kAnyNetns || l.netns == netns) && l.backlog && l.queue >= l.backlog)
                 full.push_back(&l);
         for (const auto* l : full) {
             if (!owned_by_target(*l))
@@ -175,11 +185,16 @@ void AcceptWatch::on_listeners(MonoNs now, const ListenerState& state, std::uint
             ListenOverflowFinding f;
             f.ts_ns = now;
             f.drops = drops;
+            f.queue.netns = netns;
             f.detail = "no listener full at sampling time";
             out.push_back(std::move(f));
         }
         overflow_reported_ += drops;
     }
+    // Namespaces that are gone: their base goes with them.
+    if (overflow_base_.size() > overflows.size())
+        for (auto it = overflow_base_.begin(); it != overflow_base_.end();)
+            it = overflows.count(it->first) ? std::next(it) : overflow_base_.erase(it);
 
     // Stalls: a non-empty queue and no accept() for cfg_.stall_ns.
     std::map<SockId, StallState> next;

@@ -26,6 +26,8 @@ struct AcceptWatchConfig {
 
 // The fds of the processes that pids_due() named.
 using FdContexts = std::unordered_map<std::uint32_t, FdContext>;
+// A per-namespace counter, by namespace inode.
+using NetnsCounters = std::unordered_map<std::uint32_t, std::uint64_t>;
 // Queued CLOSE_WAITs per listener socket (Tracker::queued_close_waits()).
 using QueuedCloseWaits = std::unordered_map<SockId, std::size_t>;
 
@@ -43,9 +45,19 @@ class AcceptWatch
     // The processes on_errors() will print a line for, whose fds it shows.
     std::vector<std::uint32_t> pids_due(MonoNs now, const std::vector<AcceptErrorSample>& samples) const;
 
-    // A listener inventory plus the netns's cumulative ListenOverflows counter.
-    void on_listeners(MonoNs now, const ListenerState& listeners, std::uint64_t listen_overflows,
+    // A listener inventory plus each network namespace's cumulative
+    // ListenOverflows counter (the kernel counts drops per namespace, so a
+    // drop is put on the full listeners of its own namespace only). A
+    // namespace absent from the map is not sampled this time.
+    void on_listeners(MonoNs now, const ListenerState& listeners, const NetnsCounters& listen_overflows,
                       const QueuedCloseWaits& queued_cw, std::vector<Finding>& out);
+    // One counter for every listener, whatever its namespace.
+    void on_listeners(MonoNs now, const ListenerState& listeners, std::uint64_t listen_overflows,
+                      const QueuedCloseWaits& queued_cw, std::vector<Finding>& out)
+    {
+        on_listeners(now, listeners, NetnsCounters{{kAnyNetns, listen_overflows}}, queued_cw, out);
+    }
+    static constexpr std::uint32_t kAnyNetns = 0;
 
     // Whether this sample has failures or sheds not seen before.
     bool changed(const AcceptErrorSample& s) const;
@@ -78,7 +90,7 @@ class AcceptWatch
     AcceptWatchConfig cfg_;
     std::map<std::pair<std::uint32_t, std::int32_t>, Reported> errors_;
     std::map<SockId, StallState> stalls_;
-    std::optional<std::uint64_t> overflow_base_;
+    std::unordered_map<std::uint32_t, std::uint64_t> overflow_base_; // per namespace
     std::uint64_t overflow_reported_ = 0;
 };
 

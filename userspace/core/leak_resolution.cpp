@@ -6,14 +6,14 @@ namespace cwt
 {
 
 Enrichment resolve_at_threshold(const std::optional<SeenSock>& seen, const std::vector<ProcessRef>* owners,
-                                std::uint32_t sock_netns, std::uint32_t own_netns)
+                                bool netns_walked)
 {
     Enrichment e;
     if (seen && seen->state == CWT_TCP_CLOSE_WAIT) {
         e.recv_q = seen->recv_q;
         if (owners)
             e.owners = *owners;
-    } else if (!seen && sock_netns != own_netns) {
+    } else if (!seen && !netns_walked) {
         if (owners)
             e.owners = *owners;
     } else {

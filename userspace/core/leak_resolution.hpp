@@ -18,10 +18,11 @@ struct SeenSock {
 };
 
 // seen: none when iter/tcp did not find the socket; owners: its fds in every
-// process (fd tables are global), null if none. iter/tcp sees only our own
-// netns, so a socket of another netns that it missed is not gone: its close
+// process (fd tables are global), null if none. netns_walked: the walk
+// covered the socket's network namespace. A socket of a namespace it did not
+// cover (one that appeared, or could not be entered) is not gone: its close
 // event will say when it is. Anything else that is no longer in CLOSE_WAIT is.
 Enrichment resolve_at_threshold(const std::optional<SeenSock>& seen, const std::vector<ProcessRef>* owners,
-                                std::uint32_t sock_netns, std::uint32_t own_netns);
+                                bool netns_walked);
 
 } // namespace cwt

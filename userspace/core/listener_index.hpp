@@ -27,6 +27,13 @@ class ListenerIndex
     const ListenerInfo* find(std::uint32_t netns, const Endpoint& local, std::uint32_t owner_pid = 0) const;
     const ListenerInfo* by_sk(SockId sk) const;
     const std::vector<ListenerInfo>& all() const { return listeners_; }
+    // Every owner of every listener, to fill in what the index does not key on.
+    template <typename F> void for_each_owner(F&& f)
+    {
+        for (auto& l : listeners_)
+            for (auto& p : l.owners)
+                f(p);
+    }
     std::size_t index_of(const ListenerInfo* l) const
     {
         return static_cast<std::size_t>(l - listeners_.data());

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/container.hpp"
 #include "core/leak_site.hpp"
 
 namespace cwt
@@ -22,7 +23,7 @@ namespace cwt
 using SockId = std::uint64_t; // kernel address of the struct sock
 using MonoNs = std::uint64_t; // CLOCK_MONOTONIC nanoseconds
 
-enum class OwnerKind { Unknown, Process, AcceptQueue, NoFd };
+enum class OwnerKind : std::uint8_t { Unknown, Process, AcceptQueue, NoFd };
 const char* owner_kind_name(OwnerKind k);
 
 struct Endpoint {
@@ -45,9 +46,17 @@ struct Tuple {
 
 // One fd of one process that refers to a socket.
 struct ProcessRef {
+    ProcessRef() = default;
+    ProcessRef(std::uint32_t pid_, std::string comm_, std::int32_t fd_)
+        : pid(pid_), comm(std::move(comm_)), fd(fd_)
+    {
+    }
     std::uint32_t pid = 0;
     std::string comm;
     std::int32_t fd = -1;
+    // Container, cgroup and nspid, filled in before a record is reported
+    // (shared by every record of the process); null: not looked up.
+    std::shared_ptr<const ProcessMeta> meta;
     bool operator==(const ProcessRef& o) const { return pid == o.pid && comm == o.comm && fd == o.fd; }
 };
 
@@ -342,7 +351,9 @@ struct Summary {
     std::uint64_t lost_events = 0;
     std::vector<AcceptErrorSummary> accept_errors;
     std::uint64_t listen_overflows = 0;
-    std::string inventory; // snapshot: "iterators" | "sock_diag"
+    std::string inventory;          // snapshot: "iterators" | "sock_diag"
+    std::size_t netns = 0;          // network namespaces walked
+    std::size_t netns_skipped = 0;  // found, but gone or refused before they could be walked
     std::vector<SiteSummary> sites; // --leak-site: most leaks first
 };
 

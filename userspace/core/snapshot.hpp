@@ -25,6 +25,7 @@ struct SnapshotListener {
 struct SnapshotProcess {
     std::uint32_t pid = 0;
     std::string comm;
+    std::shared_ptr<const ProcessMeta> meta; // filled in by the caller (annotate())
     std::size_t close_wait = 0;
     std::vector<std::int32_t> fds;
     // Filled in by the caller from the kernel's fd count or /proc (not pure).

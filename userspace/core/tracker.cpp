@@ -1,6 +1,7 @@
 #include "core/tracker.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "common/units.hpp"
@@ -8,67 +9,199 @@
 namespace cwt
 {
 
+Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(cfg), listeners_(listeners) {}
+
 namespace
 {
 
-std::vector<ProcessRef> owners_from(const CloseWaitInfo& info)
+constexpr std::uint16_t kAfInet = 2;
+
+bool plain_v4(const Tuple& t)
 {
-    if (info.owner == OwnerKind::Process && info.accepted)
-        return {info.accepted->by};
-    return {};
+    return t.family == kAfInet && t.local.is_v4_mapped() && t.remote.is_v4_mapped();
 }
+
+std::uint32_t v4_of(const Endpoint& e)
+{
+    std::uint32_t a;
+    std::memcpy(&a, &e.addr[12], 4);
+    return a;
+}
+
+Endpoint endpoint_v4(std::uint32_t a, std::uint16_t port)
+{
+    Endpoint e;
+    e.addr[10] = 0xff;
+    e.addr[11] = 0xff;
+    std::memcpy(&e.addr[12], &a, 4);
+    e.port = port;
+    return e;
+}
+
 } // namespace
 
-Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(cfg), listeners_(listeners) {}
+Tuple Tracker::tuple_of(SockId sk, const Tracked& t) const
+{
+    if (t.v6) {
+        auto it = v6_tuples_.find(sk);
+        return it == v6_tuples_.end() ? Tuple{} : it->second;
+    }
+    Tuple out;
+    out.family = kAfInet;
+    out.local = endpoint_v4(t.saddr4, t.sport);
+    out.remote = endpoint_v4(t.daddr4, t.dport);
+    return out;
+}
+
+void Tracker::set_tuple(SockId sk, Tracked& t, const Tuple& tuple)
+{
+    t.v6 = !plain_v4(tuple);
+    if (t.v6) {
+        v6_tuples_[sk] = tuple;
+        return;
+    }
+    t.saddr4 = v4_of(tuple.local);
+    t.daddr4 = v4_of(tuple.remote);
+    t.sport = tuple.local.port;
+    t.dport = tuple.remote.port;
+}
+
+void Tracker::set_listener(Tracked& t, SockId listener_sk)
+{
+    listener_sks_.release(t.listener);
+    t.listener = listener_sk ? listener_sks_.acquire(listener_sk) : kNone;
+}
+
+void Tracker::clear_owners(SockId sk, Tracked& t)
+{
+    procs_.release(t.proc);
+    t.proc = kNone;
+    t.fd = -1;
+    if (t.multi)
+        multi_owners_.erase(sk);
+    t.multi = false;
+}
+
+void Tracker::clear_refs(SockId sk, Tracked& t)
+{
+    clear_owners(sk, t);
+    set_listener(t, 0);
+    if (t.v6)
+        v6_tuples_.erase(sk);
+    t.v6 = false;
+}
+
+void Tracker::set_owners(SockId sk, Tracked& t, const std::vector<ProcessRef>& owners)
+{
+    clear_owners(sk, t);
+    if (owners.size() > 1) {
+        t.multi = true;
+        multi_owners_[sk] = owners;
+    } else if (owners.size() == 1) {
+        t.proc = procs_.acquire(ProcName{owners.front().pid, owners.front().comm});
+        t.fd = owners.front().fd;
+    }
+}
+
+std::vector<ProcessRef> Tracker::owners_of(SockId sk, const Tracked& t) const
+{
+    if (t.multi) {
+        auto it = multi_owners_.find(sk);
+        return it == multi_owners_.end() ? std::vector<ProcessRef>{} : it->second;
+    }
+    if (t.proc == kNone)
+        return {};
+    const ProcName& p = procs_[t.proc];
+    return {ProcessRef{p.pid, p.comm, t.fd}};
+}
+
+std::uint32_t Tracker::first_owner_pid(SockId sk, const Tracked& t) const
+{
+    if (t.multi) {
+        auto it = multi_owners_.find(sk);
+        return it == multi_owners_.end() || it->second.empty() ? 0 : it->second.front().pid;
+    }
+    return t.proc == kNone ? 0 : procs_[t.proc].pid;
+}
+
+Tracker::Open::iterator Tracker::forget(Open::iterator it)
+{
+    clear_refs(it->first, it->second);
+    return open_.erase(it);
+}
 
 Tracker::Tracked& Tracker::upsert(SockId sk, const CloseWaitInfo& info, MonoNs now)
 {
     auto it = open_.find(sk);
+    bool accepted = info.owner == OwnerKind::Process && info.accepted;
     // Same address, different CLOSE_WAIT entry time: the kernel reused the
     // address for a new socket; forget the old one.
-    if (it == open_.end() || it->second.info.enter_ns != info.enter_ns) {
-        Tracked t;
-        t.sk = sk;
-        t.info = info;
-        t.owners = owners_from(info);
-        t.first_seen_ns = now;
-        t.filtered_out = !passes_filter(t);
-        return open_[sk] = std::move(t);
+    if (it == open_.end() || it->second.enter_ns != info.enter_ns) {
+        if (it != open_.end())
+            clear_refs(sk, it->second);
+        Tracked& t = open_[sk];
+        t = Tracked{};
+        t.enter_ns = info.enter_ns;
+        if (info.enter_ns == 0) {
+            // Entered before the tool: in CLOSE_WAIT since the tool started
+            // (or since first seen) at the latest, or since the kernel's bound.
+            MonoNs since = std::min(now, cfg_.started_ns ? cfg_.started_ns : now);
+            if (info.fin_by_ns)
+                since = std::min(since, info.fin_by_ns);
+            t.since_ns = since;
+        }
+        set_tuple(sk, t, info.tuple);
+        t.netns = info.netns;
+        t.recv_q = info.recv_q;
+        t.owner = info.owner;
+        t.preexisting = info.preexisting;
+        t.epoch = epoch_;
+        set_listener(t, info.accepted ? info.accepted->listener_sk : 0);
+        if (accepted)
+            set_owners(sk, t, {info.accepted->by});
+        t.filtered_out = !passes_filter(sk, t);
+        return t;
     }
     Tracked& t = it->second;
-    if (info.owner == OwnerKind::Process && t.info.owner != OwnerKind::Process) {
-        t.info.owner = info.owner;
-        t.info.accepted = info.accepted;
-        t.owners = owners_from(info);
-        t.filtered_out = !passes_filter(t);
+    t.epoch = epoch_;
+    if (info.owner == OwnerKind::Process && t.owner != OwnerKind::Process) {
+        t.owner = info.owner;
+        set_listener(t, info.accepted ? info.accepted->listener_sk : 0);
+        if (accepted)
+            set_owners(sk, t, {info.accepted->by});
+        else
+            clear_owners(sk, t);
+        t.filtered_out = !passes_filter(sk, t);
     }
     return t;
 }
 
-bool Tracker::passes_filter(const Tracked& t) const
+bool Tracker::passes_filter(SockId sk, const Tracked& t) const
 {
-    if (!cfg_.target.active() || cfg_.target.wants_any(t.owners))
+    if (!cfg_.target.active())
         return true;
-    if (t.info.owner == OwnerKind::AcceptQueue) {
-        const ListenerInfo* l = queue_listener(t);
+    if (t.multi) {
+        if (cfg_.target.wants_any(multi_owners_.at(sk)))
+            return true;
+    } else if (t.proc != kNone && cfg_.target.wants(procs_[t.proc].pid)) {
+        return true;
+    }
+    if (t.owner == OwnerKind::AcceptQueue) {
+        const ListenerInfo* l = queue_listener(sk, t);
         return l && cfg_.target.wants_any(l->owners);
     }
     // Owner not resolved yet: keep it until the threshold resolution decides.
-    return t.owners.empty() && t.info.owner == OwnerKind::Unknown;
+    return !has_owner(t) && t.owner == OwnerKind::Unknown;
 }
 
 void Tracker::fill_age(SocketFacts& f, const Tracked& t, MonoNs now) const
 {
-    if (t.info.enter_ns && now >= t.info.enter_ns) {
-        f.age_s = ns_to_seconds(now - t.info.enter_ns);
-    } else if (t.info.enter_ns == 0) {
-        MonoNs since = std::min(t.first_seen_ns, cfg_.started_ns ? cfg_.started_ns : t.first_seen_ns);
-        if (t.info.fin_by_ns)
-            since = std::min(since, t.info.fin_by_ns); // the kernel's bound, when it has one
-        f.min_age_s = now >= since ? ns_to_seconds(now - since) : 0.0;
-    } else {
+    if (t.enter_ns && now >= t.enter_ns)
+        f.age_s = ns_to_seconds(now - t.enter_ns);
+    else if (t.enter_ns == 0)
+        f.min_age_s = now >= t.since_ns ? ns_to_seconds(now - t.since_ns) : 0.0;
+    else
         f.age_s = 0.0;
-    }
 }
 
 template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoNs now) const
@@ -77,29 +210,29 @@ template <typename F> F Tracker::make_finding(SockId sk, const Tracked& t, MonoN
     out.ts_ns = now;
     SocketFacts& f = out.sock;
     f.sk = sk;
-    f.owner = t.info.owner;
-    f.processes = t.owners;
-    f.tuple = t.info.tuple;
-    f.netns = t.info.netns;
-    f.recv_q = t.info.recv_q;
-    f.preexisting = t.info.preexisting;
+    f.owner = t.owner;
+    f.processes = owners_of(sk, t);
+    f.tuple = tuple_of(sk, t);
+    f.netns = t.netns;
+    f.recv_q = t.recv_q;
+    f.preexisting = t.preexisting;
     fill_age(f, t, now);
 
     const ListenerInfo* l = nullptr;
-    if (t.info.owner == OwnerKind::AcceptQueue)
-        l = queue_listener(t);
-    else if (t.info.accepted && t.info.accepted->listener_sk)
-        l = listeners_.by_sk(t.info.accepted->listener_sk);
-    if (!l && t.info.owner == OwnerKind::Process && !(t.info.accepted && t.info.accepted->listener_sk))
+    if (t.owner == OwnerKind::AcceptQueue)
+        l = queue_listener(sk, t);
+    else if (t.listener != kNone)
+        l = listeners_.by_sk(listener_sk_of(t));
+    if (!l && t.owner == OwnerKind::Process && t.listener == kNone)
         // Accept not seen (it predates us): an accepted child shares its
         // listener's local address, so match on that.
-        l = listeners_.find(t.info.netns, t.info.tuple.local, t.owners.empty() ? 0 : t.owners.front().pid);
+        l = listeners_.find(t.netns, f.tuple.local, first_owner_pid(sk, t));
     if (l) {
         f.listener = listener_view(*l);
-    } else if (t.info.owner == OwnerKind::AcceptQueue) {
+    } else if (t.owner == OwnerKind::AcceptQueue) {
         // No listener in the inventory: it closed, or lives in a netns we missed.
         ListenerView v;
-        v.local = t.info.tuple.local;
+        v.local = f.tuple.local;
         f.listener = v;
         out.detail = "listener not found";
     }
@@ -113,7 +246,7 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         Tracked& t = upsert(ev.sk, ev.info, ev.ts_ns);
         if (t.filtered_out)
             return;
-        if (cfg_.verbose || t.info.owner == OwnerKind::AcceptQueue) {
+        if (cfg_.verbose || t.owner == OwnerKind::AcceptQueue) {
             out.emplace_back(make_finding<CloseWaitFinding>(ev.sk, t, ev.ts_ns));
         }
         return;
@@ -130,7 +263,7 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
     case SockEventKind::LeftCloseWait: {
         auto it = open_.find(ev.sk);
         bool reported_before = false;
-        if (it == open_.end() || it->second.info.enter_ns != ev.info.enter_ns) {
+        if (it == open_.end() || it->second.enter_ns != ev.info.enter_ns) {
             // Not tracked: it closed between scans, or a scan already dropped
             // it while this close record was still in the ring buffer.
             auto g = reported_gone_.find(ev.sk);
@@ -140,14 +273,15 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
             upsert(ev.sk, ev.info, ev.ts_ns);
             it = open_.find(ev.sk);
         }
-        Tracked t = std::move(it->second);
-        open_.erase(it);
+        Tracked& t = it->second;
         t.leak_reported |= reported_before;
-        if (t.filtered_out)
+        if (t.filtered_out) {
+            forget(it);
             return;
+        }
         auto f = make_finding<ClosedFinding>(ev.sk, t, ev.ts_ns);
-        bool past_threshold = t.info.enter_ns && ev.ts_ns - t.info.enter_ns >= cfg_.leak_threshold_ns;
-        if (!t.leak_reported && past_threshold && passes_filter(t)) {
+        bool past_threshold = t.enter_ns && ev.ts_ns - t.enter_ns >= cfg_.leak_threshold_ns;
+        if (!t.leak_reported && past_threshold && passes_filter(ev.sk, t)) {
             // It outlived the threshold but closed before a scan noticed:
             // still a leak suspect, reported late rather than never.
             auto leak = make_finding<LeakFinding>(ev.sk, t, ev.ts_ns);
@@ -160,11 +294,13 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
         // LAST_ACK: an orderly close(). Straight to CLOSE: the listener went
         // away under a queued socket, close() aborted a socket with unread
         // data (we had shut down sending), or the peer reset it.
-        f.closed_by = ev.new_state == 9 /* LAST_ACK */         ? "application"
-                      : t.info.owner == OwnerKind::AcceptQueue ? "listener_closed"
-                      : ev.local_shutdown                      ? "application"
-                                                               : "reset";
-        if (cfg_.verbose || f.was_leak || t.info.preexisting)
+        f.closed_by = ev.new_state == 9 /* LAST_ACK */    ? "application"
+                      : t.owner == OwnerKind::AcceptQueue ? "listener_closed"
+                      : ev.local_shutdown                 ? "application"
+                                                          : "reset";
+        bool keep = cfg_.verbose || f.was_leak || t.preexisting;
+        forget(it);
+        if (keep)
             out.push_back(std::move(f));
         return;
     }
@@ -173,21 +309,36 @@ void Tracker::on_event(const SockEvent& ev, Findings& out)
 
 void Tracker::on_scan(MonoNs now, const std::vector<std::pair<SockId, CloseWaitInfo>>& entries)
 {
-    std::unordered_map<SockId, MonoNs> present;
-    present.reserve(entries.size());
-    for (const auto& [sk, info] : entries) {
-        upsert(sk, info, now);
-        present.emplace(sk, info.enter_ns);
-    }
+    begin_scan(now);
+    for (const auto& [sk, info] : entries)
+        scan_entry(sk, info);
+    end_scan();
+}
+
+void Tracker::begin_scan(MonoNs now)
+{
+    scan_now_ = now;
+    ++epoch_; // every record the scan finds is stamped with it
+}
+
+void Tracker::scan_entry(SockId sk, const CloseWaitInfo& info)
+{
+    upsert(sk, info, scan_now_);
+}
+
+void Tracker::end_scan()
+{
+    MonoNs now = scan_now_;
     constexpr MonoNs kTombstoneNs = 10 * kNsPerSec;
     for (auto g = reported_gone_.begin(); g != reported_gone_.end();)
         g = now - g->second.second > kTombstoneNs ? reported_gone_.erase(g) : std::next(g);
     for (auto it = open_.begin(); it != open_.end();) {
-        auto p = present.find(it->first);
-        if (p == present.end() || p->second != it->second.info.enter_ns) {
+        if (it->second.epoch != epoch_) {
+            // Not in the map any more (or only under a newer entry time, which
+            // upsert already replaced): it left CLOSE_WAIT without an event.
             if (it->second.leak_reported)
-                reported_gone_[it->first] = {it->second.info.enter_ns, now};
-            it = open_.erase(it);
+                reported_gone_[it->first] = {it->second.enter_ns, now};
+            it = forget(it);
         } else {
             ++it;
         }
@@ -200,8 +351,8 @@ std::vector<SockId> Tracker::due_for_leak_report(MonoNs now) const
     for (const auto& [sk, t] : open_) {
         if (t.leak_reported || t.filtered_out)
             continue;
-        bool old_enough = t.info.enter_ns == 0 ||
-                          (now >= t.info.enter_ns && now - t.info.enter_ns >= cfg_.leak_threshold_ns);
+        bool old_enough =
+            t.enter_ns == 0 || (now >= t.enter_ns && now - t.enter_ns >= cfg_.leak_threshold_ns);
         if (old_enough)
             due.push_back(sk);
     }
@@ -216,43 +367,43 @@ void Tracker::report_leak(SockId sk, const Enrichment& e, MonoNs now, Findings& 
         return;
     Tracked& t = it->second;
     if (e.gone) {
-        open_.erase(it);
+        forget(it);
         return;
     }
     if (!e.owners.empty()) {
         // An fd refers to it, so it left the accept queue if it was ever in it.
-        t.owners = e.owners;
-        t.info.owner = OwnerKind::Process;
-    } else if (t.info.owner == OwnerKind::Unknown) {
+        set_owners(sk, t, e.owners);
+        t.owner = OwnerKind::Process;
+    } else if (t.owner == OwnerKind::Unknown) {
         // A struct socket but no fd in any process: in flight over SCM_RIGHTS,
         // an io_uring fixed file, or a kernel socket.
-        t.info.owner = OwnerKind::NoFd;
+        t.owner = OwnerKind::NoFd;
     }
     if (e.recv_q)
-        t.info.recv_q = *e.recv_q;
+        t.recv_q = *e.recv_q;
     t.leak_reported = true;
-    t.filtered_out = !passes_filter(t);
+    t.filtered_out = !passes_filter(sk, t);
     if (t.filtered_out)
         return;
     auto f = make_finding<LeakFinding>(sk, t, now);
-    if (t.info.owner == OwnerKind::NoFd)
+    if (t.owner == OwnerKind::NoFd)
         f.detail = "socket has a file but no process fd (SCM_RIGHTS in flight, io_uring or kernel)";
     out.push_back(std::move(f));
     ++leaks_reported_;
 }
 
-const ListenerInfo* Tracker::queue_listener(const Tracked& t) const
+const ListenerInfo* Tracker::queue_listener(SockId sk, const Tracked& t) const
 {
-    return listeners_.queue_of(t.sk, t.info.netns, t.info.tuple.local);
+    return listeners_.queue_of(sk, t.netns, tuple_of(sk, t).local);
 }
 
 std::size_t Tracker::queued_close_waits(const ListenerInfo& l) const
 {
     std::size_t n = 0;
     for (const auto& [sk, t] : open_) {
-        if (t.info.owner != OwnerKind::AcceptQueue)
+        if (t.owner != OwnerKind::AcceptQueue)
             continue;
-        const ListenerInfo* m = queue_listener(t);
+        const ListenerInfo* m = queue_listener(sk, t);
         if (m && m->sk == l.sk)
             ++n;
     }
@@ -263,9 +414,9 @@ std::unordered_map<SockId, std::size_t> Tracker::queued_close_waits() const
 {
     std::unordered_map<SockId, std::size_t> n;
     for (const auto& [sk, t] : open_) {
-        if (t.info.owner != OwnerKind::AcceptQueue)
+        if (t.owner != OwnerKind::AcceptQueue)
             continue;
-        if (const ListenerInfo* m = queue_listener(t))
+        if (const ListenerInfo* m = queue_listener(sk, t))
             ++n[m->sk];
     }
     return n;
@@ -306,14 +457,14 @@ Summary Tracker::summary(MonoNs now) const
         ++s.open_close_waits;
         bool predates = false;
         double age = age_of(t, predates);
-        if (t.info.owner == OwnerKind::AcceptQueue) {
-            const ListenerInfo* l = queue_listener(t);
-            Endpoint local = l ? l->local : t.info.tuple.local;
-            auto key = std::make_pair(t.info.netns,
-                                      std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
-                                          std::to_string(local.port) + "/" + std::to_string(l ? l->sk : 0));
+        if (t.owner == OwnerKind::AcceptQueue) {
+            const ListenerInfo* l = queue_listener(sk, t);
+            Endpoint local = l ? l->local : tuple_of(sk, t).local;
+            auto key =
+                std::make_pair(t.netns, std::string(reinterpret_cast<const char*>(local.addr.data()), 16) +
+                                            std::to_string(local.port) + "/" + std::to_string(l ? l->sk : 0));
             ListenerSummary& ls = lsums[key];
-            ls.netns = t.info.netns;
+            ls.netns = t.netns;
             ls.listener = l ? listener_view(*l) : ListenerView{local, {}, {}, {}};
             ++ls.queued_close_waits;
             if (age >= ls.oldest_age_s) {
@@ -322,7 +473,7 @@ Summary Tracker::summary(MonoNs now) const
             }
             continue;
         }
-        if (t.owners.empty()) {
+        if (!has_owner(t)) {
             // Under -p an unresolved socket is most likely someone else's:
             // count it only once its owner is known.
             if (cfg_.target.active())
@@ -333,7 +484,7 @@ Summary Tracker::summary(MonoNs now) const
         }
         // Attributed to every process holding it (fork, dup, SCM_RIGHTS).
         std::vector<std::uint32_t> seen;
-        for (const auto& p : t.owners) {
+        for (const auto& p : owners_of(sk, t)) {
             if (!cfg_.target.wants(p.pid))
                 continue;
             ProcessSummary& ps = procs[p.pid];

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
+#include "kernel/netns_set.hpp"
 
 namespace cwt
 {
@@ -18,9 +20,16 @@ struct DiagWalk {
     std::vector<SocketFd> files;
 };
 
-// Listeners, CLOSE_WAITs and children still in an accept queue of this
-// network namespace, with the fds that refer to the listeners and
-// CLOSE_WAITs in every process. port: 0 = any, else local or remote port.
-DiagWalk diag_audit_walk(std::uint16_t port);
+// Listeners, CLOSE_WAITs and children still in an accept queue of every
+// namespace of `netns` (null: this process's own), with the fds that refer
+// to the listeners and CLOSE_WAITs in every process; only sockets the filter
+// wants. A netlink socket dumps the namespace it was created in, so one is
+// made inside each.
+DiagWalk diag_audit_walk(const SocketFilter& filter, NetnsSet* netns = nullptr);
+
+// Only the listeners of each namespace (queue length in recv_q, backlog in
+// send_q; .sk is the cookie), through sockets made inside each once: the
+// kernel walks only its listening hash, never the connections.
+std::vector<SocketRecord> diag_listeners(const std::vector<NetnsSet::DiagSock>& socks, const SocketFilter& filter);
 
 } // namespace cwt

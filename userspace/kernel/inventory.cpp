@@ -14,6 +14,7 @@
 #include "core/seed_policy.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "kernel/diag_inventory.hpp"
 #include "kernel/fd_budget.hpp"
 #include "kernel/procfs.hpp"
 
@@ -28,24 +29,17 @@ int map_fd(const bpf_map* m)
     return bpf_map__fd(m);
 }
 
-// Runs an iterator to its end, reading its records straight into their final
-// storage (the stream is a plain concatenation of fixed-size records).
-template <typename T> std::vector<T> read_records(int link_fd)
+// Reads an iterator fd to its end, appending its records to `out` (the
+// stream is a plain concatenation of fixed-size records).
+template <typename T> void read_iter_fd(int fd, std::vector<T>& out)
 {
-    UniqueFd fd(bpf_iter_create(link_fd));
-    if (!fd.valid() && is_fd_shortage(errno))
-        throw_fd_shortage(errno);
-    if (!fd.valid())
-        throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(errno),
-                        "check kernel support for BPF iterators (5.9+)");
     constexpr std::size_t kChunk = 1 << 16;
-    std::vector<T> out(kChunk / sizeof(T) * 4);
-    std::size_t bytes = 0;
+    std::size_t bytes = out.size() * sizeof(T);
+    out.resize(out.size() + kChunk / sizeof(T) * 4);
     for (;;) {
         if (out.size() * sizeof(T) - bytes < kChunk)
             out.resize(out.size() * 2);
-        ssize_t n =
-            read(fd.get(), reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
+        ssize_t n = read(fd, reinterpret_cast<char*>(out.data()) + bytes, out.size() * sizeof(T) - bytes);
         // EAGAIN: the kernel visited a million objects without output and
         // yields; the iterator keeps its place.
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -60,17 +54,73 @@ template <typename T> std::vector<T> read_records(int link_fd)
         bytes += static_cast<std::size_t>(n);
     }
     out.resize(bytes / sizeof(T));
+}
+
+[[noreturn]] void iter_create_failed(int err)
+{
+    if (is_fd_shortage(err))
+        throw_fd_shortage(err);
+    throw UserError(std::string("cannot start a BPF iterator: ") + std::strerror(err),
+                    "check kernel support for BPF iterators (5.9+)");
+}
+
+// Runs an iterator to its end from this thread's namespace.
+template <typename T> std::vector<T> read_records(int link_fd)
+{
+    UniqueFd fd(bpf_iter_create(link_fd));
+    if (!fd.valid())
+        iter_create_failed(errno);
+    std::vector<T> out;
+    read_iter_fd(fd.get(), out);
     return out;
 }
 
 } // namespace
+
+std::vector<cwt_iter_sock> Inventory::walk_tcp(const std::vector<std::uint32_t>* only)
+{
+    int link = s_.iter_link_fd(true);
+    if (!netns_) {
+        walked_.assign(1, own_netns());
+        return read_records<cwt_iter_sock>(link);
+    }
+    // A namespace without a hashed TCP socket ("inuse" 0: no listener, no
+    // connection, no queued child) has nothing for iter/tcp: not entered.
+    auto inuse = netns_->tcp_in_use();
+    std::vector<std::uint32_t> which;
+    walked_.clear();
+    for (std::uint32_t ino : netns_->inodes()) {
+        if (only && std::find(only->begin(), only->end(), ino) == only->end())
+            continue;
+        auto it = inuse.find(ino);
+        if (it != inuse.end() && it->second == 0)
+            walked_.push_back(ino); // nothing there is walked too
+        else
+            which.push_back(ino);
+    }
+    int err = 0;
+    auto fds = netns_->make_in_each([link] { return bpf_iter_create(link); }, &which, &err);
+    if (fds.empty() && !which.empty() && err)
+        iter_create_failed(err);
+    std::vector<cwt_iter_sock> out;
+    for (auto& m : fds) {
+        read_iter_fd(m.fd.get(), out);
+        walked_.push_back(m.netns);
+    }
+    return out;
+}
+
+bool Inventory::walked(std::uint32_t netns) const
+{
+    return std::find(walked_.begin(), walked_.end(), netns) != walked_.end();
+}
 
 std::vector<cwt_iter_sock> Inventory::tcp_sockets(bool only_wanted)
 {
     s_.skel().bss->iter_snapshot = false;
     s_.skel().bss->iter_only_wanted = only_wanted;
     s_.skel().bss->iter_tgid = 0;
-    auto socks = read_records<cwt_iter_sock>(s_.iter_link_fd(true));
+    auto socks = walk_tcp();
     take_queued_on();
     return socks;
 }
@@ -112,14 +162,92 @@ std::vector<cwt_iter_file> Inventory::socket_fds(std::uint32_t tgid, bool only_w
     return read_records<cwt_iter_file>(s_.iter_link_fd(false));
 }
 
+// The audit with namespaces: one iter/task_file walk over every fd first,
+// which also reads each socket's namespace and state and the whole record of
+// every listener and CLOSE_WAIT. A namespace whose hashed TCP sockets
+// (sockstat "inuse", read before and after that walk) are exactly the ones
+// with an fd holds no queued child and no orphan: its records are complete
+// without iter/tcp, whose walk of a namespace costs a pass over the whole
+// (shared) established hash. Only the other namespaces are walked by iter/tcp.
+Inventory::AuditWalk Inventory::audit_walk_netns()
+{
+    AuditWalk w;
+    auto& bss = *s_.skel().bss;
+    auto inuse_before = netns_->tcp_in_use();
+    bss.iter_snapshot = true;
+    bss.iter_tgid = 0;
+    bss.iter_only_wanted = false;
+    bss.iter_file_socks = true;
+    bss.iter_cur_tgid = 0;
+    std::vector<cwt_iter_file> raw_files;
+    try {
+        raw_files = read_records<cwt_iter_file>(s_.iter_link_fd(false));
+    } catch (...) {
+        bss.iter_file_socks = false;
+        throw;
+    }
+    bss.iter_file_socks = false;
+    auto inuse_after = netns_->tcp_in_use();
+
+    // Distinct hashed sockets with an fd, per namespace (TCP_CLOSE: not hashed).
+    std::vector<std::pair<std::uint32_t, SockId>> held;
+    held.reserve(raw_files.size());
+    for (const auto& f : raw_files)
+        if (f.state && f.state != CWT_TCP_CLOSE)
+            held.emplace_back(f.netns, f.sk);
+    std::sort(held.begin(), held.end());
+    held.erase(std::unique(held.begin(), held.end()), held.end());
+    std::unordered_map<std::uint32_t, std::uint64_t> held_count;
+    for (const auto& h : held)
+        ++held_count[h.first];
+    std::vector<std::uint32_t> complete, walk;
+    for (std::uint32_t ns : netns_->inodes()) {
+        auto b = inuse_before.find(ns), a = inuse_after.find(ns);
+        bool known = b != inuse_before.end() && a != inuse_after.end();
+        std::uint64_t fds = held_count.count(ns) ? held_count[ns] : 0;
+        if (known && b->second == a->second && b->second == fds)
+            complete.push_back(ns);
+        else
+            walk.push_back(ns);
+    }
+    complete_netns_ = complete.size();
+
+    walked_.clear();
+    std::vector<cwt_iter_sock> socks = walk.empty() ? std::vector<cwt_iter_sock>{} : walk_tcp(&walk);
+    take_queued_on();
+    w.queued_on = queued_on_;
+    std::unordered_set<std::uint32_t> done(complete.begin(), complete.end());
+    std::unordered_set<SockId> have;
+    for (const auto& s : socks)
+        have.insert(s.sk);
+    for (const auto& f : raw_files)
+        if (f.sock.sk && done.count(f.sock.netns) && have.insert(f.sock.sk).second)
+            socks.push_back(f.sock);
+    for (std::uint32_t ns : complete)
+        walked_.push_back(ns);
+    // Only the fds of listeners and CLOSE_WAITs matter to the audit.
+    std::vector<cwt_iter_file> files;
+    for (const auto& f : raw_files)
+        if (have.count(f.sk))
+            files.push_back(f);
+    w.socks = decode_sockets(socks);
+    w.files = decode_socket_fds(files);
+    drop_closed_meanwhile(w);
+    bss.iter_snapshot = false;
+    bss.iter_only_wanted = false;
+    return w;
+}
+
 Inventory::AuditWalk Inventory::audit_walk()
 {
+    if (netns_)
+        return audit_walk_netns();
     AuditWalk w;
     auto& bss = *s_.skel().bss;
     bss.iter_snapshot = true;
     bss.iter_tgid = 0;
     bss.iter_only_wanted = false;
-    w.socks = decode_sockets(read_records<cwt_iter_sock>(s_.iter_link_fd(true)));
+    w.socks = decode_sockets(walk_tcp());
     take_queued_on();
     w.queued_on = queued_on_;
     // iter/tcp marked the sockets that can have fds; if the mark failed for
@@ -149,6 +277,25 @@ void Inventory::drop_closed_meanwhile(AuditWalk& w)
     if (suspects.empty())
         return;
     set_wanted(suspects);
+    if (netns_) {
+        // The fd walk came first: a suspect may have been accepted since.
+        auto& bss = *s_.skel().bss;
+        bool snap = bss.iter_snapshot;
+        bss.iter_snapshot = false;
+        auto late = decode_socket_fds(socket_fds(0, true));
+        bss.iter_snapshot = snap;
+        std::unordered_set<SockId> found;
+        for (auto& f : late) {
+            found.insert(f.sk);
+            w.files.push_back(std::move(f));
+        }
+        suspects.erase(std::remove_if(suspects.begin(), suspects.end(),
+                                      [&](SockId sk) { return found.count(sk) > 0; }),
+                       suspects.end());
+        if (suspects.empty())
+            return;
+        set_wanted(suspects);
+    }
     std::unordered_set<SockId> still;
     for (const auto& s : tcp_sockets(true))
         if (s.state == CWT_TCP_CLOSE_WAIT)
@@ -194,11 +341,13 @@ Inventory::Refresh Inventory::refresh(const std::vector<SockId>& sks, std::uint3
     Refresh r;
     set_wanted(sks);
     std::vector<SockId> all = sks;
+    listener_by_ino_.clear();
     for (const auto& rec : tcp_sockets(true)) {
         if (rec.state != CWT_TCP_LISTEN) {
             r.socks.emplace(rec.sk, SeenSock{rec.state, rec.recv_q});
             continue;
         }
+        listener_by_ino_[rec.ino] = rec.sk;
         r.listeners.push_back(decode_listener(rec));
         all.push_back(rec.sk);
     }
@@ -227,9 +376,11 @@ std::vector<ListenerInfo> Inventory::listeners()
     std::vector<ListenerInfo> ls;
     bool need_owners = false;
     int lfd = map_fd(s_.skel().maps.listeners);
+    listener_by_ino_.clear();
     for (const auto& rec : tcp_sockets(true)) {
         if (rec.state != CWT_TCP_LISTEN)
             continue;
+        listener_by_ino_[rec.ino] = rec.sk;
         ListenerInfo l = decode_listener(rec);
         auto c = listener_owners_.find(rec.sk);
         if (c != listener_owners_.end())
@@ -249,11 +400,44 @@ std::vector<ListenerInfo> Inventory::listeners()
     return ls;
 }
 
+std::vector<ListenerInfo> Inventory::listener_queues()
+{
+    if (!netns_)
+        return listeners();
+    std::vector<SocketRecord> recs;
+    try {
+        recs = diag_listeners(netns_->diag_sockets(), filter_);
+    } catch (const UserError&) {
+        return listeners(); // no sock_diag (CONFIG_INET_DIAG off): the iterator walk
+    }
+    std::vector<ListenerInfo> ls;
+    ls.reserve(recs.size());
+    int lfd = map_fd(s_.skel().maps.listeners);
+    for (const auto& rec : recs) {
+        auto sk = listener_by_ino_.find(rec.ino);
+        if (sk == listener_by_ino_.end())
+            return listeners(); // a listener the last walk did not see: who owns it?
+        ListenerInfo l;
+        l.sk = sk->second;
+        l.netns = rec.netns;
+        l.local = rec.tuple.local;
+        l.queue = rec.recv_q;
+        l.backlog = rec.send_q;
+        if (auto o = listener_owners_.find(l.sk); o != listener_owners_.end())
+            l.owners = o->second;
+        cwt_listener_entry le{};
+        if (bpf_map_lookup_elem(lfd, &l.sk, &le) == 0)
+            l.last_accept_ns = le.last_accept_ns;
+        ls.push_back(std::move(l));
+    }
+    return ls;
+}
+
 namespace
 {
 
 // One syscall per 4096 entries (kernel 5.6+); false if batching is unsupported.
-bool scan_batched(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
+bool scan_batched(int fd, const Inventory::CloseWaitSink& out)
 {
     constexpr std::uint32_t kBatch = 4096;
     std::vector<SockId> keys(kBatch);
@@ -266,21 +450,21 @@ bool scan_batched(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
         if (err && errno != ENOENT)
             return !first; // a later batch failing leaves a partial scan: the next one completes it
         for (std::uint32_t i = 0; i < count; ++i)
-            out.emplace_back(keys[i], decode_close_wait(vals[i]));
+            out(keys[i], decode_close_wait(vals[i]));
         if (err)
             return true; // ENOENT: that was the last batch
         in_batch = out_batch;
     }
 }
 
-void scan_one_by_one(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
+void scan_one_by_one(int fd, const Inventory::CloseWaitSink& out)
 {
     SockId key = 0, next = 0;
     const void* prev = nullptr;
     cwt_cw_entry e{};
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
         if (bpf_map_lookup_elem(fd, &next, &e) == 0)
-            out.emplace_back(next, decode_close_wait(e));
+            out(next, decode_close_wait(e));
         key = next;
         prev = &key;
     }
@@ -288,14 +472,17 @@ void scan_one_by_one(int fd, std::vector<std::pair<SockId, CloseWaitInfo>>& out)
 
 } // namespace
 
-std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
+void Inventory::scan_close_waits(const CloseWaitSink& each)
 {
     int fd = map_fd(s_.skel().maps.close_waits);
+    if (!scan_batched(fd, each))
+        scan_one_by_one(fd, each);
+}
+
+std::vector<std::pair<SockId, CloseWaitInfo>> Inventory::scan_close_waits()
+{
     std::vector<std::pair<SockId, CloseWaitInfo>> out;
-    if (!scan_batched(fd, out)) {
-        out.clear();
-        scan_one_by_one(fd, out);
-    }
+    scan_close_waits([&](SockId sk, const CloseWaitInfo& info) { out.emplace_back(sk, info); });
     return out;
 }
 

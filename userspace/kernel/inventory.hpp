@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -10,6 +11,7 @@
 
 #include "closewait_trace/events.h"
 #include "kernel/loader.hpp"
+#include "kernel/netns_set.hpp"
 #include "core/leak_resolution.hpp"
 #include "core/model.hpp"
 #include "core/target_filter.hpp"
@@ -20,7 +22,22 @@ namespace cwt
 class Inventory
 {
   public:
-    explicit Inventory(BpfSession& s) : s_(s) {}
+    // netns: the namespaces to walk (iter/tcp sees only the namespace its fd
+    // was created in, see kernel/netns.hpp); null: only the tool's own.
+    // filter: the -P/-L/-D/-4/-6 filters, for the walks that do not pass
+    // through the BPF programs (the sock_diag listener check).
+    explicit Inventory(BpfSession& s, NetnsSet* netns = nullptr, SocketFilter filter = {})
+        : s_(s), netns_(netns), filter_(std::move(filter))
+    {
+    }
+
+    // Whether the last socket walk covered this namespace (a namespace whose
+    // setns failed, or one that appeared since the set was refreshed, is not).
+    bool walked(std::uint32_t netns) const;
+    // Namespaces that could not be entered, summed over the run.
+    std::size_t netns_skipped() const { return netns_ ? netns_->skipped() : 0; }
+    // Namespaces the last audit took from the fd walk alone (every socket had an fd).
+    std::size_t netns_from_fds() const { return complete_netns_; }
 
     // Which listener's queue held each queued child, as of the last walk.
     const QueuedOn& queued_on() const { return queued_on_; }
@@ -55,8 +72,18 @@ class Inventory
     // Every listener with its queue and last accept now; owners as of the last
     // refresh(), which runs again only when a listener is new. Refreshes queued_on().
     std::vector<ListenerInfo> listeners();
+    // The same from sock_diag with only TCPF_LISTEN asked, per namespace
+    // through netlink sockets kept open in each: the kernel walks only the
+    // listening hash, never the connections and TIME_WAITs that iter/tcp
+    // would visit. For the periodic queue check. Listeners are matched to the
+    // last iterator walk by inode; one it did not see (or no sock_diag) makes
+    // this listeners(). Does not refresh queued_on().
+    std::vector<ListenerInfo> listener_queues();
 
     std::vector<std::pair<SockId, CloseWaitInfo>> scan_close_waits();
+    // The same, one entry at a time (no copy of the whole map at 100k sockets).
+    using CloseWaitSink = std::function<void(SockId, const CloseWaitInfo&)>;
+    void scan_close_waits(const CloseWaitSink& each);
     std::vector<AcceptErrorSample> accept_errors();
     // Open fds of a process and how many are TCP sockets / in CLOSE_WAIT.
     FdContext fd_context(std::uint32_t pid);
@@ -89,11 +116,20 @@ class Inventory
     void unseed_close_wait(SockId sk);
     void unseed_owner(SockId sk);
 
+    // The TCP iterator run once in each namespace (its fd made inside it),
+    // records appended in namespace order.
+    std::vector<cwt_iter_sock> walk_tcp(const std::vector<std::uint32_t>* only = nullptr);
+    AuditWalk audit_walk_netns();
     void take_queued_on();
     void drop_closed_meanwhile(AuditWalk& w);
     QueuedOn queued_on_;
     std::unordered_map<SockId, std::vector<ProcessRef>> listener_owners_;
+    std::unordered_map<std::uint64_t, SockId> listener_by_ino_; // as of the last iterator walk
     BpfSession& s_;
+    NetnsSet* netns_ = nullptr;
+    SocketFilter filter_;
+    std::vector<std::uint32_t> walked_; // namespaces of the last walk_tcp()
+    std::size_t complete_netns_ = 0;
 };
 
 } // namespace cwt

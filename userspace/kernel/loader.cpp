@@ -18,6 +18,7 @@
 #include "common/units.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "kernel/caps.hpp"
 #include "kernel/fd_budget.hpp"
 #include "kernel/procfs.hpp"
@@ -34,6 +35,21 @@ std::string g_last_libbpf_error;
 // the shortage into a missing feature and a later EINVAL).
 bool g_libbpf_fd_shortage = false;
 
+// The socket filters into .rodata (at most kMaxPorts per list: the CLI checks).
+template <typename Rodata> void set_socket_filter(Rodata& r, const SocketFilter& f)
+{
+    auto put = [](const std::vector<std::uint16_t>& from, volatile std::uint16_t* to,
+                  volatile std::uint8_t& n) {
+        n = static_cast<std::uint8_t>(std::min(from.size(), SocketFilter::kMaxPorts));
+        for (std::size_t i = 0; i < n; ++i)
+            to[i] = from[i];
+    };
+    put(f.ports, r.filter_ports, r.filter_n_ports);
+    put(f.lports, r.filter_lports, r.filter_n_lports);
+    put(f.rports, r.filter_rports, r.filter_n_rports);
+    r.filter_family = f.family;
+}
+
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
 {
     char buf[1024];
@@ -45,7 +61,16 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
         g_libbpf_fd_shortage = true;
     if (g_libbpf_debug) {
         // Whole: a verifier log is one message of many kilobytes.
-        std::vfprintf(stderr, fmt, args);
+        va_list again;
+        va_copy(again, args);
+        int n = std::vsnprintf(nullptr, 0, fmt, again);
+        va_end(again);
+        if (n > 0) {
+            std::string text(static_cast<std::size_t>(n) + 1, '\0');
+            std::vsnprintf(text.data(), text.size(), fmt, args);
+            text.pop_back();
+            log_debug_block(text);
+        }
         return 0;
     }
     if (level == LIBBPF_WARN) {
@@ -88,6 +113,26 @@ bool kernel_has_bpf_loop()
     return has;
 }
 
+// Hash maps allocated on use may be used from tracing programs (tracepoint,
+// raw_tp, kprobe) safely from 6.1 on: the BPF memory allocator (struct
+// bpf_mem_alloc, "bpf: Introduce any context BPF specific memory allocator")
+// came with "bpf: Relax the requirement to use preallocated hash maps in
+// tracing progs". Before it, the verifier accepts such a map only with a
+// kernel WARN (and refuses it on PREEMPT_RT), so those kernels keep the
+// preallocated maps.
+bool kernel_has_bpf_mem_alloc()
+{
+    static const bool has = [] {
+        btf* vmlinux = btf__load_vmlinux_btf();
+        if (!vmlinux)
+            return false;
+        bool found = btf__find_by_name_kind(vmlinux, "bpf_mem_alloc", BTF_KIND_STRUCT) >= 0;
+        btf__free(vmlinux);
+        return found;
+    }();
+    return has;
+}
+
 UserError privilege_error(const std::vector<std::string>& missing)
 {
     std::string names;
@@ -99,6 +144,11 @@ UserError privilege_error(const std::vector<std::string>& missing)
 }
 
 } // namespace
+
+bool per_socket_on_use()
+{
+    return kernel_has_bpf_mem_alloc();
+}
 
 const char* tier_name(Tier t)
 {
@@ -198,7 +248,7 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     skel_.reset(raw);
     auto& s = *skel_;
     s.rodata->filter_tgid = opts.filter_pid;
-    s.rodata->filter_port = opts.filter_port;
+    set_socket_filter(*s.rodata, opts.socket_filter);
     s.rodata->emit_every_close_wait = opts.verbose;
     s.rodata->leak_threshold_ns = opts.leak_threshold_ns;
     s.rodata->ringbuf_wake_bytes = bpf_map__max_entries(s.maps.events) / 4;
@@ -207,20 +257,23 @@ std::string BpfSession::try_candidate(const LoaderOptions& opts, const Candidate
     if (opts.attach_live) {
         bpf_map__set_max_entries(s.maps.close_waits, opts.max_sockets);
         bpf_map__set_max_entries(s.maps.owners, opts.max_sockets);
+        if (per_socket_on_use()) {
+            // Memory follows the sockets (and listeners, and threads in
+            // accept()) tracked, not the capacities.
+            for (bpf_map* m : {s.maps.close_waits, s.maps.owners, s.maps.listeners, s.maps.accept_args})
+                bpf_map__set_map_flags(m, BPF_F_NO_PREALLOC);
+        }
+        if (c.tier != Tier::Kprobe)
+            bpf_map__set_max_entries(s.maps.kaccept_args, 1); // kprobe tier only
     } else {
         // Iterators only: the live maps are never used, so keep them tiny
         // (hash maps are preallocated in full).
+        // The audit's fd walk picks listeners and CLOSE_WAITs by their state
+        // (iterators.bpf.c), so `wanted` is not used either.
         for (bpf_map* m : {s.maps.close_waits, s.maps.owners, s.maps.listeners, s.maps.accept_args,
-                           s.maps.accept_errors, s.maps.kaccept_args})
+                           s.maps.accept_errors, s.maps.kaccept_args, s.maps.wanted})
             bpf_map__set_max_entries(m, 1);
         bpf_map__set_max_entries(s.maps.events, 4096);
-        // The audit marks every listener and CLOSE_WAIT here. Entries are
-        // allocated on use, but the bucket array is not: size it by the
-        // sockets in use, with room for growth during the walk (an overflow
-        // only costs a full fd walk).
-        std::uint64_t in_use = tcp_sockets_in_use().value_or(65536);
-        bpf_map__set_max_entries(s.maps.wanted, static_cast<std::uint32_t>(std::clamp<std::uint64_t>(
-                                                    in_use + in_use / 4, 1024, 1 << 22)));
     }
 
     // Everything off but the iterators, then exactly this candidate's hooks on.
@@ -342,6 +395,13 @@ void BpfSession::load_with_fallbacks(const LoaderOptions& opts)
                     {"accept + fd install", "syscall exits only", true, "fentry and kprobes unavailable"});
             probes_.push_back({"io_uring accept errors", "tracepoint io_uring:io_uring_complete", uring_,
                                uring_ ? "io_uring present" : "no io_uring tracepoint: not watched"});
+            if (opts.attach_live)
+                probes_.push_back(
+                    {"per-socket state",
+                     per_socket_on_use() ? "hash maps, allocated on use" : "hash maps, preallocated", true,
+                     per_socket_on_use()
+                         ? "6.1+ (bpf_mem_alloc): memory follows the sockets tracked, up to --max-sockets"
+                         : "before 6.1 tracing programs need preallocated maps: --max-sockets sizes them"});
             probes_.push_back({"inventory", "iter/tcp + iter/task_file", true, "BPF iterators"});
             probes_.push_back({"accept queues",
                                kernel_has_bpf_loop() ? "walked per listener (bpf_loop)" : "by address", true,

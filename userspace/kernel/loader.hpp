@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/units.hpp"
+#include "core/target_filter.hpp"
 
 struct closewait_bpf;
 struct bpf_link;
@@ -26,7 +27,7 @@ struct LoaderOptions {
     bool attach_live = true; // false: iterators only (--snapshot)
     Tier tier = Tier::Auto;
     std::uint32_t filter_pid = 0;
-    std::uint16_t filter_port = 0;
+    SocketFilter socket_filter; // -4/-6, -P/-L/-D, into the kernel's .rodata
     bool verbose = false;
     std::uint64_t leak_threshold_ns = kDefaultThresholdNs;
     std::uint32_t max_sockets = 65536; // close_waits and owners map capacity
@@ -87,6 +88,10 @@ class BpfSession
     bool skip_uring_ = false;      // retrying a load without it
     std::size_t fd_short_need_ = 0; // the smallest fd need of a tier skipped for it
 };
+
+// Whether the per-socket hash maps (close_waits, owners) are allocated on use
+// on this kernel (6.1+) rather than preallocated to --max-sockets.
+bool per_socket_on_use();
 
 // Mounts tracefs if no tracing directory is available (classic tracepoints
 // resolve their ids there). Returns an empty string on success, else the cause.

@@ -1,9 +1,8 @@
 #include "report/fold.hpp"
 
-#include <algorithm>
-#include <cstdio>
+#include <fmt/format.h>
 
-#include "report/human.hpp"
+#include <algorithm>
 
 namespace cwt
 {
@@ -82,12 +81,14 @@ std::pair<std::string, std::string> site_of(const std::vector<LeakFinding>& leak
         return {};
     // "Same" only while every new leak is at that one site.
     std::string key = best->second->key() + (best->first == leaks.size() ? "" : "|mixed");
-    return {key, std::to_string(best->first) + " of " + std::to_string(leaks.size()) + " " + best->second->label()};
+    return {key, std::to_string(best->first) + " of " + std::to_string(leaks.size()) + " " +
+                     best->second->label()};
 }
 
 } // namespace
 
-std::string LeakFolder::folded_line(const Key& k, Group& g, MonoNs now, const WallClock& clock) const
+std::vector<std::string> LeakFolder::folded_lines(const Key& k, Group& g, MonoNs now,
+                                                  const WallClock& clock) const
 {
     // Growth: leaks reported over the last minute (or since the first), per minute.
     g.growth.emplace_back(now, g.reported);
@@ -106,27 +107,30 @@ std::string LeakFolder::folded_line(const Key& k, Group& g, MonoNs now, const Wa
             oldest = o.entered_ns;
             lower_bound = o.age_is_lower_bound;
         }
-    std::string age = g.open.empty() ? "-" : (lower_bound ? ">" : "") + format_age(ns_to_seconds(now - oldest));
+    std::string age =
+        g.open.empty() ? "-" : (lower_bound ? ">" : "") + format_age(ns_to_seconds(now - oldest));
 
-    // One line: who, where, how many, how fast. The site goes on a
-    // continuation line the first time, and again only when it changes.
-    char buf[256];
-    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s on %s: %zu new, %zu open, oldest %s, %+.0f/min",
-                  clock.hms(now).c_str(), "LEAKS", k.pid ? std::to_string(k.pid).c_str() : "-",
-                  k.pid ? fit(k.comm, 15).c_str() : "-", k.listener.c_str(), g.held.size(), g.open.size(),
-                  age.c_str(), per_min);
-    std::string line = buf;
+    // One record: who, where, how many, how fast. The site gets a record of
+    // its own the first time, and again only when it changes.
+    const bool wide = style_.wide;
+    std::string pid = k.pid ? std::to_string(k.pid) : "-";
+    std::string comm = k.pid ? cut(k.comm, 15, wide) : "-";
+    std::string head = time_columns(now, clock, style_);
+    std::string line =
+        head + fmt::format("{:<9} {:>7} {:<15} on {}: {} new, {} open, oldest {}, {:+.0f}/min", "LEAKS", pid,
+                           comm, k.listener, g.held.size(), g.open.size(), age, per_min);
     if (!g.queued.empty())
-        line += ", " + std::to_string(g.queued.size()) + " queued";
+        line += fmt::format(", {} queued", g.queued.size());
     auto [site_key, site] = site_of(g.held);
     if (site.empty())
-        return fit(line, kMaxLineWidth);
+        return {cut(line, kMaxLineWidth, wide)};
     if (site_key == g.last_site) {
         std::string same = "; same site";
-        return fit(line, kMaxLineWidth - same.size()) + same;
+        return {(wide ? line : fit(line, kMaxLineWidth - same.size())) + same};
     }
     g.last_site = site_key;
-    return fit(line, kMaxLineWidth) + "\n" + std::string(9, ' ') + fit(site, kMaxLineWidth - 9);
+    std::string site_line = head + fmt::format("{:<9} {:>7} {:<15} {}", "SITE", pid, comm, site);
+    return {cut(line, kMaxLineWidth, wide), cut(site_line, kMaxLineWidth, wide)};
 }
 
 std::vector<std::string> LeakFolder::due(MonoNs now, const WallClock& clock, bool all)
@@ -138,7 +142,7 @@ std::vector<std::string> LeakFolder::due(MonoNs now, const WallClock& clock, boo
         g.reported += g.held.size();
         std::vector<std::string> lines;
         if (g.held.size() + g.queued.size() > fold_) {
-            lines.push_back(folded_line(k, g, now, clock));
+            lines = folded_lines(k, g, now, clock);
         } else {
             g.growth.emplace_back(now, g.reported);
             std::vector<std::pair<MonoNs, Finding>> each;
@@ -149,7 +153,7 @@ std::vector<std::string> LeakFolder::due(MonoNs now, const WallClock& clock, boo
             std::stable_sort(each.begin(), each.end(),
                              [](const auto& a, const auto& b) { return a.first < b.first; });
             for (const auto& e : each)
-                lines.push_back(human_line(e.second, clock));
+                lines.push_back(human_line(e.second, clock, style_));
         }
         ready.emplace_back(g.held_since, std::move(lines));
         g.held.clear();
@@ -174,12 +178,12 @@ std::vector<std::string> LeakFolder::totals(MonoNs now) const
         MonoNs oldest = now;
         for (const auto& [sk, o] : g.open)
             oldest = std::min(oldest, o.entered_ns);
-        std::string who = k.pid ? "pid " + std::to_string(k.pid) + " (" + fit(k.comm, 15) + ")" : "unknown owner";
-        char buf[256];
-        std::snprintf(buf, sizeof(buf), "leaks of %s on %s: %zu reported, %zu still open, oldest %s", who.c_str(),
-                      k.listener.c_str(), reported, g.open.size(),
-                      g.open.empty() ? "-" : format_age(ns_to_seconds(now - oldest)).c_str());
-        out.push_back(fit(buf, kMaxLineWidth));
+        std::string who = k.pid ? fmt::format("pid {} ({})", k.pid, cut(k.comm, 15, style_.wide))
+                                : std::string("unknown owner");
+        std::string line =
+            fmt::format("leaks of {} on {}: {} reported, {} still open, oldest {}", who, k.listener, reported,
+                        g.open.size(), g.open.empty() ? "-" : format_age(ns_to_seconds(now - oldest)));
+        out.push_back(cut(line, kMaxLineWidth, style_.wide));
     }
     return out;
 }

@@ -1,7 +1,8 @@
 // Folded human output (issue #12): while a (process, listener) has few new
 // leaks, one line per socket; once it has more than `fold` in one reporting
 // interval, one line for that interval instead: new since the last line,
-// total open, oldest age, growth per minute and the most common leak site.
+// total open, oldest age and growth per minute, and the most common leak site
+// on a SITE record of its own (one line per record, no continuation lines).
 // Leaks and queued CLOSE_WAITs are held for one interval (1 s) to decide;
 // other findings pass.
 #pragma once
@@ -16,6 +17,7 @@
 
 #include "core/model.hpp"
 #include "report/format.hpp"
+#include "report/human.hpp"
 
 namespace cwt
 {
@@ -25,7 +27,10 @@ constexpr MonoNs kFoldIntervalNs = kNsPerSec;
 class LeakFolder
 {
   public:
-    LeakFolder(std::size_t fold, MonoNs interval_ns = kFoldIntervalNs) : fold_(fold), interval_ns_(interval_ns) {}
+    explicit LeakFolder(std::size_t fold, HumanStyle style = {}, MonoNs interval_ns = kFoldIntervalNs)
+        : fold_(fold), style_(style), interval_ns_(interval_ns)
+    {
+    }
 
     void leak(const LeakFinding& f);
     // A CLOSE_WAIT still in its listener's accept queue (folded with the leaks).
@@ -58,13 +63,15 @@ class LeakFolder
         std::unordered_map<SockId, Open> open;
         std::size_t reported = 0;
         std::deque<std::pair<MonoNs, std::size_t>> growth; // (ts, reported) of the last minute
-        std::string last_site;                              // key of the site last printed
+        std::string last_site;                             // key of the site last printed
     };
     static Key key_of(const SocketFacts& s);
     Group& hold(const SocketFacts& s, MonoNs ts);
-    std::string folded_line(const Key& k, Group& g, MonoNs now, const WallClock& clock) const;
+    // The LEAKS record, and a SITE record when the site changed.
+    std::vector<std::string> folded_lines(const Key& k, Group& g, MonoNs now, const WallClock& clock) const;
 
     std::size_t fold_;
+    HumanStyle style_;
     MonoNs interval_ns_;
     std::map<Key, Group> groups_;
     std::unordered_map<SockId, Key> key_by_sk_;

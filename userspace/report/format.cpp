@@ -1,8 +1,10 @@
 #include "report/format.hpp"
 
 #include <arpa/inet.h>
-#include <cstdio>
-#include <cstring>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <ctime>
 
 #include "common/clock.hpp"
@@ -25,8 +27,8 @@ std::string format_addr(const Endpoint& e)
 std::string format_endpoint(const Endpoint& e)
 {
     if (e.is_v4_mapped())
-        return format_addr(e) + ":" + std::to_string(e.port);
-    return "[" + format_addr(e) + "]:" + std::to_string(e.port);
+        return fmt::format("{}:{}", format_addr(e), e.port);
+    return fmt::format("[{}]:{}", format_addr(e), e.port);
 }
 
 const char* tcp_state_name(std::uint8_t state)
@@ -42,40 +44,46 @@ WallClock::WallClock() : offset_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MO
 std::string WallClock::rfc3339(MonoNs mono) const
 {
     std::int64_t ns = to_unix_ns(mono);
-    time_t secs = static_cast<time_t>(ns / static_cast<std::int64_t>(kNsPerSec));
-    tm t{};
-    gmtime_r(&secs, &t);
-    char buf[80];
-    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
-                  t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                  static_cast<int>((ns / static_cast<std::int64_t>(kNsPerMs)) % 1000));
-    return buf;
+    auto secs = static_cast<std::time_t>(ns / static_cast<std::int64_t>(kNsPerSec));
+    return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(secs),
+                       (ns / static_cast<std::int64_t>(kNsPerMs)) % 1000);
 }
 
 std::string WallClock::hms(MonoNs mono) const
 {
-    time_t secs = static_cast<time_t>(to_unix_ns(mono) / static_cast<std::int64_t>(kNsPerSec));
-    tm t{};
-    localtime_r(&secs, &t);
-    char buf[16];
-    std::strftime(buf, sizeof(buf), "%H:%M:%S", &t);
-    return buf;
+    auto secs = static_cast<std::time_t>(to_unix_ns(mono) / static_cast<std::int64_t>(kNsPerSec));
+    return fmt::format("{:%H:%M:%S}", fmt::localtime(secs));
 }
 
 std::string format_age(double s)
 {
-    char buf[32];
+    auto i = static_cast<long long>(s);
     if (s < 60)
-        std::snprintf(buf, sizeof(buf), "%.1fs", s);
-    else if (s < 3600)
-        std::snprintf(buf, sizeof(buf), "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
-    else if (s < 86400)
-        std::snprintf(buf, sizeof(buf), "%dh%02dm", static_cast<int>(s) / 3600,
-                      (static_cast<int>(s) % 3600) / 60);
-    else
-        std::snprintf(buf, sizeof(buf), "%dd%02dh", static_cast<int>(s) / 86400,
-                      (static_cast<int>(s) % 86400) / 3600);
-    return buf;
+        return fmt::format("{:.1f}s", s);
+    if (s < 3600)
+        return fmt::format("{}m{:02d}s", i / 60, i % 60);
+    if (s < 86400)
+        return fmt::format("{}h{:02d}m", i / 3600, (i % 3600) / 60);
+    return fmt::format("{}d{:02d}h", i / 86400, (i % 86400) / 3600);
+}
+
+const char* family_name(std::uint16_t family)
+{
+    return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "";
+}
+
+std::string describe_filter(const SocketFilter& f)
+{
+    std::string s;
+    if (!f.ports.empty())
+        s += fmt::format(" port={}", fmt::join(f.ports, ","));
+    if (!f.lports.empty())
+        s += fmt::format(" lport={}", fmt::join(f.lports, ","));
+    if (!f.rports.empty())
+        s += fmt::format(" rport={}", fmt::join(f.rports, ","));
+    if (f.family)
+        s += fmt::format(" {}", family_name(f.family));
+    return s;
 }
 
 } // namespace cwt

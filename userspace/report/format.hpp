@@ -9,6 +9,7 @@
 #include "common/clock.hpp"
 #include "common/text.hpp"
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -34,5 +35,10 @@ class WallClock
 };
 
 std::string format_age(double seconds); // "12.3s", "5m03s", "2h14m", "3d04h"
+
+// "ipv4", "ipv6", or "" for both.
+const char* family_name(std::uint16_t family);
+// The socket filters as the start line shows them: " port=80,81 lport=8080 ipv6" ("" for none).
+std::string describe_filter(const SocketFilter& f);
 
 } // namespace cwt

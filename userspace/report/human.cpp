@@ -1,8 +1,11 @@
 #include "report/human.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <sstream>
 
+#include "common/units.hpp"
 #include "report/fold.hpp"
 #include "report/summary.hpp"
 
@@ -194,89 +197,102 @@ std::string fit(const std::string& s, std::size_t width)
 {
     if (s.size() <= width)
         return s;
+    if (width == 0)
+        return "";
     return s.substr(0, width - 1) + "+";
 }
 
-// Breaks text at spaces so no line exceeds `width`; continuation lines indented.
-std::string wrap(const std::string& text, std::size_t width, std::size_t indent)
+std::string fit_endpoint(const std::string& s, std::size_t width)
 {
-    std::string out, line;
-    std::istringstream words(text);
-    std::string w;
-    while (words >> w) {
-        std::size_t limit = out.empty() ? width : width - indent;
-        if (!line.empty() && line.size() + 1 + w.size() > limit) {
-            out += (out.empty() ? "" : "\n" + std::string(indent, ' ')) + line;
-            line.clear();
-        }
-        line += (line.empty() ? "" : " ") + w.substr(0, limit);
-    }
-    if (!line.empty())
-        out += (out.empty() ? "" : "\n" + std::string(indent, ' ')) + line;
-    return out;
-}
-
-std::string human_header()
-{
-    char buf[160];
-    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s %s", "TIME", "EVENT", "PID",
-                  "COMM", "FD", "LOCAL", "REMOTE", "AGE", "DETAIL");
-    return buf;
+    auto colon = s.rfind(':');
+    if (s.size() <= width || colon == std::string::npos)
+        return fit(s, width);
+    // "]:port" or ":port" stays whole.
+    std::size_t keep = s.size() - colon + (colon > 0 && s[colon - 1] == ']' ? 1 : 0);
+    if (keep + 2 > width)
+        return fit(s, width);
+    return s.substr(0, width - keep - 1) + "+" + s.substr(s.size() - keep);
 }
 
 namespace
 {
 
-std::string lay_out(const Columns& c, const WallClock& clock)
-{
-    char buf[512];
-    std::string pid = c.who ? std::to_string(c.who->pid) : "-";
-    std::string comm = c.who ? fit(c.who->comm, 15) : "-";
-    std::string fd = (c.fd_of && c.fd_of->fd >= 0) ? std::to_string(c.fd_of->fd) : "-";
-    const std::string& local = c.local;
-    const std::string& remote = c.remote;
-    const std::string& age = c.age;
-    std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s", clock.hms(c.ts_ns).c_str(),
-                  c.event, pid.c_str(), comm.c_str(), fd.c_str(), local.c_str(), remote.c_str(), age.c_str());
-    std::string line = buf;
-    std::string detail = c.detail;
-    if (line.size() > kMaxLineWidth) {
-        // Long IPv6 endpoints: addresses go on a continuation line.
-        std::snprintf(buf, sizeof(buf), "%-8s %-9s %7s %-15s %4s %-21s %-21s %6s", clock.hms(c.ts_ns).c_str(),
-                      c.event, pid.c_str(), comm.c_str(), fd.c_str(), "(below)", "(below)", age.c_str());
-        line = buf;
-        detail = local + " -> " + remote + (detail.empty() ? "" : " " + detail);
-    }
-    if (detail.empty())
-        return line;
-    if (line.size() + 1 + detail.size() <= kMaxLineWidth)
-        return line + " " + detail;
-    // Wrap the detail onto indented continuation lines.
-    std::string out = line;
-    const std::size_t indent = 9, width = kMaxLineWidth - indent;
-    for (std::size_t pos = 0; pos < detail.size(); pos += width)
-        out += "\n" + std::string(indent, ' ') + detail.substr(pos, width);
-    return out;
-}
+// Column widths of the narrow layout; numbers are never cut.
+constexpr std::size_t kCommW = 15, kEndpointW = 21;
 
-template <typename F> std::string line_of(const F& f, const WallClock& clock)
+double seconds_since(MonoNs ts_ns, MonoNs started_ns)
 {
-    return lay_out(columns(f), clock);
-}
-
-std::string line_of(const LostFinding& f, const WallClock& clock)
-{
-    char buf[512];
-    std::snprintf(buf, sizeof(buf), "%-8s %-9s %llu events lost: %s", clock.hms(f.ts_ns).c_str(), "LOST",
-                  static_cast<unsigned long long>(f.count), f.detail.c_str());
-    return fit(buf, kMaxLineWidth);
+    return ts_ns > started_ns ? ns_to_seconds(ts_ns - started_ns) : 0.0;
 }
 
 } // namespace
 
-std::string human_line(const Finding& f, const WallClock& clock)
+std::string time_columns(MonoNs ts_ns, const WallClock& clock, const HumanStyle& style)
 {
-    return std::visit([&](const auto& x) { return line_of(x, clock); }, f);
+    std::string s;
+    if (style.clock_time || !style.rel_time)
+        s += fmt::format("{:<8} ", clock.hms(ts_ns));
+    if (style.rel_time)
+        s += fmt::format("{:<9.3f} ", seconds_since(ts_ns, style.started_ns));
+    return s;
+}
+
+std::string human_header(const HumanStyle& style)
+{
+    std::string s;
+    if (style.clock_time || !style.rel_time)
+        s += fmt::format("{:<8} ", "TIME");
+    if (style.rel_time)
+        s += fmt::format("{:<9} ", "TIME(s)");
+    return s + fmt::format("{:<9} {:>7} {:<15} {:>4} {:<21} {:<21} {:>6} {}", "EVENT", "PID", "COMM", "FD",
+                           "LOCAL", "REMOTE", "AGE", "DETAIL");
+}
+
+namespace
+{
+
+// Narrow: columns cut to their widths, then the detail to what is left of the
+// line. Wide: every field whole.
+std::string lay_out(const Columns& c, const WallClock& clock, const HumanStyle& style)
+{
+    const bool wide = style.wide;
+    std::string pid = c.who ? std::to_string(c.who->pid) : "-";
+    std::string comm = c.who ? cut(c.who->comm, kCommW, wide) : "-";
+    std::string fd = (c.fd_of && c.fd_of->fd >= 0) ? std::to_string(c.fd_of->fd) : "-";
+    std::string local = wide ? c.local : fit_endpoint(c.local, kEndpointW);
+    std::string remote = wide ? c.remote : fit_endpoint(c.remote, kEndpointW);
+    std::string line =
+        time_columns(c.ts_ns, clock, style) + fmt::format("{:<9} {:>7} {:<15} {:>4} {:<21} {:<21} {:>6}",
+                                                          c.event, pid, comm, fd, local, remote, c.age);
+    std::string detail = c.detail;
+    // The container, as `docker ps` shows its id.
+    if (c.who && c.who->meta && c.who->meta->container)
+        detail =
+            "ctr=" + short_container_id(c.who->meta->container->id) + (detail.empty() ? "" : " " + detail);
+    if (wide)
+        return detail.empty() ? line : line + " " + detail;
+    if (detail.empty() || line.size() + 2 > kMaxLineWidth)
+        return fit(line, kMaxLineWidth);
+    return line + " " + fit(detail, kMaxLineWidth - line.size() - 1);
+}
+
+template <typename F> std::string line_of(const F& f, const WallClock& clock, const HumanStyle& style)
+{
+    return lay_out(columns(f), clock, style);
+}
+
+std::string line_of(const LostFinding& f, const WallClock& clock, const HumanStyle& style)
+{
+    std::string line = time_columns(f.ts_ns, clock, style) +
+                       fmt::format("{:<9} {} events lost: {}", "LOST", f.count, f.detail);
+    return cut(line, kMaxLineWidth, style.wide);
+}
+
+} // namespace
+
+std::string human_line(const Finding& f, const WallClock& clock, const HumanStyle& style)
+{
+    return std::visit([&](const auto& x) { return line_of(x, clock, style); }, f);
 }
 
 namespace
@@ -285,22 +301,20 @@ namespace
 class HumanReporter : public Reporter
 {
   public:
-    HumanReporter(std::FILE* out, std::FILE* err, WallClock clock, std::size_t fold)
-        : out_(out), err_(err), clock_(clock), folder_(fold)
+    HumanReporter(std::FILE* out, std::FILE* err, WallClock clock, HumanStyle style, std::size_t fold)
+        : out_(out), err_(err), clock_(clock), style_(style), folder_(fold, style)
     {
     }
     void start(const StartInfo& s) override
     {
         std::string filters;
         if (s.filter_pid)
-            filters += " pid=" + std::to_string(s.filter_pid);
-        if (s.filter_port)
-            filters += " port=" + std::to_string(s.filter_port);
-        std::fprintf(err_, "closewait-trace: %s, tier %s (%s), kernel %s, threshold %gs%s%s\n",
-                     s.mode.c_str(), s.tier.c_str(), s.tier_reason.c_str(), s.kernel.c_str(), s.threshold_s,
-                     filters.c_str(), s.verbose ? ", verbose" : "");
+            filters += fmt::format(" pid={}", s.filter_pid);
+        filters += describe_filter(s.socket_filter);
+        fmt::print(err_, "closewait-trace: {}, tier {} ({}), kernel {}, threshold {}s{}{}\n", s.mode, s.tier,
+                   s.tier_reason, s.kernel, s.threshold_s, filters, s.verbose ? ", verbose" : "");
         std::fflush(err_);
-        std::fprintf(out_, "%s\n", human_header().c_str());
+        fmt::print(out_, "{}\n", human_header(style_));
     }
     void finding(const Finding& f) override
     {
@@ -312,14 +326,14 @@ class HumanReporter : public Reporter
         if (auto* c = std::get_if<ClosedFinding>(&f))
             folder_.closed(*c);
         print_due(false);
-        std::fprintf(out_, "%s\n", human_line(f, clock_).c_str());
+        fmt::print(out_, "{}\n", human_line(f, clock_, style_));
     }
     void summary(const Summary& s, double elapsed_s) override
     {
         print_due(true);
-        print_human_summary(out_, s, elapsed_s);
+        print_human_summary(out_, s, elapsed_s, style_.wide);
         for (const auto& l : folder_.totals(mono_now_ns()))
-            std::fprintf(out_, "%s\n", l.c_str());
+            fmt::print(out_, "{}\n", l);
     }
     void flush() override
     {
@@ -329,26 +343,28 @@ class HumanReporter : public Reporter
     void target_exit(std::uint32_t pid, MonoNs) override
     {
         print_due(false);
-        std::fprintf(out_, "pid %u exited\n", pid);
+        fmt::print(out_, "pid {} exited\n", pid);
     }
 
   private:
     void print_due(bool all)
     {
         for (const auto& l : folder_.due(mono_now_ns(), clock_, all))
-            std::fprintf(out_, "%s\n", l.c_str());
+            fmt::print(out_, "{}\n", l);
     }
     std::FILE* out_;
     std::FILE* err_;
     WallClock clock_;
+    HumanStyle style_;
     LeakFolder folder_;
 };
 
 } // namespace
 
-std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock, std::size_t fold)
+std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock,
+                                              HumanStyle style, std::size_t fold)
 {
-    return std::make_unique<HumanReporter>(out, err, clock, fold);
+    return std::make_unique<HumanReporter>(out, err, clock, style, fold);
 }
 
 } // namespace cwt

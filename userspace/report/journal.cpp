@@ -66,22 +66,6 @@ std::string journal_line(int priority, std::string_view text)
     return out;
 }
 
-bool is_journal_stream(int fd)
-{
-    const char* js = std::getenv("JOURNAL_STREAM");
-    if (!js)
-        return false;
-    unsigned long long dev = 0, ino = 0;
-    if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2)
-        return false;
-    struct stat st {
-    };
-    if (fstat(fd, &st) != 0)
-        return false;
-    return static_cast<unsigned long long>(st.st_dev) == dev &&
-           static_cast<unsigned long long>(st.st_ino) == ino;
-}
-
 namespace
 {
 
@@ -90,14 +74,17 @@ namespace
 class JournalReporter : public Reporter
 {
   public:
-    JournalReporter(std::FILE* out, std::FILE* err, WallClock clock) : out_(out), err_(err), clock_(clock) {}
+    JournalReporter(std::FILE* out, std::FILE* err, WallClock clock, HumanStyle style)
+        : out_(out), err_(err), clock_(clock), style_(style)
+    {
+    }
     void start(const StartInfo& s) override
     {
         relay(kPrioInfo, [&](Reporter& r) { r.start(s); });
     }
     void finding(const Finding& f) override
     {
-        std::fprintf(out_, "%s\n", journal_line(journal_priority(f), human_line(f, clock_)).c_str());
+        std::fprintf(out_, "%s\n", journal_line(journal_priority(f), human_line(f, clock_, style_)).c_str());
     }
     void summary(const Summary& s, double elapsed_s) override
     {
@@ -114,7 +101,7 @@ class JournalReporter : public Reporter
         if (!mem)
             return;
         {
-            auto human = make_human_reporter(mem, err_, clock_);
+            auto human = make_human_reporter(mem, err_, clock_, style_);
             fn(*human);
             human->flush();
         }
@@ -132,13 +119,17 @@ class JournalReporter : public Reporter
     std::FILE* out_;
     std::FILE* err_;
     WallClock clock_;
+    HumanStyle style_;
 };
 
 } // namespace
 
-std::unique_ptr<Reporter> make_journal_reporter(std::FILE* out, std::FILE* err, WallClock clock)
+std::unique_ptr<Reporter> make_journal_reporter(std::FILE* out, std::FILE* err, WallClock clock,
+                                                HumanStyle style)
 {
-    return std::make_unique<JournalReporter>(out, err, clock);
+    // The journal has no terminal width: a cut field would be lost for good.
+    style.wide = true;
+    return std::make_unique<JournalReporter>(out, err, clock, style);
 }
 
 } // namespace cwt

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/log.hpp"
 #include "report/format.hpp"
 #include "report/human.hpp"
 #include "report/reporter.hpp"
@@ -25,11 +26,11 @@ int journal_priority(const Finding& f);
 // become one space, any other control byte a space.
 std::string journal_line(int priority, std::string_view text);
 
-// Whether `fd` is the stream JOURNAL_STREAM ("DEV:INODE") names.
-bool is_journal_stream(int fd);
+// is_journal_stream(fd): common/log.hpp.
 
-// The human reporter, with every line of stdout prefixed: findings one line
-// each at their priority, the header and the summary at <6>.
-std::unique_ptr<Reporter> make_journal_reporter(std::FILE* out, std::FILE* err, WallClock clock);
+// The human reporter, wide (no field cut: the journal has no width), with every line of stdout prefixed:
+// findings one line each at their priority, the header and the summary at <6>.
+std::unique_ptr<Reporter> make_journal_reporter(std::FILE* out, std::FILE* err, WallClock clock,
+                                                HumanStyle style = {});
 
 } // namespace cwt

@@ -1,7 +1,11 @@
 #include "report/json.hpp"
 #include "report/summary.hpp"
+#include "core/annotate.hpp"
+
+#include <fmt/format.h>
 
 #include <cstdio>
+#include <string>
 
 namespace cwt
 {
@@ -11,16 +15,37 @@ namespace
 
 std::string hex(std::uint64_t v)
 {
-    char buf[24];
-    std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
+    return fmt::format("{:#x}", v);
 }
 
 } // namespace
 
+nlohmann::ordered_json container_json(const ProcessMeta* m)
+{
+    if (!m || !m->container)
+        return nullptr;
+    const ContainerRef& c = *m->container;
+    return {{"id", c.id},
+            {"runtime", c.runtime},
+            {"pod_uid", c.pod_uid.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(c.pod_uid)}};
+}
+
+void put_nspid(nlohmann::ordered_json& j, const ProcessRef* p)
+{
+    j["nspid"] = p && p->meta && p->meta->nspid ? nlohmann::ordered_json(p->meta->nspid) : nlohmann::ordered_json();
+}
+
+void put_container(nlohmann::ordered_json& j, const ProcessMeta* m)
+{
+    j["cgroup"] = m && !m->cgroup.empty() ? nlohmann::ordered_json(m->cgroup) : nlohmann::ordered_json();
+    j["container"] = container_json(m);
+}
+
 nlohmann::ordered_json process_json(const ProcessRef& p)
 {
-    return {{"pid", p.pid}, {"comm", p.comm}, {"fd", p.fd}};
+    nlohmann::ordered_json j = {{"pid", p.pid}, {"comm", p.comm}, {"fd", p.fd}};
+    put_nspid(j, &p);
+    return j;
 }
 
 nlohmann::ordered_json listener_json(const ListenerView& l)
@@ -29,6 +54,7 @@ nlohmann::ordered_json listener_json(const ListenerView& l)
     j["pid"] = l.owner ? nlohmann::ordered_json(l.owner->pid) : nlohmann::ordered_json();
     j["comm"] = l.owner ? nlohmann::ordered_json(l.owner->comm) : nlohmann::ordered_json();
     j["fd"] = l.owner ? nlohmann::ordered_json(l.owner->fd) : nlohmann::ordered_json();
+    put_nspid(j, l.owner ? &*l.owner : nullptr);
     if (l.queue)
         j["queue"] = *l.queue;
     if (l.backlog)
@@ -83,11 +109,15 @@ template <typename F> nlohmann::ordered_json head(const F& f, const WallClock& c
     return j;
 }
 
-void put_process(nlohmann::ordered_json& j, const ProcessRef* p)
+// pid, comm, fd, nspid of the process; cgroup and container of `holder`
+// (the process, or for a queued socket the listener's owner).
+void put_process(nlohmann::ordered_json& j, const ProcessRef* p, const ProcessRef* holder)
 {
     j["pid"] = p ? nlohmann::ordered_json(p->pid) : nlohmann::ordered_json();
     j["comm"] = p ? nlohmann::ordered_json(p->comm) : nlohmann::ordered_json();
     j["fd"] = p ? nlohmann::ordered_json(p->fd) : nlohmann::ordered_json();
+    put_nspid(j, p);
+    put_container(j, holder ? holder->meta.get() : nullptr);
 }
 
 void put_detail(nlohmann::ordered_json& j, const std::string& detail)
@@ -102,7 +132,8 @@ template <typename F> nlohmann::ordered_json socket_json(const F& f, const WallC
     const SocketFacts& s = f.sock;
     nlohmann::ordered_json j = head(f, clock);
     j["owner"] = owner_kind_name(s.owner);
-    put_process(j, s.processes.empty() ? nullptr : &s.processes.front());
+    const ProcessRef* holder = container_holder(s);
+    put_process(j, s.processes.empty() ? nullptr : &s.processes.front(), holder);
     if (s.processes.size() > 1) {
         nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : s.processes)
@@ -127,7 +158,10 @@ template <typename F> nlohmann::ordered_json queue_json(const F& f, const WallCl
 {
     const ListenerFacts& q = f.queue;
     nlohmann::ordered_json j = head(f, clock);
-    put_process(j, q.process ? &*q.process : nullptr);
+    const ProcessRef* holder = q.process                             ? &*q.process
+                               : (q.listener && q.listener->owner) ? &*q.listener->owner
+                                                                   : nullptr;
+    put_process(j, q.process ? &*q.process : nullptr, holder);
     j["listener"] = q.listener ? listener_json(*q.listener) : nlohmann::ordered_json();
     j["local"] =
         q.listener ? nlohmann::ordered_json(format_endpoint(q.listener->local)) : nlohmann::ordered_json();
@@ -167,7 +201,7 @@ nlohmann::ordered_json to_json(const ClosedFinding& f, const WallClock& clock)
 nlohmann::ordered_json to_json(const AcceptErrorFinding& f, const WallClock& clock)
 {
     nlohmann::ordered_json j = head(f, clock);
-    put_process(j, &f.process);
+    put_process(j, &f.process, &f.process);
     j["errno"] = f.errno_name;
     j["syscall"] = f.syscall;
     j["count"] = f.count;
@@ -215,11 +249,193 @@ nlohmann::ordered_json finding_json(const Finding& f, const WallClock& clock)
     return std::visit([&](const auto& x) { return to_json(x, clock); }, f);
 }
 
+namespace
+{
+
+// The one-line form that finding_json(f).dump() gives, written directly for
+// the socket findings: a snapshot prints 50k of them, and building each as an
+// nlohmann object costs more than the kernel walk. Strings that need any
+// escaping, and every number that is not an integer, still go through
+// nlohmann, so the bytes are the same (tests/unit/report_test.cpp checks).
+class Line
+{
+  public:
+    std::string out;
+    void key(const char* k)
+    {
+        out += first_ ? "{\"" : ",\"";
+        first_ = false;
+        out += k;
+        out += "\":";
+    }
+    void str(const std::string& v)
+    {
+        for (unsigned char c : v)
+            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+                out += nlohmann::ordered_json(v).dump(-1, ' ', false,
+                                                      nlohmann::ordered_json::error_handler_t::replace);
+                return;
+            }
+        out += '"';
+        out += v;
+        out += '"';
+    }
+    template <typename T> void num(T v) { out += std::to_string(v); }
+    void real(double v) { out += nlohmann::ordered_json(v).dump(); }
+    void boolean(bool v) { out += v ? "true" : "false"; }
+    void null() { out += "null"; }
+    void open() { first_ = true; }
+    void close() { out += '}'; }
+
+  private:
+    bool first_ = true;
+};
+
+void line_process(Line& l, const ProcessRef* p)
+{
+    l.key("pid");
+    p ? l.num(p->pid) : l.null();
+    l.key("comm");
+    p ? l.str(p->comm) : l.null();
+    l.key("fd");
+    p ? l.num(p->fd) : l.null();
+    l.key("nspid");
+    p && p->meta && p->meta->nspid ? l.num(p->meta->nspid) : l.null();
+}
+
+// cgroup and container, as put_container() writes them.
+void line_container(Line& l, const ProcessMeta* m)
+{
+    l.key("cgroup");
+    m && !m->cgroup.empty() ? l.str(m->cgroup) : l.null();
+    l.key("container");
+    l.out += container_json(m).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+template <typename F> void line_socket(Line& l, const F& f, const WallClock& clock)
+{
+    const SocketFacts& s = f.sock;
+    l.key("type");
+    l.str(F::kType);
+    l.key("ts");
+    l.str(clock.rfc3339(f.ts_ns));
+    l.key("owner");
+    l.str(owner_kind_name(s.owner));
+    line_process(l, s.processes.empty() ? nullptr : &s.processes.front());
+    const ProcessRef* holder = container_holder(s);
+    line_container(l, holder ? holder->meta.get() : nullptr);
+    if (s.processes.size() > 1) {
+        l.key("owners");
+        l.out += '[';
+        for (std::size_t i = 0; i < s.processes.size(); ++i) {
+            if (i)
+                l.out += ',';
+            l.open();
+            line_process(l, &s.processes[i]);
+            l.close();
+        }
+        l.out += ']';
+    }
+    l.key("local");
+    l.str(format_endpoint(s.tuple.local));
+    l.key("remote");
+    l.str(format_endpoint(s.tuple.remote));
+    l.key("listener");
+    if (s.listener) {
+        const ListenerView& v = *s.listener;
+        Line inner;
+        inner.key("local");
+        inner.str(format_endpoint(v.local));
+        line_process(inner, v.owner ? &*v.owner : nullptr);
+        if (v.queue) {
+            inner.key("queue");
+            inner.num(*v.queue);
+        }
+        if (v.backlog) {
+            inner.key("backlog");
+            inner.num(*v.backlog);
+        }
+        inner.close();
+        l.out += inner.out;
+    } else {
+        l.null();
+    }
+    l.key("age_s");
+    s.age_s ? l.real(*s.age_s) : l.null();
+    if (s.min_age_s) {
+        l.key("min_age_s");
+        l.real(*s.min_age_s);
+    }
+    l.key("recv_q");
+    s.recv_q ? l.num(*s.recv_q) : l.null();
+    l.key("netns");
+    l.num(s.netns);
+    l.key("preexisting");
+    l.boolean(s.preexisting);
+    l.key("sk");
+    l.str(hex(s.sk));
+}
+
+void line_detail(Line& l, const std::string& detail)
+{
+    if (!detail.empty()) {
+        l.key("detail");
+        l.str(detail);
+    }
+}
+
+bool line_of(Line& l, const CloseWaitFinding& f, const WallClock& clock)
+{
+    line_socket(l, f, clock);
+    line_detail(l, f.detail);
+    return true;
+}
+bool line_of(Line& l, const LeakFinding& f, const WallClock& clock)
+{
+    line_socket(l, f, clock);
+    line_detail(l, f.detail);
+    return true;
+}
+bool line_of(Line& l, const ClosedFinding& f, const WallClock& clock)
+{
+    line_socket(l, f, clock);
+    l.key("was_leak");
+    l.boolean(f.was_leak);
+    l.key("closed_by");
+    l.str(f.closed_by);
+    line_detail(l, f.detail);
+    return true;
+}
+template <typename F> bool line_of(Line&, const F&, const WallClock&)
+{
+    return false;
+}
+
+} // namespace
+
+std::string finding_json_line(const Finding& f, const WallClock& clock)
+{
+    Line l;
+    l.out.reserve(512);
+    if (std::visit([&](const auto& x) { return line_of(l, x, clock); }, f)) {
+        l.close();
+        return std::move(l.out);
+    }
+    return finding_json(f, clock).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 nlohmann::ordered_json start_json(const StartInfo& s, const WallClock& clock, MonoNs now)
 {
+    const SocketFilter& f = s.socket_filter;
+    const char* family = family_name(f.family);
     nlohmann::ordered_json filters = {
         {"pid", s.filter_pid ? nlohmann::ordered_json(s.filter_pid) : nlohmann::ordered_json()},
-        {"port", s.filter_port ? nlohmann::ordered_json(s.filter_port) : nlohmann::ordered_json()},
+        // The one -P port (the --port N of older versions); null for none or several.
+        {"port", f.ports.size() == 1 ? nlohmann::ordered_json(f.ports[0]) : nlohmann::ordered_json()},
+        {"ports", f.ports},
+        {"lports", f.lports},
+        {"rports", f.rports},
+        {"family", *family ? nlohmann::ordered_json(family) : nlohmann::ordered_json()},
         {"threshold_s", s.threshold_s},
         {"verbose", s.verbose}};
     return {{"type", "start"},
@@ -253,7 +469,7 @@ class JsonReporter : public Reporter
     {
         // Names were escaped already; `replace` guards any other invalid UTF-8.
         std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-        std::fprintf(out_, "%s\n", line.c_str());
+        fmt::print(out_, "{}\n", line);
     }
     std::FILE* out_;
     WallClock clock_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/model.hpp"
+#include "core/target_filter.hpp"
 
 namespace cwt
 {
@@ -19,7 +20,7 @@ struct StartInfo {
     std::string tier_reason;
     std::string kernel;
     std::uint32_t filter_pid = 0;
-    std::uint16_t filter_port = 0;
+    SocketFilter socket_filter; // -4/-6, -P/-L/-D
     double threshold_s = 0;
     bool verbose = false;
     std::size_t preexisting_close_waits = 0;

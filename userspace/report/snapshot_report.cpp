@@ -1,5 +1,7 @@
 #include "report/snapshot_report.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 
 #include "report/human.hpp"
@@ -19,11 +21,16 @@ nlohmann::ordered_json listener_row_json(const SnapshotListener& l, const WallCl
         {"pid", owner ? nlohmann::ordered_json(owner->pid) : nlohmann::ordered_json()},
         {"comm", owner ? nlohmann::ordered_json(owner->comm) : nlohmann::ordered_json()},
         {"fd", owner ? nlohmann::ordered_json(owner->fd) : nlohmann::ordered_json()},
+        {"nspid", nullptr},
+        {"cgroup", nullptr},
+        {"container", nullptr},
         {"netns", l.info.netns},
         {"queue", l.info.queue},
         {"backlog", l.info.backlog},
         {"queued_close_wait", l.queued_close_wait},
         {"queued_established", l.queued_established}};
+    put_nspid(j, owner);
+    put_container(j, owner ? owner->meta.get() : nullptr);
     if (l.info.owners.size() > 1) {
         nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : l.info.owners)
@@ -36,26 +43,35 @@ nlohmann::ordered_json listener_row_json(const SnapshotListener& l, const WallCl
 nlohmann::ordered_json process_row_json(const SnapshotProcess& p, const WallClock& clock, MonoNs now)
 {
     auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(); };
-    return {{"type", "process"},
+    nlohmann::ordered_json j = {{"type", "process"},
             {"ts", clock.rfc3339(now)},
             {"pid", p.pid},
+            {"nspid", p.meta && p.meta->nspid ? nlohmann::ordered_json(p.meta->nspid) : nlohmann::ordered_json()},
             {"comm", p.comm},
+            {"cgroup", nullptr},
+            {"container", nullptr},
             {"close_wait", p.close_wait},
             {"fds", p.fds},
             {"open_fds", opt(p.open_fds)},
             {"nofile_soft", opt(p.nofile_soft)},
             {"nofile_hard", opt(p.nofile_hard)}};
+    put_container(j, p.meta.get());
+    return j;
 }
 
-void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallClock& clock, MonoNs now)
+void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallClock& clock, MonoNs now,
+                    const HumanStyle& style)
 {
     if (json) {
         auto emit = [&](const nlohmann::ordered_json& j) {
-            std::fprintf(out, "%s\n",
-                         j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+            fmt::print(out, "{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
         };
         for (const auto& cw : snap.close_waits)
-            emit(finding_json(snap.finding(cw), clock));
+        {
+            std::string line = finding_json_line(snap.finding(cw), clock);
+            line += '\n';
+            std::fwrite(line.data(), 1, line.size(), out);
+        }
         for (const auto& l : snap.listeners)
             emit(listener_row_json(l, clock, now));
         for (const auto& p : snap.processes)
@@ -63,34 +79,35 @@ void print_snapshot(const Snapshot& snap, bool json, std::FILE* out, const WallC
         emit(summary_json(snap.summary, clock, 0.0));
         return;
     }
-    std::fprintf(out, "CLOSE_WAIT sockets: %zu\n", snap.close_waits.size());
+    const bool wide = style.wide;
+    fmt::print(out, "CLOSE_WAIT sockets: {}\n", snap.close_waits.size());
     if (!snap.close_waits.empty()) {
-        std::fprintf(out, "%s\n", human_header().c_str());
+        fmt::print(out, "{}\n", human_header(style));
         for (const auto& cw : snap.close_waits)
-            std::fprintf(out, "%s\n", human_line(snap.finding(cw), clock).c_str());
+            fmt::print(out, "{}\n", human_line(snap.finding(cw), clock, style));
     }
-    std::fprintf(out, "\nListeners: %zu\n", snap.listeners.size());
+    fmt::print(out, "\nListeners: {}\n", snap.listeners.size());
     if (!snap.listeners.empty()) {
-        std::fprintf(out, "%-27s %-24s %5s %7s %9s %9s\n", "LISTENER", "OWNER", "QUEUE", "BACKLOG",
-                     "QUEUED_CW", "QUEUED_EST");
+        fmt::print(out, "{:<27} {:<24} {:>5} {:>7} {:>9} {:>9}\n", "LISTENER", "OWNER", "QUEUE", "BACKLOG",
+                   "QUEUED_CW", "QUEUED_EST");
         for (const auto& l : snap.listeners) {
-            std::string owner = l.info.owners.empty() ? "-"
-                                                      : fit(l.info.owners.front().comm, 15) + "[" +
-                                                            std::to_string(l.info.owners.front().pid) + "]";
-            std::fprintf(out, "%-27s %-24s %5u %7u %9zu %9zu\n", format_endpoint(l.info.local).c_str(),
-                         owner.c_str(), l.info.queue, l.info.backlog, l.queued_close_wait,
-                         l.queued_established);
+            const auto& owners = l.info.owners;
+            std::string owner = owners.empty() ? "-"
+                                               : fmt::format("{}[{}]", cut(owners.front().comm, 15, wide),
+                                                             owners.front().pid);
+            std::string local = format_endpoint(l.info.local);
+            fmt::print(out, "{:<27} {:<24} {:>5} {:>7} {:>9} {:>9}\n", wide ? local : fit_endpoint(local, 27),
+                       owner, l.info.queue, l.info.backlog, l.queued_close_wait, l.queued_established);
         }
     }
     if (!snap.processes.empty()) {
-        std::fprintf(out, "\nProcesses holding CLOSE_WAIT sockets:\n%7s %-15s %10s %8s %15s\n", "PID", "COMM",
-                     "CLOSE_WAIT", "OPEN_FDS", "NOFILE");
+        fmt::print(out, "\nProcesses holding CLOSE_WAIT sockets:\n{:>7} {:<15} {:>10} {:>8} {:>15}\n", "PID",
+                   "COMM", "CLOSE_WAIT", "OPEN_FDS", "NOFILE");
         for (const auto& p : snap.processes) {
             std::string open = p.open_fds ? std::to_string(*p.open_fds) : "?";
-            std::string lim =
-                p.nofile_soft ? std::to_string(*p.nofile_soft) + "/" + std::to_string(*p.nofile_hard) : "?";
-            std::fprintf(out, "%7u %-15s %10zu %8s %15s\n", p.pid, fit(p.comm, 15).c_str(), p.close_wait,
-                         open.c_str(), lim.c_str());
+            std::string lim = p.nofile_soft ? fmt::format("{}/{}", *p.nofile_soft, *p.nofile_hard) : "?";
+            fmt::print(out, "{:>7} {:<15} {:>10} {:>8} {:>15}\n", p.pid, cut(p.comm, 15, wide), p.close_wait,
+                       open, lim);
         }
     }
 }

@@ -1,5 +1,7 @@
 #include "report/summary.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -42,13 +44,22 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
 {
     nlohmann::ordered_json procs = nlohmann::ordered_json::array();
     for (const auto& p : s.processes) {
-        procs.push_back({{"pid", p.process.pid},
-                         {"comm", p.process.comm},
-                         {"container", p.container},
-                         {"close_wait", p.open_close_waits},
-                         {"oldest_age_s", p.oldest_age_s},
-                         {"oldest_predates_start", p.oldest_predates_start},
-                         {"fds", p.fds}});
+        nlohmann::ordered_json j = {{"pid", p.process.pid}, {"comm", p.process.comm}};
+        put_nspid(j, &p.process);
+        put_container(j, p.process.meta.get());
+        j["close_wait"] = p.open_close_waits;
+        j["oldest_age_s"] = p.oldest_age_s;
+        j["oldest_predates_start"] = p.oldest_predates_start;
+        j["fds"] = p.fds;
+        // --leak-site: the leaks reported for it and its most common site.
+        if (p.leaks) {
+            j["leaks"] = p.leaks;
+            if (!p.site.empty()) {
+                j["site"] = p.site;
+                j["site_leaks"] = p.site_leaks;
+            }
+        }
+        procs.push_back(std::move(j));
     }
     nlohmann::ordered_json lsn = nlohmann::ordered_json::array();
     for (const auto& l : s.listeners) {
@@ -103,57 +114,89 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
     }
     if (!s.inventory.empty())
         j["inventory"] = s.inventory;
+    if (s.netns) {
+        j["netns"] = s.netns;
+        j["netns_skipped"] = s.netns_skipped;
+    }
     return j;
 }
 
-void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s)
+namespace
 {
-    std::fprintf(
-        out, "--- summary after %s: %zu open CLOSE_WAIT, %llu leaks reported, %llu lost events ---\n",
-        format_age(elapsed_s).c_str(), s.open_close_waits, static_cast<unsigned long long>(s.leaks_reported),
-        static_cast<unsigned long long>(s.lost_events));
+
+// CLOSE_WAITs grouped by the container of their process; printed only when
+// some process is in one.
+void print_by_container(std::FILE* out, const Summary& s)
+{
+    struct Group {
+        std::string runtime;
+        std::size_t close_waits = 0;
+        std::string pids;
+    };
+    std::map<std::string, Group> groups; // short id ("" = host) -> group
+    bool any = false;
+    for (const auto& p : s.processes) {
+        const ProcessMeta* m = p.process.meta.get();
+        std::string id = m && m->container ? short_container_id(m->container->id) : "";
+        any |= !id.empty();
+        Group& g = groups[id];
+        if (m && m->container)
+            g.runtime = m->container->runtime;
+        g.close_waits += p.open_close_waits;
+        g.pids += (g.pids.empty() ? "" : ",") + std::to_string(p.process.pid);
+    }
+    if (!any)
+        return;
+    fmt::print(out, "{:<12} {:<10} {:>10} {}\n", "CONTAINER", "RUNTIME", "CLOSE_WAIT", "PIDS");
+    for (const auto& [id, g] : groups)
+        fmt::print(out, "{:<12} {:<10} {:>10} {}\n", id.empty() ? "(host)" : id,
+                   g.runtime.empty() ? "-" : g.runtime, g.close_waits, fit(g.pids, 40));
+}
+
+} // namespace
+
+void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, bool wide)
+{
+    fmt::print(out, "--- summary after {}: {} open CLOSE_WAIT, {} leaks reported, {} lost events ---\n",
+               format_age(elapsed_s), s.open_close_waits, s.leaks_reported, s.lost_events);
     if (!s.processes.empty()) {
         // Totals, not fd lists: at 8789 leaks a list says nothing.
-        std::fprintf(out, "%7s %-15s %-12s %10s %8s\n", "PID", "COMM", "CONTAINER", "CLOSE_WAIT", "OLDEST");
-        std::map<std::string, std::pair<std::size_t, std::size_t>> containers; // -> (processes, close waits)
+        fmt::print(out, "{:>7} {:<15} {:<12} {:>10} {:>8}\n", "PID", "COMM", "CONTAINER", "CLOSE_WAIT",
+                   "OLDEST");
         for (const auto& p : s.processes) {
+            const ProcessMeta* m = p.process.meta.get();
+            std::string ctr = m && m->container ? short_container_id(m->container->id) : p.container;
             std::string age = (p.oldest_predates_start ? ">" : "") + format_age(p.oldest_age_s);
-            std::fprintf(out, "%7u %-15s %-12s %10zu %8s\n", p.process.pid, fit(p.process.comm, 15).c_str(),
-                         p.container.empty() ? "-" : fit(p.container, 12).c_str(), p.open_close_waits,
-                         age.c_str());
-            auto& c = containers[p.container];
-            ++c.first;
-            c.second += p.open_close_waits;
+            fmt::print(out, "{:>7} {:<15} {:<12} {:>10} {:>8}\n", p.process.pid,
+                       cut(p.process.comm, 15, wide), ctr.empty() ? "-" : ctr, p.open_close_waits, age);
         }
-        if (containers.size() > 1 || !containers.begin()->first.empty())
-            for (const auto& [id, c] : containers)
-                std::fprintf(out, "container %s: %zu CLOSE_WAIT in %zu processes\n",
-                             id.empty() ? "(host)" : id.c_str(), c.second, c.first);
     }
+    print_by_container(out, s);
     if (!s.listeners.empty()) {
-        std::fprintf(out, "%-27s %-24s %9s %13s %8s\n", "LISTENER", "OWNER", "QUEUED_CW", "QUEUE/BACKLOG",
-                     "OLDEST");
+        fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", "LISTENER", "OWNER", "QUEUED_CW",
+                   "QUEUE/BACKLOG", "OLDEST");
         for (const auto& l : s.listeners) {
-            std::string owner = l.listener.owner ? fit(l.listener.owner->comm, 15) + "[" +
-                                                       std::to_string(l.listener.owner->pid) + "]"
-                                                 : "-";
-            std::string q = l.listener.queue && l.listener.backlog ? std::to_string(*l.listener.queue) + "/" +
-                                                                         std::to_string(*l.listener.backlog)
-                                                                   : "-";
+            std::string owner =
+                l.listener.owner
+                    ? fmt::format("{}[{}]", cut(l.listener.owner->comm, 15, wide), l.listener.owner->pid)
+                    : "-";
+            std::string q = l.listener.queue && l.listener.backlog
+                                ? fmt::format("{}/{}", *l.listener.queue, *l.listener.backlog)
+                                : "-";
             std::string age = (l.oldest_predates_start ? ">" : "") + format_age(l.oldest_age_s);
-            std::fprintf(out, "%-27s %-24s %9zu %13s %8s\n", format_endpoint(l.listener.local).c_str(),
-                         owner.c_str(), l.queued_close_waits, q.c_str(), age.c_str());
+            std::string local = format_endpoint(l.listener.local);
+            fmt::print(out, "{:<27} {:<24} {:>9} {:>13} {:>8}\n", wide ? local : fit_endpoint(local, 27),
+                       owner, l.queued_close_waits, q, age);
         }
     }
     for (const auto& site : s.sites)
-        std::fprintf(out, "%s\n", fit("leak site: " + site_sentence(site), kMaxLineWidth).c_str());
+        fmt::print(out, "{}\n", cut("leak site: " + site_sentence(site), kMaxLineWidth, wide));
     if (s.unknown_owner)
-        std::fprintf(out, "%zu CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
+        fmt::print(out, "{} CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
     for (const auto& e : s.accept_errors)
-        std::fprintf(out, "%s\n", wrap(accept_error_sentence(e), kMaxLineWidth, 4).c_str());
+        fmt::print(out, "{}\n", cut(accept_error_sentence(e), kMaxLineWidth, wide));
     if (s.listen_overflows)
-        std::fprintf(out, "%llu connections dropped on full accept queues\n",
-                     static_cast<unsigned long long>(s.listen_overflows));
+        fmt::print(out, "{} connections dropped on full accept queues\n", s.listen_overflows);
 }
 
 } // namespace cwt

@@ -18,6 +18,7 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
 std::string accept_error_sentence(const AcceptErrorSummary& e);
 
 // The human reporter's summary: totals, then per-process and per-listener tables.
-void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s);
+// One line per item; wide: no field is cut.
+void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, bool wide = false);
 
 } // namespace cwt

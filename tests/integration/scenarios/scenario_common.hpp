@@ -9,7 +9,9 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -149,7 +151,8 @@ inline sockaddr_storage make_addr(const std::string& addr, int port, socklen_t& 
 }
 
 // A listening socket on --addr (default 127.0.0.1) and --port (default 0:
-// the kernel picks one), with SO_REUSEPORT under --reuseport 1; prints
+// the kernel picks one), with SO_REUSEPORT under --reuseport 1, in another
+// network namespace under --netns PATH; prints
 // "LISTEN pid= fd= local= port= backlog=".
 inline int listen_from_opts(int default_backlog)
 {
@@ -158,9 +161,25 @@ inline int listen_from_opts(int default_backlog)
     int backlog = static_cast<int>(opt_int("backlog", default_backlog));
     socklen_t len = 0;
     sockaddr_storage ss = make_addr(addr, port, len);
+    // --netns PATH: the socket is made in that namespace, then the process
+    // returns to its own, so no process lives where its listener does.
+    std::string netns = opt("netns", "");
+    int home = -1;
+    if (!netns.empty()) {
+        home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        int there = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+        if (home < 0 || there < 0 || setns(there, CLONE_NEWNET) != 0)
+            die("setns --netns");
+        close(there);
+    }
     int fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
+    if (home >= 0) {
+        if (setns(home, CLONE_NEWNET) != 0)
+            die("setns back");
+        close(home);
+    }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (opt_int("reuseport", 0) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
@@ -176,7 +195,8 @@ inline int listen_from_opts(int default_backlog)
     return fd;
 }
 
-// A blocking connection to --addr:--port; exits the program on failure.
+// A blocking connection to --addr:--port (from --src-port if given, so two
+// namespaces can hold the same 4-tuple); exits the program on failure.
 inline int connect_from_opts()
 {
     std::string addr = opt("addr", "127.0.0.1");
@@ -186,6 +206,14 @@ inline int connect_from_opts()
     int fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
+    if (int src = static_cast<int>(opt_int("src-port", 0))) {
+        socklen_t slen = 0;
+        sockaddr_storage from = make_addr(addr, src, slen);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, reinterpret_cast<sockaddr*>(&from), slen) != 0)
+            die("bind --src-port");
+    }
     while (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         if (errno != EINTR)
             die("connect");
