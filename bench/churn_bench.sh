@@ -12,6 +12,8 @@
 #   tool_verbose  closewait-trace --json -v (every CLOSE_WAIT and close crosses the ring buffer)
 #   tool_site     closewait-trace --json --leak-site (issue #12: the read()=0 and accept() stack
 #                 captures; here every connection reads EOF in CLOSE_WAIT, the worst case)
+#   tool_ref      $CWT_REF_BIN --json: another build (say, an older commit) at its
+#                 defaults, to compare two builds in one interleaved run
 #   floor         cwt_floor (bench/floor.bpf.c): the tool's own hooks and program
 #                 types (tp_btf set_state, accept syscall tracepoints), counting only
 #   bt_count      bpftrace bench/floor.bt: same tracepoints, counting in the kernel only
@@ -68,6 +70,7 @@ start_tracer() { # cfg out err
     tool_pid_other) "$CWT_BIN" --json -p $$ >"$out" 2>"$err" & ;;
     tool_verbose) "$CWT_BIN" --json -v >"$out" 2>"$err" & ;;
     tool_site) "$CWT_BIN" --json --leak-site >"$out" 2>"$err" & ;;
+    tool_ref) "${CWT_REF_BIN:?tool_ref needs CWT_REF_BIN}" --json >"$out" 2>"$err" & ;;
     floor) "$BUILD/bench/cwt_floor" >"$out" 2>"$err" & ;;
     bt_count) bpftrace "$BENCH_DIR/floor.bt" >"$out" 2>"$err" & ;;
     bt_print) bpftrace "$BENCH_DIR/print.bt" >"$out" 2>"$err" & ;;

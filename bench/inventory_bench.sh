@@ -10,6 +10,8 @@
 # each. Also checks that the snapshot's CLOSE_WAIT count equals
 # `ss -tan state close-wait | wc -l` - 1.
 # Target: N=100000 in <= 0.3 s and >= 5x faster than ss -tanp.
+# CWT_REF_BIN=/path/to/closewait-trace also times that build's --snapshot,
+# interleaved with this one, and prints the ratio of the two medians.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -29,17 +31,9 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-# time_cmd OUT CMD...: wall seconds of CMD (stdout to OUT), exit status ignored.
-time_cmd() {
-    local out=$1 t0 t1
-    shift
-    t0=$(now)
-    "$@" >"$out" 2>>"$TMP/stderr" || true
-    t1=$(now)
-    awk -v a="$t1" -v b="$t0" 'BEGIN {printf "%.4f\n", a-b}'
-}
 
 tool_snapshot() { "$CWT_BIN" --snapshot --json; }
+ref_snapshot() { "$CWT_REF_BIN" --snapshot --json; }
 # The fallback where BPF iterators are unavailable (sock_diag + /proc).
 tool_sock_diag() { "$CWT_BIN" --snapshot --json --inventory sock_diag; }
 ss_tanp() { ss -tanp; }
@@ -56,6 +50,7 @@ for ((r = 0; r < REPS; r++)); do empty+=("$(time_cmd /dev/null tool_snapshot)");
 EMPTY_MED=$(median "${empty[@]}")
 
 RESULTS=()
+REF_RESULTS=()
 for N in "${SIZES[@]}"; do
     leaks=$((N / 2))
     pairs=$(((N - leaks) / 2))
@@ -82,7 +77,9 @@ for N in "${SIZES[@]}"; do
     ss_t=()
     tan_t=()
     diag_t=()
+    ref_t=()
     for ((r = 0; r < REPS; r++)); do
+        [[ -n ${CWT_REF_BIN:-} ]] && ref_t+=("$(time_cmd /dev/null ref_snapshot)")
         # Alternate the order so neither always runs on a warmer cache.
         if ((r % 2 == 0)); then
             tool_t+=("$(time_cmd /dev/null tool_snapshot)")
@@ -109,6 +106,10 @@ for N in "${SIZES[@]}"; do
     if [[ $N -ge 100000 ]]; then
         target=$(awk -v t="$tool_med" -v r="$ratio" 'BEGIN {print (t <= 0.3 && r >= 5) ? "PASS" : "FAIL"}')
     fi
+    if [[ -n ${CWT_REF_BIN:-} ]]; then
+        ref_med=$(median "${ref_t[@]}")
+        REF_RESULTS+=("N=$N snapshot ${tool_med} s, reference $CWT_REF_BIN ${ref_med} s (runs: ${ref_t[*]}), ratio $(awk -v t="$tool_med" -v r="$ref_med" 'BEGIN {printf "%.2f", t/r}')")
+    fi
     log "N=$N tool runs: ${tool_t[*]}  ss -tanp runs: ${ss_t[*]}  ss -tan runs: ${tan_t[*]}  sock_diag runs: ${diag_t[*]}"
     RESULTS+=("$(printf '%-8s %9s %10s %11s %7s %9s %11s  %6s/%-6s/%-6s %-8s %s' "$N" "$total_ss" "$tool_med" \
         "$ss_med" "${ratio}x" "$tan_med" "$diag_med" "$cw_rows" "$cw_summary" "$cw_ss_after" "$count_ok" "$target")")
@@ -124,3 +125,4 @@ echo "empty namespace (fixed cost of the snapshot): ${EMPTY_MED} s; load average
 printf '%-8s %9s %10s %11s %7s %9s %11s  %-20s %-8s %s\n' "N" "ss_lines" "snapshot_s" "ss_tanp_s" "ratio" "ss_tan_s" \
     "sock_diag_s" "CW snap/summ/ss" "count" "target(<=0.3s,>=5x)"
 printf '%s\n' "${RESULTS[@]}"
+((${#REF_RESULTS[@]} == 0)) || printf 'against the reference build: %s\n' "${REF_RESULTS[@]}"

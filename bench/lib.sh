@@ -60,6 +60,17 @@ enter_netns() {
 # Current time in seconds with microseconds (bash 5 EPOCHREALTIME).
 now() { printf '%s\n' "${EPOCHREALTIME/,/.}"; }
 
+# time_cmd OUT CMD...: wall seconds of CMD (stdout to OUT, stderr appended to
+# $TMP/stderr), exit status ignored.
+time_cmd() {
+    local out=$1 t0 t1
+    shift
+    t0=$(now)
+    "$@" >"$out" 2>>"$TMP/stderr" || true
+    t1=$(now)
+    awk -v a="$t1" -v b="$t0" 'BEGIN {printf "%.4f\n", a-b}'
+}
+
 # Median of the arguments (numbers).
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 

@@ -43,14 +43,6 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-time_cmd() {
-    local out=$1 t0 t1
-    shift
-    t0=$(now)
-    "$@" >"$out" 2>>"$TMP/stderr" || true
-    t1=$(now)
-    awk -v a="$t1" -v b="$t0" 'BEGIN {printf "%.4f\n", a-b}'
-}
 tool_snapshot() { "$CWT_BIN" --snapshot --json; }
 
 # grow_to K: namespaces 0..K-1 exist, each with its sockfarm ready.

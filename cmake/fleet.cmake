@@ -13,7 +13,8 @@ set(CWT_MAN_DIR ${CMAKE_BINARY_DIR}/man)
 add_custom_command(
   OUTPUT ${CWT_MAN_DIR}/man8/closewait-trace.8
   COMMAND ${CMAKE_COMMAND} -E make_directory ${CWT_MAN_DIR}/man8
-  COMMAND sh -c "${SCDOC} < ${CMAKE_SOURCE_DIR}/doc/closewait-trace.8.scd > ${CWT_MAN_DIR}/man8/closewait-trace.8"
+  COMMAND sh -c "\"$0\" < \"$1\" > \"$2\"" ${SCDOC} ${CMAKE_SOURCE_DIR}/doc/closewait-trace.8.scd
+          ${CWT_MAN_DIR}/man8/closewait-trace.8
   DEPENDS ${CMAKE_SOURCE_DIR}/doc/closewait-trace.8.scd
   COMMENT "man page closewait-trace.8 (scdoc)"
   VERBATIM)
@@ -21,10 +22,14 @@ add_custom_target(manpage ALL DEPENDS ${CWT_MAN_DIR}/man8/closewait-trace.8)
 install(FILES ${CWT_MAN_DIR}/man8/closewait-trace.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 
 # The unit names the installed binary, so it is made at install time, from the
-# prefix in force then (cmake --install --prefix, or /usr inside cpack).
+# prefix in force then (cmake --install --prefix, or /usr inside cpack). A
+# path with white space is quoted, as systemd.service(5) allows.
 set(CWT_UNIT_IN ${CMAKE_SOURCE_DIR}/packaging/systemd/closewait-trace.service.in)
 install(CODE "
-  set(CWT_FULL_SBINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_SBINDIR}\")
+  set(CWT_EXEC \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_SBINDIR}/closewait-trace\")
+  if(CWT_EXEC MATCHES \"[ \t]\")
+    set(CWT_EXEC \"\\\"\${CWT_EXEC}\\\"\")
+  endif()
   configure_file(\"${CWT_UNIT_IN}\" \"${CMAKE_BINARY_DIR}/install/closewait-trace.service\" @ONLY)
 ")
 install(FILES ${CMAKE_BINARY_DIR}/install/closewait-trace.service DESTINATION lib/systemd/system)

@@ -8,13 +8,16 @@ in=$1 sbindir=$2 mandir=$3
 command -v systemd-analyze >/dev/null || { echo "SKIPPED: systemd-analyze not installed (scripts/deps.sh --with-tests)"; exit 77; }
 dir=$(mktemp -d /tmp/cwt-unit.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-sed "s|@CWT_FULL_SBINDIR@|$sbindir|" "$in" >"$dir/closewait-trace.service"
+# As cmake --install writes it: a path with white space is quoted.
+exec="$sbindir/closewait-trace"
+[[ $exec == *[[:space:]]* ]] && exec="\"$exec\""
+sed "s|@CWT_EXEC@|$exec|" "$in" >"$dir/closewait-trace.service"
 # The Documentation=man: line is checked against the built man page.
 MANPATH="$mandir" systemd-analyze verify "$dir/closewait-trace.service"
 u="$dir/closewait-trace.service"
 fail=0
 need() { grep -qxE "$1" "$u" || { echo "unit_test: missing: $1"; fail=1; }; }
-need 'ExecStart=.*/closewait-trace --prometheus-textfile /var/lib/prometheus/node-exporter/closewait_trace\.prom'
+need 'ExecStart=("[^"]*/closewait-trace"|[^" ]*/closewait-trace) --prometheus-textfile /var/lib/prometheus/node-exporter/closewait_trace\.prom'
 need 'Restart=on-failure'
 need 'CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_SYS_ADMIN CAP_SYS_RESOURCE'
 need 'NoNewPrivileges=yes'

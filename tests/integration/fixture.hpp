@@ -263,4 +263,21 @@ inline void expect_one_line_error(Proc& p)
     EXPECT_TRUE(p.lines().empty()) << "nothing on stdout on error\n" << p.all_output();
 }
 
+// " a b c": a command line's arguments, for SCOPED_TRACE.
+inline std::string joined(const std::vector<std::string>& args)
+{
+    std::string s;
+    for (const auto& a : args)
+        s += " " + a;
+    return s;
+}
+
+// The tool refused its command line: exit 2 and one error line, nothing else.
+inline void expect_refused(Proc& p)
+{
+    ASSERT_TRUE(p.wait_exit(kExitTimeout));
+    EXPECT_EQ(p.exit_code(), 2) << p.all_output();
+    expect_one_line_error(p);
+}
+
 } // namespace itest

@@ -367,7 +367,10 @@ Tool::Tool(std::vector<std::string> args)
     // The kernel matrix (tests/vm/matrix.sh) runs the same tests once per
     // probe tier; a test that picks its own tier keeps it.
     const char* tier = std::getenv("CWT_TEST_PROBES");
-    if (tier && *tier && std::find(args.begin(), args.end(), "--probes") == args.end()) {
+    // --snapshot loads no probes (and refuses --probes): the tier applies to live runs.
+    const bool snapshot = std::find(args.begin(), args.end(), "--snapshot") != args.end() ||
+                          std::find(args.begin(), args.end(), "-s") != args.end();
+    if (tier && *tier && !snapshot && std::find(args.begin(), args.end(), "--probes") == args.end()) {
         args.insert(args.begin(), tier);
         args.insert(args.begin(), "--probes");
     }

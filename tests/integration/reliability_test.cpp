@@ -28,14 +28,6 @@ std::unique_ptr<Proc> bash(std::string script)
     return std::make_unique<Proc>(std::vector<std::string>{"/bin/bash", "-c", script});
 }
 
-std::string joined(const std::vector<std::string>& args)
-{
-    std::string s;
-    for (const auto& a : args)
-        s += " " + a;
-    return s;
-}
-
 // closewait-trace programs loaded now that were not loaded `before`,
 // after waiting up to timeout_s for them to go.
 std::set<std::uint64_t> new_programs(const BpfObjects& before, double timeout_s)
@@ -279,9 +271,7 @@ TEST(Options, EveryNumericOptionRefusesBadValues)
             SCOPED_TRACE("closewait-trace " + opt + " '" + v + "'");
             // --snapshot-free live options; each is alone, so no mode refusal.
             Proc p({tool_path(), "--json", opt, v});
-            ASSERT_TRUE(p.wait_exit(kExitTimeout));
-            EXPECT_EQ(p.exit_code(), 2) << p.all_output();
-            expect_one_line_error(p);
+            ASSERT_NO_FATAL_FAILURE(expect_refused(p));
             EXPECT_NE(p.err().find(opt), std::string::npos) << "the line must name the option: " << p.err();
         }
 }
@@ -309,15 +299,11 @@ TEST(Options, OptionsOfAnotherModeAreRefusedAlike)
         std::vector<std::string> argv = {tool_path()};
         argv.insert(argv.end(), args.begin(), args.end());
         Proc p(argv);
-        ASSERT_TRUE(p.wait_exit(kExitTimeout));
-        EXPECT_EQ(p.exit_code(), 2) << p.all_output();
-        expect_one_line_error(p);
+        ASSERT_NO_FATAL_FAILURE(expect_refused(p));
         EXPECT_TRUE(std::regex_match(p.err(), shape)) << p.err();
     }
     Proc both({tool_path(), "--snapshot", "--features"});
-    ASSERT_TRUE(both.wait_exit(kExitTimeout));
-    EXPECT_EQ(both.exit_code(), 2);
-    expect_one_line_error(both);
+    expect_refused(both);
 }
 
 // ---------------------------------------------------------------------------

@@ -821,8 +821,9 @@ std::optional<std::string> schema_check(const std::vector<std::string>& lines)
         std::fprintf(f, "%s\n", l.c_str());
     std::fclose(f);
     std::string cmd =
-        std::string("python3 " CWT_SOURCE_DIR "/tests/integration/validate_json.py " CWT_SOURCE_DIR
-                    "/docs/schema/closewait-trace.schema.json ") +
+        // Quoted: a clone path may hold spaces.
+        std::string("python3 '" CWT_SOURCE_DIR "/tests/integration/validate_json.py' '" CWT_SOURCE_DIR
+                    "/docs/schema/closewait-trace.schema.json' ") +
         path + " 2>&1";
     std::string out;
     std::FILE* p = popen(cmd.c_str(), "r");

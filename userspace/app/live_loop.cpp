@@ -16,6 +16,7 @@
 #include "app/scope.hpp"
 #include "closewait.skel.h"
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "common/memory.hpp"
 #include "common/units.hpp"
 #include "core/accept_watch.hpp"
@@ -437,8 +438,8 @@ int run_live(const Options& o)
     session.iter_link_fd(true);
     session.iter_link_fd(false);
     if (std::string why = drop_capabilities_except(live_loop_capabilities(!o.prometheus_textfile.empty()));
-        !why.empty() && o.debug)
-        std::fprintf(stderr, "closewait-trace: debug: capabilities not dropped: %s\n", why.c_str());
+        !why.empty())
+        log_debug("capabilities not dropped: " + why);
     RunControl ctl(o.pid, o.duration_s > 0 ? started + seconds_to_ns(o.duration_s) : 0);
     loop.run(ctl);
     if (ctl.reason() == StopReason::TargetExit)

@@ -25,7 +25,9 @@ int main(int argc, char** argv)
             return cwt::finish_run(cwt::run_snapshot(o));
         return cwt::finish_run(cwt::run_live(o));
     } catch (const cwt::FdShortage& e) {
-        std::fprintf(stderr, "%s\n", e.line().c_str());
+        // The line #14 specifies ("closewait-trace needs about N file
+        // descriptors; ..."), without the "error:" level word; journal prefix kept.
+        cwt::log_line_raw(cwt::LogLevel::Error, e.line());
         return 2;
     } catch (const cwt::UserError& e) {
         cwt::log_error(std::string(e.what()) + "; " + e.remedy());

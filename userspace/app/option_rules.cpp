@@ -1,11 +1,14 @@
 #include "app/option_rules.hpp"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "common/log.hpp"
 #include "common/text.hpp"
 #include "kernel/procfs.hpp"
 
@@ -96,9 +99,7 @@ CLI::Validator finite_number()
 int check_option_modes(const CLI::App& app, bool snapshot, bool features, bool report)
 {
     if (int(snapshot) + int(features) + int(report) > 1) {
-        std::fprintf(stderr,
-                     "closewait-trace: error: --snapshot, --features and report are separate commands; "
-                     "use one\n");
+        log_error("--snapshot, --features and report are separate commands; use one");
         return 2;
     }
     unsigned mode = report ? kReport : snapshot ? kSnapshot : features ? kFeatures : kLive;
@@ -116,8 +117,7 @@ int check_option_modes(const CLI::App& app, bool snapshot, bool features, bool r
         else
             fix = std::string("use ") + mode_flag(r.modes & kSnapshot ? kSnapshot : kFeatures) +
                   " instead of " + mode_flag(mode);
-        std::fprintf(stderr, "closewait-trace: error: %s applies to %s only; drop it, or %s\n", r.name,
-                     modes_text(r.modes).c_str(), fix.c_str());
+        log_error(fmt::format("{} applies to {} only; drop it, or {}", r.name, modes_text(r.modes), fix));
         return 2;
     }
     return -1;
@@ -129,13 +129,12 @@ int resolve_target_pid(std::uint32_t& pid)
         return -1;
     auto st = proc_status(pid);
     if (!pid_exists(pid) || (st && st->exited())) {
-        std::fprintf(stderr,
-                     "closewait-trace: error: no process with pid %u; check the pid (pgrep -a NAME)\n", pid);
+        log_error(fmt::format("no process with pid {}; check the pid (pgrep -a NAME)", pid));
         return 2;
     }
     if (st && st->tgid && *st->tgid != pid) {
-        std::fprintf(stderr, "closewait-trace: -p %u is a thread of process %u (%s); watching process %u\n",
-                     pid, *st->tgid, escape_comm(st->name).c_str(), *st->tgid);
+        log_info(fmt::format("-p {} is a thread of process {} ({}); watching process {}", pid, *st->tgid,
+                             escape_comm(st->name), *st->tgid));
         pid = *st->tgid;
     }
     return -1;

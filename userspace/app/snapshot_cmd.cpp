@@ -133,10 +133,9 @@ int run_snapshot(const Options& o)
         return rc; // a closed pipe: quietly
     phase("print");
     if (snap.summary.netns_skipped)
-        std::fprintf(stderr,
-                     "closewait-trace: %zu network namespaces could not be entered (gone, or setns refused); "
-                     "the audit does not cover them\n",
-                     snap.summary.netns_skipped);
+        log_warning(fmt::format("{} network namespaces could not be entered (gone, or setns refused); the "
+                                "audit does not cover them",
+                                snap.summary.netns_skipped));
     // Findings in any namespace: 1. Nothing found, but a namespace was not
     // walked: 3, never a false "clean".
     if (snap.has_findings())

@@ -107,6 +107,21 @@ inline void log_message(LogLevel l, std::string_view text)
     std::fflush(out);
 }
 
+// A line whose exact wording is specified (it already starts with the
+// program name): only the journal prefix is added.
+inline void log_line_raw(LogLevel l, std::string_view line)
+{
+    auto& s = log_detail::state();
+    std::FILE* out = s.sink ? s.sink : stderr;
+    if (s.journal < 0)
+        s.journal = is_journal_stream(fileno(out)) ? 1 : 0;
+    std::string text = s.journal == 1 ? "<" + std::to_string(static_cast<int>(l)) + ">" : std::string();
+    text.append(line);
+    text += '\n';
+    std::fwrite(text.data(), 1, text.size(), out);
+    std::fflush(out);
+}
+
 inline void log_error(std::string_view text)
 {
     log_message(LogLevel::Error, text);

@@ -34,7 +34,7 @@ using QueuedCloseWaits = std::unordered_map<SockId, std::size_t>;
 class AcceptWatch
 {
   public:
-    explicit AcceptWatch(AcceptWatchConfig cfg) : cfg_(cfg) {}
+    explicit AcceptWatch(AcceptWatchConfig cfg) : cfg_(std::move(cfg)) {}
 
     // The kernel aggregate (cumulative per process and listening fd). The first
     // failure of a key is reported at once with count 1; then at most one line

@@ -9,7 +9,7 @@
 namespace cwt
 {
 
-Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(cfg), listeners_(listeners) {}
+Tracker::Tracker(TrackerConfig cfg, const ListenerState& listeners) : cfg_(std::move(cfg)), listeners_(listeners) {}
 
 namespace
 {
