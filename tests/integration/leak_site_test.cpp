@@ -94,7 +94,8 @@ class LeakSite : public ::testing::Test
     {
         if (geteuid() != 0)
             GTEST_SKIP() << "SKIPPED: needs root to load BPF programs";
-        srv_ = std::make_unique<Proc>(std::vector<std::string>{scenario("cwt_leaksite_srv"), "--lifetime", "60"});
+        srv_ = std::make_unique<Proc>(
+            std::vector<std::string>{scenario("cwt_leaksite_srv"), "--lifetime", "60"});
         auto l = srv_->wait_line("port ", 10);
         ASSERT_TRUE(l) << srv_->all_output();
         port_ = std::stoi(l->substr(5));
@@ -193,7 +194,8 @@ TEST_F(LeakSite, TwentyFiveHundredLeaksFoldIntoAScreenful)
     for (const auto& l : lines)
         named |= std::regex_search(l.text, total);
     EXPECT_TRUE(named) << out;
-    EXPECT_NE(out.find(std::to_string(kLeaks) + " of " + std::to_string(kLeaks) + " after read()=0 in handle_leaky"),
+    EXPECT_NE(out.find(std::to_string(kLeaks) + " of " + std::to_string(kLeaks) +
+                       " after read()=0 in handle_leaky"),
               std::string::npos)
         << out;
     std::printf("%s", out.c_str()); // the README's sample
@@ -207,7 +209,8 @@ TEST_F(LeakSite, RecordRendersInHeadlessChromium)
     mkdir(dir.c_str(), 0755);
     std::string rec = dir + "/leaksite.record.jsonl", html = dir + "/report.html", png = dir + "/report.png";
     std::remove(png.c_str());
-    Tool tool({"--json", "--leak-site", "--threshold", "1", "--pid", std::to_string(srv_->pid()), "--record", rec});
+    Tool tool(
+        {"--json", "--leak-site", "--threshold", "1", "--pid", std::to_string(srv_->pid()), "--record", rec});
     ASSERT_TRUE(tool.wait_start(60).is_object()) << tool.proc().all_output();
     const int kLeaky = 7;
     traffic(kLeaky, 4, 0);
@@ -223,11 +226,13 @@ TEST_F(LeakSite, RecordRendersInHeadlessChromium)
     std::string flags = "--headless --no-sandbox --disable-gpu --disable-background-networking "
                         "--disable-component-update --disable-sync --no-first-run --user-data-dir=" +
                         prof;
-    std::string dom = run_cmd("timeout 60 chromium " + flags + " --dump-dom file://" + html + " 2>/dev/null", &rc);
+    std::string dom =
+        run_cmd("timeout 60 chromium " + flags + " --dump-dom file://" + html + " 2>/dev/null", &rc);
     ASSERT_EQ(rc, 0);
-    run_cmd("timeout 60 chromium " + flags + " --window-size=1000,1600 --screenshot=" + png + " file://" + html +
-            " >/dev/null 2>&1");
-    struct stat st {};
+    run_cmd("timeout 60 chromium " + flags + " --window-size=1000,1600 --screenshot=" + png + " file://" +
+            html + " >/dev/null 2>&1");
+    struct stat st {
+    };
     EXPECT_EQ(stat(png.c_str(), &st), 0) << "no screenshot at " << png;
     EXPECT_GT(st.st_size, 10000) << png;
 
@@ -245,15 +250,86 @@ TEST_F(LeakSite, RecordRendersInHeadlessChromium)
     EXPECT_EQ(last, kLeaky) << m[1].str();
     EXPECT_EQ(peak, kLeaky) << m[1].str();
     std::regex site_re("data-chart=\"leak_sites\" data-name=\"after read\\(\\)=0 in handle_leaky[^\"]*\" "
-                       "data-values=\"[0-9 .]* " + std::to_string(kLeaky) + "\"");
+                       "data-values=\"[0-9 .]* " +
+                       std::to_string(kLeaky) + "\"");
     EXPECT_TRUE(std::regex_search(dom, site_re)) << dom.substr(0, 4000);
-    EXPECT_TRUE(std::regex_search(dom, std::regex("data-chart=\"accept_queue\" data-name=\"127\\.0\\.0\\.1:" +
-                                                  std::to_string(port_))))
+    EXPECT_TRUE(std::regex_search(
+        dom, std::regex("data-chart=\"accept_queue\" data-name=\"127\\.0\\.0\\.1:" + std::to_string(port_))))
         << dom.substr(0, 4000);
     EXPECT_NE(dom.find("data-chart=\"emfile\""), std::string::npos);
-    EXPECT_NE(dom.find("<tr class=\"offender\" data-pid=\"" + std::to_string(srv_->pid()) + "\""), std::string::npos);
-    EXPECT_NE(dom.find(std::to_string(kLeaky) + " of " + std::to_string(kLeaky) + " after read()=0 in handle_leaky"),
+    EXPECT_NE(dom.find("<tr class=\"offender\" data-pid=\"" + std::to_string(srv_->pid()) + "\""),
               std::string::npos);
+    EXPECT_NE(dom.find(std::to_string(kLeaky) + " of " + std::to_string(kLeaky) +
+                       " after read()=0 in handle_leaky"),
+              std::string::npos);
+}
+
+// The server and its clients live in an `ip netns` namespace, the tool in the
+// host's: the site is still reported, alone, with -p, with --netns, and both.
+TEST(LeakSiteNetns, SiteReportedInAnotherNamespaceWithPidAndNetnsFilters)
+{
+    if (geteuid() != 0)
+        GTEST_SKIP() << "SKIPPED: needs root (BPF, namespaces)";
+    if (!have("ip"))
+        GTEST_SKIP() << "SKIPPED: needs ip (iproute2)";
+    const std::string ns = "cwt-ls" + std::to_string(getpid());
+    struct Cleanup {
+        std::string ns;
+        ~Cleanup() { (void)!std::system(("ip netns del " + ns + " 2>/dev/null").c_str()); }
+    } cleanup{ns};
+    ASSERT_EQ(std::system(("ip netns add " + ns + " && ip -n " + ns + " link set lo up").c_str()), 0);
+    const int read_line = marked_line("LEAK_SITE_LINE");
+    std::string ip = "ip";
+    for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
+        if (access(p, X_OK) == 0) {
+            ip = p;
+            break;
+        }
+    for (const auto& filter :
+         std::vector<std::vector<std::string>>{{},
+                                               {"--pid", "@PID@"},
+                                               {"--netns", "/run/netns/" + ns},
+                                               {"--netns", "/run/netns/" + ns, "-p", "@PID@"}}) {
+        // `ip netns exec` execs the server: its pid is the server's.
+        Proc srv({ip, "netns", "exec", ns, scenario("cwt_leaksite_srv"), "--lifetime", "30"});
+        auto l = srv.wait_line("port ", 10);
+        ASSERT_TRUE(l) << srv.all_output();
+        const std::string port = l->substr(5);
+        std::vector<std::string> args{"--json", "--leak-site", "--threshold", "1"};
+        for (const auto& a : filter)
+            args.push_back(a == "@PID@" ? std::to_string(srv.pid()) : a);
+        std::string what = "with";
+        for (const auto& a : filter.empty() ? std::vector<std::string>{"no filter"} : filter)
+            what += " " + a;
+        Tool tool(args);
+        ASSERT_TRUE(tool.wait_start(60).is_object()) << what << ": " << tool.proc().all_output();
+        for (char c : {'L', 'H', 'L', 'H'})
+            ASSERT_EQ(std::system(("ip netns exec " + ns + " bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + port +
+                                   "; printf " + std::string(8, c) + " >&3; sleep 0.05; exec 3>&-'")
+                                      .c_str()),
+                      0);
+        auto ours = [&] {
+            std::vector<json> v;
+            for (const auto& f : tool.events_of("close_wait_leak"))
+                if (f.value("pid", 0) == srv.pid())
+                    v.push_back(f);
+            return v;
+        };
+        ASSERT_TRUE(poll_until([&] { return ours().size() >= 2; }, 20))
+            << what << ": " << tool.proc().all_output() << "\nserver " << srv.pid() << ": "
+            << srv.all_output() << "\nss in " << ns << ":\n"
+            << run_cmd("ip netns exec " + ns + " ss -tanpe");
+        int sites = 0;
+        for (const auto& f : ours()) {
+            ASSERT_TRUE(f.contains("leak_site") && f["leak_site"].is_object()) << what << ": " << f.dump();
+            EXPECT_EQ(f["leak_site"].value("function", ""), "handle_leaky") << what << ": " << f.dump();
+            EXPECT_EQ(f["leak_site"].value("line", 0), read_line) << what << ": " << f.dump();
+            ++sites;
+        }
+        EXPECT_EQ(sites, 2) << what << ": " << tool.proc().all_output();
+        EXPECT_EQ(tool.proc().all_output().find("handle_healthy"), std::string::npos) << what;
+        ASSERT_EQ(tool.interrupt(20), 0) << what;
+    }
 }
 
 TEST(Top, FailsWithOneLineWhenStdoutIsNotATerminal)
@@ -303,7 +379,8 @@ TEST_F(LeakSite, TopInTmuxRanksTheLeakerAndQuitsOnQ)
     EXPECT_LE(n, 24);
     EXPECT_NE(screen.find("sort: open"), std::string::npos) << screen;
     run_cmd("tmux " + sock + " send-keys -t " + sess + " g");
-    EXPECT_TRUE(poll_until([&] { return capture().find("sort: growth/min") != std::string::npos; }, 5)) << capture();
+    EXPECT_TRUE(poll_until([&] { return capture().find("sort: growth/min") != std::string::npos; }, 5))
+        << capture();
     run_cmd("tmux " + sock + " send-keys -t " + sess + " q");
     // The tool quits; the pane then runs the trailing sleep (no tool screen).
     EXPECT_TRUE(poll_until([&] { return capture().find("closewait-trace --top") == std::string::npos; }, 10))

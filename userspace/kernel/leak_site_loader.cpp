@@ -33,10 +33,23 @@ LeakSiteSession::LeakSiteSession(const LeakSiteOptions& o)
     auto* s = skel_.get();
     s->rodata->filter_tgid = o.filter_pid;
     s->rodata->leak_site_accepts = o.accepts;
-    bpf_map__set_max_entries(s->maps.close_waits, o.max_sockets);
     bpf_map__set_max_entries(s->maps.leak_sites, o.max_sockets);
-    if (bpf_map__reuse_fd(s->maps.close_waits, o.close_waits_fd))
-        throw UserError("cannot share the close_waits map with the leak-site programs",
+    // bpf_map__reuse_fd adopts the kernel map's type, flags (BPF_F_NO_PREALLOC
+    // from 6.1) and max_entries; the layout the programs were compiled for
+    // must match, or they would read another struct.
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(o.close_waits_fd, &info, &len))
+        throw UserError(std::string("cannot read the close_waits map: ") + std::strerror(errno),
+                        "run with --debug and report it");
+    if (info.type != bpf_map__type(s->maps.close_waits) ||
+        info.key_size != bpf_map__key_size(s->maps.close_waits) ||
+        info.value_size != bpf_map__value_size(s->maps.close_waits))
+        throw UserError("the close_waits map of the main programs differs from the leak-site programs' one",
+                        "rebuild closewait-trace from one source tree");
+    if (int err = bpf_map__reuse_fd(s->maps.close_waits, o.close_waits_fd))
+        throw UserError(std::string("cannot share the close_waits map with the leak-site programs: ") +
+                            std::strerror(-err),
                         "run with --debug and report it");
     // Before 5.15 (no bpf_task_pt_regs) the fd is stashed at syscall entry.
     bool pt_regs = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nullptr) == 1;

@@ -67,7 +67,7 @@ int main(int argc, char** argv)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(a);
-    if (bind(lfd, (struct sockaddr*)&a, sizeof(a)) || listen(lfd, 1024) ||
+    if (bind(lfd, (struct sockaddr*)&a, sizeof(a)) || listen(lfd, 4096) ||
         getsockname(lfd, (struct sockaddr*)&a, &len)) {
         perror("listen");
         return 1;
