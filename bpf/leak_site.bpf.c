@@ -81,8 +81,6 @@ static __always_inline struct sock* file_to_tcp_sock(struct file* f)
 }
 #endif /* CWT_LEAK_SITE_STANDALONE */
 
-#include "closewait_trace/leak_site_events.h"
-
 /* Stacks by frame-pointer walk, shared between equal stacks. */
 struct {
     __uint(type, BPF_MAP_TYPE_STACK_TRACE);

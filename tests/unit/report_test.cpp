@@ -19,6 +19,7 @@
 
 #include "common/units.hpp"
 #include "core/decoder.hpp"
+#include "report/fanout.hpp"
 #include "report/human.hpp"
 #include "report/json.hpp"
 #include "report/record.hpp"
@@ -971,3 +972,34 @@ TEST(ReportJson, FastLineIsTheSameAsTheDump)
 
 } // namespace
 } // namespace cwt
+
+namespace
+{
+// Counts state() calls.
+struct StateCounter : cwt::Reporter {
+    int* n;
+    explicit StateCounter(int* c) : n(c) {}
+    void start(const cwt::StartInfo&) override {}
+    void finding(const cwt::Finding&) override {}
+    void summary(const cwt::Summary&, double) override {}
+    void flush() override {}
+    void state(const cwt::LiveState&) override { ++*n; }
+};
+} // namespace
+
+// --record/--top take the state every second; the metrics reporter keeps its
+// --metrics-interval (the file is not rewritten every second).
+TEST(Fanout, StatePeriodPerReporter)
+{
+    int every = 0, metrics = 0;
+    cwt::FanoutReporter f;
+    f.add(std::make_unique<StateCounter>(&every));
+    f.add(std::make_unique<StateCounter>(&metrics), 15 * cwt::kNsPerSec);
+    for (int s = 0; s < 60; ++s) {
+        cwt::LiveState st;
+        st.now = cwt::kNsPerSec * (100 + s);
+        f.state(st);
+    }
+    EXPECT_EQ(every, 60);
+    EXPECT_EQ(metrics, 4); // at 100, 115, 130, 145 s
+}

@@ -75,6 +75,15 @@ int on_ring_record(void* ctx, void* data, size_t size)
     return 0;
 }
 
+// How often the loop builds the live state: the shortest reporter period.
+MonoNs state_period(const Options& o)
+{
+    MonoNs p = o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s);
+    if (!o.record.empty() || o.top)
+        p = p ? std::min(p, kNsPerSec) : kNsPerSec;
+    return p;
+}
+
 class LiveLoop
 {
   public:
@@ -82,10 +91,9 @@ class LiveLoop
              MonoNs started, LeakSiteResolver* sites)
         : scope_(scope), netns_(scope.netns()), meta_(scope.meta_fn()), inv_(inv), reporter_(reporter),
           sites_(sites),
-          // --record and --top draw every second; the metrics file every --metrics-interval.
-          state_period_ns_(!o.record.empty() || o.top      ? kNsPerSec
-                           : o.prometheus_textfile.empty() ? 0
-                                                           : seconds_to_ns(o.metrics_interval_s)),
+          // --record and --top draw every second; the metrics file every
+          // --metrics-interval (the fan-out keeps each reporter's period).
+          state_period_ns_(state_period(o)),
           tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started},
                    listeners_),
           scan_period_ns_(
@@ -384,10 +392,11 @@ std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock
     if (!o.prometheus_textfile.empty()) {
         std::string path = o.prometheus_textfile;
         fanout->add(std::make_unique<MetricsReporter>(
-            MetricsOptions{o.metrics_max_series, o.version},
-            [path](const std::string& text) { write_file_atomically(path, text); }, clock,
-            [](std::uint32_t pid) { return container_of(pid); },
-            [](std::uint32_t pid) { return pid_exists(pid); }));
+                        MetricsOptions{o.metrics_max_series, o.version},
+                        [path](const std::string& text) { write_file_atomically(path, text); }, clock,
+                        [](std::uint32_t pid) { return container_of(pid); },
+                        [](std::uint32_t pid) { return pid_exists(pid); }),
+                    seconds_to_ns(o.metrics_interval_s));
     }
     return fanout;
 }

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "closewait_trace/leak_site_events.h"
+#include "closewait_trace/events.h"
 #include "common/error.hpp"
 #include "leak_site.skel.h"
 

@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "closewait_trace/leak_site_events.h"
+#include "closewait_trace/events.h"
 #include "core/leak_site.hpp"
 #include "core/model.hpp"
 #include "kernel/leak_site_loader.hpp"
