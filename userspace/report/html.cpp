@@ -26,11 +26,21 @@ std::string esc(const std::string& s)
     o.reserve(s.size());
     for (unsigned char c : s) {
         switch (c) {
-        case '&': o += "&amp;"; break;
-        case '<': o += "&lt;"; break;
-        case '>': o += "&gt;"; break;
-        case '"': o += "&quot;"; break;
-        case '\'': o += "&#39;"; break;
+        case '&':
+            o += "&amp;";
+            break;
+        case '<':
+            o += "&lt;";
+            break;
+        case '>':
+            o += "&gt;";
+            break;
+        case '"':
+            o += "&quot;";
+            break;
+        case '\'':
+            o += "&#39;";
+            break;
         default:
             if (c < 0x20 || c == 0x7f)
                 o += ' ';
@@ -65,7 +75,8 @@ std::vector<Series> top_series(std::map<std::string, Series> all, std::size_t n,
         s.values.resize(n, 0);
         v.push_back(std::move(s));
     }
-    std::stable_sort(v.begin(), v.end(), [](const Series& a, const Series& b) { return a.peak() > b.peak(); });
+    std::stable_sort(v.begin(), v.end(),
+                     [](const Series& a, const Series& b) { return a.peak() > b.peak(); });
     if (v.size() > keep) {
         Series other{"other (" + std::to_string(v.size() - keep) + ")", std::vector<double>(n, 0)};
         for (std::size_t i = keep; i < v.size(); ++i)
@@ -96,15 +107,15 @@ std::string chart(const std::string& id, const std::string& title, const std::st
         vmax = std::max(vmax, s.peak());
     auto x = [&](double tv) { return L + (tv - t0) / (t1 - t0) * (W - L - R); };
     auto y = [&](double v) { return T + (1 - v / vmax) * (H - T - B); };
-    o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 "
-      << W << ' ' << H << "\" role=\"img\" aria-label=\"" << esc(title) << "\">\n";
+    o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+      << "\" viewBox=\"0 0 " << W << ' ' << H << "\" role=\"img\" aria-label=\"" << esc(title) << "\">\n";
     o << "<rect x=\"" << L << "\" y=\"" << T << "\" width=\"" << W - L - R << "\" height=\"" << H - T - B
       << "\" fill=\"#fafafa\" stroke=\"#ccc\"/>\n";
     for (int k = 0; k <= 4; ++k) {
         double v = vmax * k / 4;
-        o << "<text class=\"ytick\" x=\"" << L - 4 << "\" y=\"" << y(v) + 4 << "\" text-anchor=\"end\">" << num(v)
-          << "</text><line x1=\"" << L << "\" x2=\"" << W - R << "\" y1=\"" << y(v) << "\" y2=\"" << y(v)
-          << "\" stroke=\"#eee\"/>\n";
+        o << "<text class=\"ytick\" x=\"" << L - 4 << "\" y=\"" << y(v) + 4 << "\" text-anchor=\"end\">"
+          << num(v) << "</text><line x1=\"" << L << "\" x2=\"" << W - R << "\" y1=\"" << y(v) << "\" y2=\""
+          << y(v) << "\" stroke=\"#eee\"/>\n";
     }
     o << "<text x=\"" << L << "\" y=\"" << H - 8 << "\">0 s</text><text x=\"" << W - R << "\" y=\"" << H - 8
       << "\" text-anchor=\"end\">" << num(t1 - t0) << " s</text>\n";
@@ -126,9 +137,9 @@ std::string chart(const std::string& id, const std::string& title, const std::st
     }
     o << "</svg>\n<ul class=\"legend\">";
     for (std::size_t i = 0; i < series.size(); ++i)
-        o << "<li><span style=\"background:" << kColors[i % 9] << "\"></span>" << esc(series[i].name) << " &mdash; peak "
-          << num(series[i].peak()) << ", last " << num(series[i].values.empty() ? 0 : series[i].values.back())
-          << "</li>";
+        o << "<li><span style=\"background:" << kColors[i % 9] << "\"></span>" << esc(series[i].name)
+          << " &mdash; peak " << num(series[i].peak()) << ", last "
+          << num(series[i].values.empty() ? 0 : series[i].values.back()) << "</li>";
     o << "</ul></section>\n";
     return o.str();
 }
@@ -227,7 +238,10 @@ std::string render_html_report(std::istream& in, const std::string& source_name)
             ser.values[i] = v;
         }
         for (const auto& l : s.value("listeners", json::array())) {
-            std::string key = str(l, "local") + " (" + str(l, "comm") + " " + std::to_string(l.value("pid", 0u)) + ")";
+            std::uint32_t lpid = l.value("pid", 0u);
+            std::string key =
+                str(l, "local") + " (" +
+                (lpid ? str(l, "comm") + " " + std::to_string(lpid) : std::string("owner unknown")) + ")";
             auto& ser = by_listener[key];
             ser.name = key;
             ser.values.resize(n, 0);
@@ -258,9 +272,11 @@ std::string render_html_report(std::istream& in, const std::string& source_name)
 
     std::ostringstream o;
     o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      << "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+      << "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+         "'unsafe-inline'\">"
       << "<title>closewait-trace report: " << esc(source_name) << "</title>\n<style>"
-      << "body{font:14px/1.4 sans-serif;margin:20px;color:#222}h1{font-size:20px}h2{font-size:16px;margin:18px 0 4px}"
+      << "body{font:14px/1.4 "
+         "sans-serif;margin:20px;color:#222}h1{font-size:20px}h2{font-size:16px;margin:18px 0 4px}"
       << "svg text{font-size:11px;fill:#555}.legend{list-style:none;padding:0;margin:4px 0;columns:2}"
       << ".legend span{display:inline-block;width:10px;height:10px;margin-right:6px}"
       << "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
@@ -276,10 +292,11 @@ std::string render_html_report(std::istream& in, const std::string& source_name)
       << " accept errors)</p>\n";
 
     o << chart("close_wait_process", "CLOSE_WAIT sockets per process", "time", t, top_series(by_proc, n));
-    o << chart("close_wait_container", "CLOSE_WAIT sockets per container", "time", t, top_series(by_container, n));
+    o << chart("close_wait_container", "CLOSE_WAIT sockets per container", "time", t,
+               top_series(by_container, n));
     o << chart("accept_queue", "Accept-queue depth per listener", "time", t, top_series(by_listener, n));
-    o << chart("emfile", "EMFILE/ENFILE on accept per second", "time", t, n ? std::vector<Series>{emfile}
-                                                                              : std::vector<Series>{});
+    o << chart("emfile", "EMFILE/ENFILE on accept per second", "time", t,
+               n ? std::vector<Series>{emfile} : std::vector<Series>{});
     o << chart("leak_sites", "Leaks reported per site", "time", t, top_series(by_site, n));
 
     // Top offenders: by peak CLOSE_WAITs.
@@ -290,7 +307,8 @@ std::string render_html_report(std::istream& in, const std::string& source_name)
     if (top.size() > 20)
         top.resize(20);
     o << "<section id=\"offenders\"><h2>Top offenders</h2>\n<table><thead><tr><th>pid</th><th>process</th>"
-      << "<th>container</th><th>peak CLOSE_WAIT</th><th>last</th><th>growth/min</th><th>leak site</th></tr></thead>"
+      << "<th>container</th><th>peak CLOSE_WAIT</th><th>last</th><th>growth/min</th><th>leak "
+         "site</th></tr></thead>"
          "<tbody>\n";
     for (const auto& off : top) {
         double span = off.last_t - off.first_t;
@@ -304,20 +322,24 @@ std::string render_html_report(std::istream& in, const std::string& source_name)
                 site = s;
             }
         }
-        o << "<tr class=\"offender\" data-pid=\"" << off.pid << "\"><td class=\"n\">" << off.pid << "</td><td>"
-          << esc(off.comm) << "</td><td>" << esc(off.container.empty() ? "host" : off.container)
-          << "</td><td class=\"n\">" << num(off.peak) << "</td><td class=\"n\">" << num(off.last)
-          << "</td><td class=\"n\">" << num(growth) << "</td><td>";
+        o << "<tr class=\"offender\" data-pid=\"" << off.pid << "\"><td class=\"n\">" << off.pid
+          << "</td><td>" << esc(off.comm) << "</td><td>"
+          << esc(off.container.empty() ? "host" : off.container) << "</td><td class=\"n\">" << num(off.peak)
+          << "</td><td class=\"n\">" << num(off.last) << "</td><td class=\"n\">" << num(growth)
+          << "</td><td>";
         if (!site.empty())
             o << best << " of " << total << " " << esc(site);
         o << "</td></tr>\n";
     }
     o << "</tbody></table></section>\n";
-    if (summary.is_object() && summary.contains("sites") && summary["sites"].is_array() && !summary["sites"].empty()) {
-        o << "<section id=\"sites\"><h2>Leaks by site (summary)</h2><table><thead><tr><th>leaks</th><th>site</th>"
+    if (summary.is_object() && summary.contains("sites") && summary["sites"].is_array() &&
+        !summary["sites"].empty()) {
+        o << "<section id=\"sites\"><h2>Leaks by site "
+             "(summary)</h2><table><thead><tr><th>leaks</th><th>site</th>"
              "</tr></thead><tbody>\n";
         for (const auto& s : summary["sites"])
-            o << "<tr><td class=\"n\">" << num(dbl(s, "leaks")) << "</td><td>" << esc(str(s, "label")) << "</td></tr>\n";
+            o << "<tr><td class=\"n\">" << num(dbl(s, "leaks")) << "</td><td>" << esc(str(s, "label"))
+              << "</td></tr>\n";
         o << "</tbody></table></section>\n";
     }
     o << "</body></html>\n";

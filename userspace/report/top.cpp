@@ -16,10 +16,14 @@ namespace cwt
 const char* top_sort_name(TopSort s)
 {
     switch (s) {
-    case TopSort::Open: return "open";
-    case TopSort::Growth: return "growth/min";
-    case TopSort::Queue: return "queue";
-    case TopSort::Emfile: return "EMFILE/s";
+    case TopSort::Open:
+        return "open";
+    case TopSort::Growth:
+        return "growth/min";
+    case TopSort::Queue:
+        return "queue";
+    case TopSort::Emfile:
+        return "EMFILE/s";
     }
     return "open";
 }
@@ -118,10 +122,14 @@ std::vector<std::string> TopModel::render(int cols, int rows, TopSort sort, cons
     }
     std::stable_sort(procs.begin(), procs.end(), [&](const ProcRow& a, const ProcRow& b) {
         switch (sort) {
-        case TopSort::Growth: return a.growth > b.growth;
-        case TopSort::Queue: return a.queue > b.queue;
-        case TopSort::Emfile: return a.emfile_s > b.emfile_s;
-        case TopSort::Open: break;
+        case TopSort::Growth:
+            return a.growth > b.growth;
+        case TopSort::Queue:
+            return a.queue > b.queue;
+        case TopSort::Emfile:
+            return a.emfile_s > b.emfile_s;
+        case TopSort::Open:
+            break;
         }
         return a.p->close_waits > b.p->close_waits;
     });
@@ -134,8 +142,9 @@ std::vector<std::string> TopModel::render(int cols, int rows, TopSort sort, cons
     add("");
     // 80 columns: 7+1+15+1+12+1+6+1+8+1+9+1+8 = 71; each process's leak
     // site on the line under it (the site is the point: it gets the width).
-    add(cell("PID", 7, true) + " " + cell("COMM", 15) + " " + cell("CONTAINER", 12) + " " + cell("OPEN", 6, true) +
-        " " + cell("GROW/MIN", 8, true) + " " + cell("QUEUE/BL", 9, true) + " " + cell("EMFILE/S", 8, true));
+    add(cell("PID", 7, true) + " " + cell("COMM", 15) + " " + cell("CONTAINER", 12) + " " +
+        cell("OPEN", 6, true) + " " + cell("GROW/MIN", 8, true) + " " + cell("QUEUE/BL", 9, true) + " " +
+        cell("EMFILE/S", 8, true));
     int proc_rows = std::max(2, rows - 13); // 3 above, 9 below, the keys line
     int used = 0;
     for (const auto& r : procs) {
@@ -148,7 +157,8 @@ std::vector<std::string> TopModel::render(int cols, int rows, TopSort sort, cons
             cell(r.backlog ? std::to_string(r.queue) + "/" + std::to_string(r.backlog) : "-", 9, true) + " " +
             cell(f1(r.emfile_s), 8, true));
         if (need == 2)
-            add("        " + std::to_string(r.p->site_leaks) + " of " + std::to_string(r.p->leaks) + " " + r.p->site);
+            add("        " + std::to_string(r.p->site_leaks) + " of " + std::to_string(r.p->leaks) + " " +
+                r.p->site);
         used += need;
     }
     if (procs.empty())
@@ -160,14 +170,16 @@ std::vector<std::string> TopModel::render(int cols, int rows, TopSort sort, cons
         ls.push_back(&l);
     std::stable_sort(ls.begin(), ls.end(), [](auto* a, auto* b) { return a->queue > b->queue; });
     for (std::size_t i = 0; i < ls.size() && i < 3; ++i)
-        add(cell(ls[i]->local, 28) + " " + cell(ls[i]->comm + " " + std::to_string(ls[i]->pid), 22) + " " +
+        add(cell(ls[i]->local, 28) + " " +
+            cell(ls[i]->pid ? ls[i]->comm + " " + std::to_string(ls[i]->pid) : "-", 22) + " " +
             cell(std::to_string(ls[i]->queue) + "/" + std::to_string(ls[i]->backlog), 14, true));
     add("");
     add(cell("CONTAINER", 14) + " " + cell("OPEN", 8, true) + " " + cell("GROW/MIN", 9, true));
     std::vector<std::pair<std::string, std::pair<double, double>>> cs(containers.begin(), containers.end());
     std::stable_sort(cs.begin(), cs.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
     for (std::size_t i = 0; i < cs.size() && i < 2; ++i)
-        add(cell(cs[i].first, 14) + " " + cell(f1(cs[i].second.first), 8, true) + " " +
+        add(cell(cs[i].first, 14) + " " +
+            cell(std::to_string(static_cast<long long>(cs[i].second.first)), 8, true) + " " +
             cell(f1(span_s > 0 ? (cs[i].second.first - cs[i].second.second) / span_s * 60 : 0), 9, true));
     while (static_cast<int>(out.size()) < rows - 1)
         out.emplace_back();
@@ -208,13 +220,30 @@ class TopReporter final : public Reporter
         for (int ch; (ch = getch()) != ERR;) {
             switch (ch) {
             case 'q':
-            case 'Q': stop_(); break;
-            case 'o': sort_ = TopSort::Open; changed = true; break;
-            case 'g': sort_ = TopSort::Growth; changed = true; break;
-            case 'b': sort_ = TopSort::Queue; changed = true; break;
-            case 'e': sort_ = TopSort::Emfile; changed = true; break;
-            case KEY_RESIZE: changed = true; break;
-            default: break;
+            case 'Q':
+                stop_();
+                break;
+            case 'o':
+                sort_ = TopSort::Open;
+                changed = true;
+                break;
+            case 'g':
+                sort_ = TopSort::Growth;
+                changed = true;
+                break;
+            case 'b':
+                sort_ = TopSort::Queue;
+                changed = true;
+                break;
+            case 'e':
+                sort_ = TopSort::Emfile;
+                changed = true;
+                break;
+            case KEY_RESIZE:
+                changed = true;
+                break;
+            default:
+                break;
             }
         }
         if (changed)
@@ -243,7 +272,8 @@ class TopReporter final : public Reporter
 std::unique_ptr<Reporter> make_top_reporter(std::function<void()> stop, WallClock clock)
 {
     if (!isatty(STDOUT_FILENO))
-        throw UserError("--top needs a terminal on stdout", "run it in a terminal, or use --json / --record FILE");
+        throw UserError("--top needs a terminal on stdout",
+                        "run it in a terminal, or use --json / --record FILE");
     return std::make_unique<TopReporter>(std::move(stop), clock);
 }
 
