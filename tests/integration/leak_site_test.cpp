@@ -179,7 +179,10 @@ TEST_F(LeakSite, HumanSummaryGroupsLeaksBySite)
 TEST_F(LeakSite, TwentyFiveHundredLeaksFoldIntoAScreenful)
 {
     const int kLeaks = 2500;
-    Tool tool({"--leak-site", "--threshold", "2", "--pid", std::to_string(srv_->pid()), "--duration", "12"});
+    // Without -p: with it, 50 to 300 of the 2500 sockets (those in CLOSE_WAIT
+    // while still queued before accept()) are never tracked, with or without
+    // --leak-site (ss shows all 2500); a -p bug of its own, reported to the lead.
+    Tool tool({"--leak-site", "--threshold", "2", "--duration", "12"});
     usleep(2500000); // the human mode prints no start line: give it time to attach
     // In batches that the listener's accept queue holds: an overflow drops the
     // handshake's last ACK, and the retransmissions (1 s, 2 s, 4 s...) would
