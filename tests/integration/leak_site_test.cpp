@@ -38,8 +38,9 @@ int marked_line(const std::string& marker)
     return -1;
 }
 
-// Connects, sends `first` a few times, closes: the server reads EOF later.
-void client(int port, char first)
+// Connects, sends `first` a few times, closes after `pause_us`: the server
+// reads EOF later. No pause for thousands of connections.
+void client(int port, char first, useconds_t pause_us = 20000)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -49,21 +50,8 @@ void client(int port, char first)
     ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
     std::string msg(8, first);
     ASSERT_EQ(send(fd, msg.data(), msg.size(), 0), static_cast<ssize_t>(msg.size()));
-    usleep(20000);
-    close(fd);
-}
-
-// The same without the pause: for thousands of connections.
-void quick_client(int port, char first)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    std::string msg(8, first);
-    ASSERT_EQ(send(fd, msg.data(), msg.size(), 0), static_cast<ssize_t>(msg.size()));
+    if (pause_us)
+        usleep(pause_us);
     close(fd);
 }
 
@@ -189,7 +177,7 @@ TEST_F(LeakSite, TwentyFiveHundredLeaksFoldIntoAScreenful)
     // bring the last sockets into CLOSE_WAIT after the 12 s.
     const std::string queue = "ss -Hltn 'sport = :" + std::to_string(port_) + "' | awk '{print $2}'";
     for (int i = 0; i < kLeaks; ++i) {
-        quick_client(port_, 'L');
+        client(port_, 'L', 0);
         if (i % 250 == 249)
             poll_until([&] { return std::atoi(run_cmd(queue).c_str()) == 0; }, 2);
     }
