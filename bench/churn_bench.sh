@@ -9,8 +9,9 @@
 #   tool_pid      closewait-trace --json -p <churn server pid>
 #   tool_pid_other closewait-trace --json -p <this script's pid>: every socket is
 #                 another process's, so every probe returns early in the kernel
-#   tool_leak_site closewait-trace --json --leak-site (where the build has it)
 #   tool_verbose  closewait-trace --json -v (every CLOSE_WAIT and close crosses the ring buffer)
+#   tool_site     closewait-trace --json --leak-site (issue #12: the read()=0 and accept() stack
+#                 captures; here every connection reads EOF in CLOSE_WAIT, the worst case)
 #   tool_ref      $CWT_REF_BIN --json: another build (say, an older commit) at its
 #                 defaults, to compare two builds in one interleaved run
 #   floor         cwt_floor (bench/floor.bpf.c): the tool's own hooks and program
@@ -40,7 +41,7 @@ CLIENTS=${CWT_CHURN_CLIENTS:-2}
 SRV_THREADS=${CWT_CHURN_SERVER_THREADS:-2}
 CLOSE_FIRST=${CWT_CHURN_CLOSE_FIRST:-client}
 PORT=${CWT_CHURN_PORT:-9400}
-read -r -a CONFIGS <<<"${CWT_CHURN_CONFIGS:-none floor tool tool_pid tool_pid_other tool_verbose bt_count bt_print}"
+read -r -a CONFIGS <<<"${CWT_CHURN_CONFIGS:-none floor tool tool_site tool_pid tool_pid_other tool_verbose bt_count bt_print}"
 TMP=$(mktemp -d /tmp/cwt-churn.XXXXXX)
 finish() {
     cleanup_pids
@@ -67,8 +68,8 @@ start_tracer() { # cfg out err
     tool) "$CWT_BIN" --json >"$out" 2>"$err" & ;;
     tool_pid) "$CWT_BIN" --json -p "$SERVER_PID" >"$out" 2>"$err" & ;;
     tool_pid_other) "$CWT_BIN" --json -p $$ >"$out" 2>"$err" & ;;
-    tool_leak_site) "$CWT_BIN" --json --leak-site >"$out" 2>"$err" & ;;
     tool_verbose) "$CWT_BIN" --json -v >"$out" 2>"$err" & ;;
+    tool_site) "$CWT_BIN" --json --leak-site >"$out" 2>"$err" & ;;
     tool_ref) "${CWT_REF_BIN:?tool_ref needs CWT_REF_BIN}" --json >"$out" 2>"$err" & ;;
     floor) "$BUILD/bench/cwt_floor" >"$out" 2>"$err" & ;;
     bt_count) bpftrace "$BENCH_DIR/floor.bt" >"$out" 2>"$err" & ;;
@@ -171,6 +172,21 @@ for cfg in "${CONFIGS[@]}"; do
         "$(sed 's/^ //' <<<"${RATE[$cfg]}")" "$(med "${CPU[$cfg]}")" "$(sed 's/^ //' <<<"${LOST[$cfg]:--}")" \
         "$(med "${RECS[$cfg]:-}")" "$(med "${ACC[$cfg]:-}")" "$(med "${TP[$cfg]:-}")"
 done
+# The leak-site rule (issue #12): on by default only if its ratio stays within
+# 0.01 of the floor (floor: the tool's own hooks, counting only; else
+# bt_count: counting on the same tracepoints; else the tool without --leak-site).
+if [[ -n ${RATIO[tool_site]:-} ]]; then
+    floor_cfg=floor
+    [[ -n ${RATIO[floor]:-} ]] || floor_cfg=bt_count
+    [[ -n ${RATIO[$floor_cfg]:-} ]] || floor_cfg=tool
+    if [[ -n ${RATIO[$floor_cfg]:-} ]]; then
+        a=$(med "${RATIO[$floor_cfg]}")
+        b=$(med "${RATIO[tool_site]}")
+        d=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a-b}')
+        verdict=$(awk -v d="$d" 'BEGIN {print (d <= 0.01 ? "within 0.01 of the floor: on by default is allowed" : "more than 0.01 below the floor: opt-in (--leak-site)")}')
+        echo "leak site: floor ($floor_cfg) ratio $a, tool_site $b (tool $(med "${RATIO[tool]:-}")): $d below the floor; $verdict"
+    fi
+fi
 cat <<'EOF'
   ratio        median over repetitions of conn/s divided by the no-tracer run of the same repetition
   vs_floor     the same, divided by the floor run (floor, else bt_count) of the same repetition

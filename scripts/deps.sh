@@ -4,11 +4,11 @@
 set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
-            libcli11-dev nlohmann-json3-dev scdoc libcap-dev libmnl-dev libfmt-dev)
+            libcli11-dev nlohmann-json3-dev scdoc libcap-dev libdw-dev libncurses-dev libmnl-dev libfmt-dev)
 test_pkgs=(googletest libgtest-dev libbenchmark-dev liburing-dev iproute2 python3 nodejs xz-utils zstd
            qemu-system-x86 busybox-static cpio bpftrace clang-tidy-14 libclang-rt-dev git
            systemd prometheus prometheus-node-exporter dpkg-dev bc man-db bsdextrautils curl
-           python3-jsonschema)
+           chromium tmux python3-jsonschema)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")

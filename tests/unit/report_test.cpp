@@ -19,8 +19,10 @@
 
 #include "common/units.hpp"
 #include "core/decoder.hpp"
+#include "report/fanout.hpp"
 #include "report/human.hpp"
 #include "report/json.hpp"
+#include "report/record.hpp"
 #include "report/snapshot_report.hpp"
 #include "report/summary.hpp"
 #include "core/tracker.hpp"
@@ -241,7 +243,7 @@ TEST(ReportJson, TimestampsAreRfc3339Utc)
 
 TEST(ReportJson, CloseWaitObjectsHaveTheSocketFields)
 {
-    const char* keys[] = {"pid",   "comm",     "fd",    "nspid",  "cgroup", "container",  "owner",
+    const char* keys[] = {"pid",   "comm",     "fd",    "nspid",  "cgroup", "container",   "owner",
                           "local", "listener", "age_s", "recv_q", "netns",  "preexisting", "remote"};
     for (const auto& f : all_sample_findings()) {
         if (!socket_of(f))
@@ -566,7 +568,7 @@ TEST(ReportEscaping, HostileCommInSummaryAndReporters)
     Findings fs = findings_for_hostile_comm();
     ASSERT_EQ(fs.size(), 3u);
     Summary s;
-    s.processes.push_back(ProcessSummary{socket_of(fs[0])->processes[0], 1, 3.0, false, {7}});
+    s.processes.push_back(ProcessSummary{socket_of(fs[0])->processes[0], 1, 3.0, false, {7}, "", "", 0, 0});
     s.listeners.push_back(ListenerSummary{*socket_of(fs[1])->listener, 0, 1, 1.0, false});
 
     std::string dumped;
@@ -793,7 +795,8 @@ TEST(ReportHuman, SummaryLinesFit)
         EXPECT_LE(l.size(), kMaxLineWidth) << l;
         EXPECT_TRUE(printable_ascii(l)) << l;
     }
-    EXPECT_NE(text.find("(+"), std::string::npos) << "fd list is capped: " << text;
+    // Issue #12: totals per process and container, never an fd list.
+    EXPECT_EQ(text.find("(+"), std::string::npos) << "no fd list: " << text;
 }
 
 } // namespace
@@ -871,10 +874,48 @@ TEST(ReportSchema, EveryObjectTypeValidatesAndARenamedKeyDoesNot)
     si.threshold_s = 30;
     add(start_json(si, kClock, 0));
     Summary s;
-    s.processes.push_back(ProcessSummary{ProcessRef{100, "server", 7}, 1, 3.0, false, {7}});
+    ProcessSummary ps;
+    ps.process = ProcessRef{100, "server", 7};
+    ps.open_close_waits = 1;
+    ps.oldest_age_s = 3.0;
+    ps.fds = {7};
+    s.processes.push_back(ps);
     s.listeners.push_back(ListenerSummary{listener_view(v4("0.0.0.0", 80), 1, "l"), 0, 1, 1.0, true});
     s.inventory = "sock_diag";
     add(summary_json(s, kClock, 1.0));
+    // --leak-site: the site of a leak, the summary's sites and per-process
+    // totals; --record: a sample.
+    LeakSite site;
+    site.call = "read";
+    site.tid = 101;
+    site.function = "handle_client";
+    site.offset = 0x2d;
+    site.file = "/src/server.c";
+    site.line = 212;
+    site.module = "/srv/server";
+    site.build_id = "3f54805f";
+    site.frames = {
+        StackFrame{0x1000, "/srv/server", "3f54805f", 0x100, "handle_client", 0x2d, "/src/server.c", 212}};
+    LeakFinding lf = leak_finding();
+    lf.site = std::make_shared<const LeakSite>(site);
+    add(finding_json(lf, kClock));
+    site.interpreter = "python3";
+    lf.site = std::make_shared<const LeakSite>(site);
+    add(finding_json(lf, kClock));
+    s.processes.front().leaks = 3;
+    s.processes.front().site = "after read()=0 in handle_client (server.c:212)";
+    s.processes.front().site_leaks = 2;
+    s.sites.push_back(SiteSummary{"after read()=0 in handle_client (server.c:212)", "read_eof",
+                                  "handle_client", "/src/server.c", 212, false, 2, 3});
+    add(summary_json(s, kClock, 1.0));
+    SeriesSample sample;
+    sample.ts_ns = kNsPerSec;
+    sample.processes.push_back(
+        {100, "server", "", 1, 0, "after read()=0 in handle_client (server.c:212)", 2, 3});
+    sample.listeners.push_back({"0.0.0.0:80", 100, "server", 0, 128});
+    sample.listeners.push_back({"127.0.0.1:81", 0, "", 0, 0});
+    sample.sites.push_back({"after read()=0 in handle_client (server.c:212)", 2});
+    add(sample_json(sample, kClock));
     SnapshotListener sl;
     sl.info.local = v4("127.0.0.1", 8080);
     sl.info.owners = {ProcessRef{1, "a", 3}, ProcessRef{2, "b", 3}};
@@ -931,3 +972,34 @@ TEST(ReportJson, FastLineIsTheSameAsTheDump)
 
 } // namespace
 } // namespace cwt
+
+namespace
+{
+// Counts state() calls.
+struct StateCounter : cwt::Reporter {
+    int* n;
+    explicit StateCounter(int* c) : n(c) {}
+    void start(const cwt::StartInfo&) override {}
+    void finding(const cwt::Finding&) override {}
+    void summary(const cwt::Summary&, double) override {}
+    void flush() override {}
+    void state(const cwt::LiveState&) override { ++*n; }
+};
+} // namespace
+
+// --record/--top take the state every second; the metrics reporter keeps its
+// --metrics-interval (the file is not rewritten every second).
+TEST(Fanout, StatePeriodPerReporter)
+{
+    int every = 0, metrics = 0;
+    cwt::FanoutReporter f;
+    f.add(std::make_unique<StateCounter>(&every));
+    f.add(std::make_unique<StateCounter>(&metrics), 15 * cwt::kNsPerSec);
+    for (int s = 0; s < 60; ++s) {
+        cwt::LiveState st;
+        st.now = cwt::kNsPerSec * (100 + s);
+        f.state(st);
+    }
+    EXPECT_EQ(every, 60);
+    EXPECT_EQ(metrics, 4); // at 100, 115, 130, 145 s
+}

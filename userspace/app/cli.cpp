@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <string>
@@ -127,6 +128,18 @@ int parse_options(int argc, char** argv, Options& o)
     app.add_flag("-q,--quiet", o.quiet,
                  "No live output; with --prometheus-textfile the metrics file is the only output");
     app.add_flag("--debug", o.debug, "Debug messages and libbpf's log (verifier output) on stderr");
+    app.add_flag("--leak-site", o.leak_site,
+                 "Report where each leak read EOF (or was accepted): function, file:line");
+    app.add_option("--fold", o.fold,
+                   "More new leaks than this per (process, listener) per interval print as one line")
+        ->check(CLI::Range(1U, 1000000U))
+        ->capture_default_str();
+    app.add_option("--record", o.record,
+                   "Write the findings and a per-second time series to FILE (JSON lines)");
+    app.add_flag("--top", o.top, "Full-screen live view ranking processes, listeners, containers (q quits)");
+    CLI::App* report = app.add_subcommand("report", "Render a --record FILE as one self-contained HTML page");
+    report->add_option("FILE", o.report_in, "The --record file")->required();
+    report->add_option("-o,--output", o.report_out, "The HTML page to write")->required();
 
     try {
         app.parse(argc, argv);
@@ -152,8 +165,13 @@ int parse_options(int argc, char** argv, Options& o)
         if (l->size() > SocketFilter::kMaxPorts)
             return bad_usage("at most " + std::to_string(SocketFilter::kMaxPorts) +
                              " ports per -P, -L or -D list; use fewer ports, or none and filter the output");
-    if (int rc = check_option_modes(app, o.snapshot, o.features); rc >= 0)
+    if (int rc = check_option_modes(app, o.snapshot, o.features, report->parsed()); rc >= 0)
         return rc;
+    if (o.top && o.json)
+        return bad_usage("--top and --json both want stdout; drop one");
+    if (o.top && !isatty(STDOUT_FILENO))
+        return bad_usage(
+            "--top needs a terminal on stdout; run it in a terminal, or use --json or --record FILE");
     if (!o.netns_arg.empty()) {
         try {
             o.netns = resolve_netns_arg(o.netns_arg);

@@ -39,6 +39,13 @@ struct Options {
     std::uint32_t metrics_max_series = 500;
     bool quiet = false;
     std::string version; // the build's, for the metrics
+    // Issue #12: incident scale.
+    bool leak_site = false;   // --leak-site: capture where EOF was read (see bench/README.md)
+    std::uint32_t fold = 10;  // --fold N: more new leaks per interval fold into one line
+    std::string record;       // --record FILE: findings + per-second samples (JSON lines)
+    bool top = false;         // --top: full-screen live view
+    std::string report_in;    // `report FILE -o OUT`
+    std::string report_out;
 };
 
 // Parses argv. Returns an exit code to stop with (help, version, bad flags),

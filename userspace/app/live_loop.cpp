@@ -23,9 +23,11 @@
 #include "core/decoder.hpp"
 #include "core/leak_resolution.hpp"
 #include "core/overflow_poll.hpp"
+#include "core/site_tally.hpp"
 #include "core/tracker.hpp"
 #include "kernel/caps.hpp"
 #include "kernel/inventory.hpp"
+#include "kernel/leak_sites.hpp"
 #include "kernel/netns_set.hpp"
 #include "kernel/procfs.hpp"
 #include "report/fanout.hpp"
@@ -33,6 +35,8 @@
 #include "report/journal.hpp"
 #include "report/json.hpp"
 #include "report/metrics_reporter.hpp"
+#include "report/record.hpp"
+#include "report/top.hpp"
 #include "kernel/atomic_file.hpp"
 #include "kernel/container.hpp"
 
@@ -72,14 +76,27 @@ int on_ring_record(void* ctx, void* data, size_t size)
     return 0;
 }
 
+// How often the loop builds the live state: the shortest reporter period.
+MonoNs state_period(const Options& o)
+{
+    MonoNs p = o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s);
+    if (!o.record.empty() || o.top)
+        p = p ? std::min(p, kNsPerSec) : kNsPerSec;
+    return p;
+}
+
 class LiveLoop
 {
   public:
     LiveLoop(const Options& o, BpfSession& session, Scope& scope, Inventory& inv, Reporter& reporter,
-             MonoNs started)
+             MonoNs started, LeakSiteResolver* sites)
         : scope_(scope), netns_(scope.netns()), meta_(scope.meta_fn()), inv_(inv), reporter_(reporter),
-          state_period_ns_(o.prometheus_textfile.empty() ? 0 : seconds_to_ns(o.metrics_interval_s)),
-          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started}, listeners_),
+          sites_(sites),
+          // --record and --top draw every second; the metrics file every
+          // --metrics-interval (the fan-out keeps each reporter's period).
+          state_period_ns_(state_period(o)),
+          tracker_(TrackerConfig{seconds_to_ns(o.threshold_s), o.verbose, scope.target(), started},
+                   listeners_),
           scan_period_ns_(
               std::clamp<MonoNs>(seconds_to_ns(o.threshold_s / 10), 100 * kNsPerMs, 1000 * kNsPerMs)),
           accept_watch_(AcceptWatchConfig{kNsPerSec, seconds_to_ns(o.stall_s), scope.target(), started}),
@@ -137,6 +154,12 @@ class LiveLoop
         s.netns_skipped = netns_.skipped();
         s.netns_vanished = netns_.vanished();
         annotate(s, meta_);
+        s.sites = tally_.sites();
+        for (auto& p : s.processes) {
+            const ProcessMeta* m = p.process.meta.get();
+            p.container = m && m->container ? short_container_id(m->container->id) : "";
+            tally_.fill(p);
+        }
         return s;
     }
 
@@ -212,11 +235,10 @@ class LiveLoop
     void scan_map(MonoNs now)
     {
         tracker_.begin_scan(now);
-        inv_.scan_close_waits(
-            [this](SockId sk, const CloseWaitInfo& info) {
-                if (scope_.wants_netns(info.netns)) // --netns
-                    tracker_.scan_entry(sk, info);
-            });
+        inv_.scan_close_waits([this](SockId sk, const CloseWaitInfo& info) {
+            if (scope_.wants_netns(info.netns)) // --netns
+                tracker_.scan_entry(sk, info);
+        });
         tracker_.end_scan();
     }
 
@@ -234,6 +256,8 @@ class LiveLoop
         auto enrich = resolve_due(now, due);
         for (SockId sk : due)
             tracker_.report_leak(sk, enrich[sk], now, out);
+        if (sites_)
+            sites_->annotate(out);
         report(out);
         trim_heap_after(due.size());
     }
@@ -331,6 +355,7 @@ class LiveLoop
     {
         for (auto& f : out) {
             annotate(f, meta_);
+            tally_.on_finding(f);
             reporter_.finding(f);
         }
     }
@@ -341,6 +366,8 @@ class LiveLoop
     ProcessMetaFn meta_;
     Inventory& inv_;
     Reporter& reporter_;
+    LeakSiteResolver* sites_; // --leak-site, else null
+    SiteTally tally_;
     MonoNs state_period_ns_ = 0; // --metrics-interval; 0: no metrics
     MonoNs next_state_ = 0;
     // Listener state has one owner, this loop; the tracker and the accept
@@ -364,7 +391,10 @@ class LiveLoop
 std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock, MonoNs started)
 {
     auto fanout = std::make_unique<FanoutReporter>();
-    if (o.quiet) {
+    if (o.top) {
+        // The screen is the output; q quits as Ctrl-C does (the stop signal).
+        fanout->add(make_top_reporter([] { std::raise(SIGINT); }, clock));
+    } else if (o.quiet) {
         // -q: the metrics file is the only output.
     } else if (o.json) {
         fanout->add(make_json_reporter(stdout, clock));
@@ -372,15 +402,18 @@ std::unique_ptr<Reporter> make_reporter(const Options& o, const WallClock& clock
         // one line per finding, with its priority
         fanout->add(make_journal_reporter(stdout, stderr, clock, human_style(o, started)));
     } else {
-        fanout->add(make_human_reporter(stdout, stderr, clock, human_style(o, started)));
+        fanout->add(make_human_reporter(stdout, stderr, clock, human_style(o, started), o.fold));
     }
+    if (!o.record.empty())
+        fanout->add(make_record_reporter(o.record, clock));
     if (!o.prometheus_textfile.empty()) {
         std::string path = o.prometheus_textfile;
         fanout->add(std::make_unique<MetricsReporter>(
-            MetricsOptions{o.metrics_max_series, o.version},
-            [path](const std::string& text) { write_file_atomically(path, text); }, clock,
-            [](std::uint32_t pid) { return container_of(pid); },
-            [](std::uint32_t pid) { return pid_exists(pid); }));
+                        MetricsOptions{o.metrics_max_series, o.version},
+                        [path](const std::string& text) { write_file_atomically(path, text); }, clock,
+                        [](std::uint32_t pid) { return container_of(pid); },
+                        [](std::uint32_t pid) { return pid_exists(pid); }),
+                    seconds_to_ns(o.metrics_interval_s));
     }
     return fanout;
 }
@@ -418,12 +451,16 @@ int run_live(const Options& o)
     log_debug("filters in kernel: " + session.kernel_filters() +
               (scope.kernel_filter_status().empty() ? "" : " " + scope.kernel_filter_status()));
     Inventory inv(session, &scope.netns(), o.filter);
+    std::unique_ptr<LeakSiteResolver> sites;
+    if (o.leak_site)
+        sites = std::make_unique<LeakSiteResolver>(
+            LeakSiteOptions{bpf_map__fd(session.skel().maps.close_waits), o.max_sockets, o.pid, true});
     Inventory::Preexisting pre = inv.seed_preexisting(scope.target());
 
     auto reporter = make_reporter(o, clock, started);
     reporter->start(start_info(o, session, pre.close_waits));
 
-    LiveLoop loop(o, session, scope, inv, *reporter, attached);
+    LiveLoop loop(o, session, scope, inv, *reporter, attached, sites.get());
     loop.start(std::move(pre));
     // Attached, inventory taken: keep only what the periodic work needs
     // (both iterator links exist first; creating them needs CAP_BPF).

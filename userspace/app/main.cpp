@@ -6,6 +6,7 @@
 #include "app/run_control.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "report/html.hpp"
 #include "kernel/fd_budget.hpp"
 
 int main(int argc, char** argv)
@@ -15,6 +16,8 @@ int main(int argc, char** argv)
     if (rc >= 0)
         return rc;
     try {
+        if (!o.report_in.empty())
+            return cwt::run_report(o.report_in, o.report_out);
         cwt::raise_fd_limit();
         if (o.features)
             return cwt::run_features(o);

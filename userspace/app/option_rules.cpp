@@ -18,7 +18,8 @@ namespace cwt
 namespace
 {
 
-constexpr unsigned kLive = 1, kSnapshot = 2, kFeatures = 4;
+// kReport: the `report FILE -o HTML` subcommand; no option below applies to it.
+constexpr unsigned kLive = 1, kSnapshot = 2, kFeatures = 4, kReport = 8;
 
 struct ModeRule {
     const char* name; // long name, as CLI11 knows it
@@ -48,11 +49,18 @@ constexpr ModeRule kRules[] = {
     {"--metrics-interval", kLive},
     {"--metrics-max-series", kLive},
     {"--quiet", kLive},
+    {"--fold", kLive},
+    {"--leak-site", kLive},
+    {"--top", kLive},
+    {"--record", kLive},
 };
 
 const char* mode_flag(unsigned mode)
 {
-    return mode == kSnapshot ? "--snapshot" : mode == kFeatures ? "--features" : "";
+    return mode == kSnapshot   ? "--snapshot"
+           : mode == kFeatures ? "--features"
+           : mode == kReport   ? "report"
+                               : "";
 }
 
 std::string modes_text(unsigned modes)
@@ -88,19 +96,21 @@ CLI::Validator finite_number()
         "FINITE", "finite");
 }
 
-int check_option_modes(const CLI::App& app, bool snapshot, bool features)
+int check_option_modes(const CLI::App& app, bool snapshot, bool features, bool report)
 {
-    if (snapshot && features) {
-        log_error("--snapshot and --features are separate commands; use one");
+    if (int(snapshot) + int(features) + int(report) > 1) {
+        log_error("--snapshot, --features and report are separate commands; use one");
         return 2;
     }
-    unsigned mode = snapshot ? kSnapshot : features ? kFeatures : kLive;
+    unsigned mode = report ? kReport : snapshot ? kSnapshot : features ? kFeatures : kLive;
     for (const ModeRule& r : kRules) {
         const CLI::Option* opt = app.get_option_no_throw(r.name);
         if (!opt || opt->count() == 0 || (r.modes & mode))
             continue;
         std::string fix;
-        if (mode == kLive)
+        if (mode == kReport)
+            fix = "run it without report (report renders a --record FILE: report FILE -o HTML)";
+        else if (mode == kLive)
             fix = std::string("add ") + mode_flag(r.modes & kSnapshot ? kSnapshot : kFeatures);
         else if (r.modes & kLive)
             fix = std::string("drop ") + mode_flag(mode);

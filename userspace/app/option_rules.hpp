@@ -17,8 +17,9 @@ CLI::Validator finite_number();
 enum class Mode { Live, Snapshot, Features };
 
 // One line on stderr and 2 when an option given does not apply to `mode`
-// (or two modes are asked for); -1 when all is well.
-int check_option_modes(const CLI::App& app, bool snapshot, bool features);
+// (or two modes are asked for; `report` is the report subcommand); -1 when
+// all is well.
+int check_option_modes(const CLI::App& app, bool snapshot, bool features, bool report = false);
 
 // -p PID: 2 and one line when no such process; a thread id becomes its
 // process (one line on stderr says so). -1 when all is well.

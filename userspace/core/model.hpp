@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/container.hpp"
+#include "core/leak_site.hpp"
 
 namespace cwt
 {
@@ -184,6 +185,9 @@ struct LeakFinding {
     MonoNs ts_ns = 0;
     SocketFacts sock;
     std::string detail;
+    // Where the application read EOF (or accepted it), with --leak-site;
+    // shared by every leak of one code path.
+    std::shared_ptr<const LeakSite> site;
 };
 
 // Left CLOSE_WAIT.
@@ -311,6 +315,11 @@ struct ProcessSummary {
     double oldest_age_s = 0;
     bool oldest_predates_start = false;
     std::vector<std::int32_t> fds;
+    std::string container; // short container id, "" = the host (filled by the live loop)
+    // --leak-site: its most common site, the leaks there and its leaks in all.
+    std::string site;
+    std::size_t site_leaks = 0;
+    std::size_t leaks = 0;
 };
 
 struct ListenerSummary {
@@ -319,6 +328,17 @@ struct ListenerSummary {
     std::size_t queued_close_waits = 0;
     double oldest_age_s = 0;
     bool oldest_predates_start = false;
+};
+
+// Leaks grouped by the code path that read EOF (core/site_tally.hpp).
+struct SiteSummary {
+    std::string label; // LeakSite::label()
+    std::string kind;  // "read_eof" | "accept"
+    std::string function, file;
+    int line = 0;
+    bool interpreted = false; // the native stack is an interpreter's
+    std::size_t leaks = 0;    // leaks reported at this site
+    std::size_t of = 0;       // leaks reported in all
 };
 
 struct Summary {
@@ -335,6 +355,7 @@ struct Summary {
     std::size_t netns = 0;         // network namespaces walked
     std::size_t netns_skipped = 0;  // exist, but could not be entered (a hole in the walk)
     std::size_t netns_vanished = 0; // found, then gone before they could be opened (nothing to walk)
+    std::vector<SiteSummary> sites; // --leak-site: most leaks first
 };
 
 } // namespace cwt

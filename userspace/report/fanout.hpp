@@ -1,4 +1,7 @@
-// Runs several reporters at once: every call goes to each, in order.
+// Runs several reporters at once: every call goes to each, in order. A
+// reporter added with a state period gets state() at most once per period
+// (the metrics file every --metrics-interval while --record and --top take
+// the state every second).
 #pragma once
 
 #include <memory>
@@ -12,7 +15,7 @@ namespace cwt
 class FanoutReporter : public Reporter
 {
   public:
-    void add(std::unique_ptr<Reporter> r);
+    void add(std::unique_ptr<Reporter> r, MonoNs state_period_ns = 0);
     bool empty() const { return reporters_.empty(); }
 
     void start(const StartInfo& s) override;
@@ -23,7 +26,12 @@ class FanoutReporter : public Reporter
     void state(const LiveState& st) override;
 
   private:
-    std::vector<std::unique_ptr<Reporter>> reporters_;
+    struct Entry {
+        std::unique_ptr<Reporter> r;
+        MonoNs state_period_ns = 0; // 0: every state()
+        MonoNs next_state = 0;
+    };
+    std::vector<Entry> reporters_;
 };
 
 } // namespace cwt

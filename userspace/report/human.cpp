@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/units.hpp"
+#include "report/fold.hpp"
 #include "report/summary.hpp"
 
 namespace cwt
@@ -142,6 +143,8 @@ Columns columns(const LeakFinding& f)
 {
     Columns c = socket_columns(f, "LEAK");
     c.detail = socket_detail(f.sock, nullptr, f.detail);
+    if (f.site)
+        c.detail += (c.detail.empty() ? "" : " ") + f.site->label();
     return c;
 }
 
@@ -264,7 +267,8 @@ std::string lay_out(const Columns& c, const WallClock& clock, const HumanStyle& 
     std::string detail = c.detail;
     // The container, as `docker ps` shows its id.
     if (c.who && c.who->meta && c.who->meta->container)
-        detail = "ctr=" + short_container_id(c.who->meta->container->id) + (detail.empty() ? "" : " " + detail);
+        detail =
+            "ctr=" + short_container_id(c.who->meta->container->id) + (detail.empty() ? "" : " " + detail);
     if (wide)
         return detail.empty() ? line : line + " " + detail;
     if (detail.empty() || line.size() + 2 > kMaxLineWidth)
@@ -297,8 +301,8 @@ namespace
 class HumanReporter : public Reporter
 {
   public:
-    HumanReporter(std::FILE* out, std::FILE* err, WallClock clock, HumanStyle style)
-        : out_(out), err_(err), clock_(clock), style_(style)
+    HumanReporter(std::FILE* out, std::FILE* err, WallClock clock, HumanStyle style, std::size_t fold)
+        : out_(out), err_(err), clock_(clock), style_(style), folder_(fold, style)
     {
     }
     void start(const StartInfo& s) override
@@ -312,27 +316,55 @@ class HumanReporter : public Reporter
         std::fflush(err_);
         fmt::print(out_, "{}\n", human_header(style_));
     }
-    void finding(const Finding& f) override { fmt::print(out_, "{}\n", human_line(f, clock_, style_)); }
+    void finding(const Finding& f) override
+    {
+        // Leaks wait one interval for the fold decision (report/fold.hpp).
+        if (auto* l = std::get_if<LeakFinding>(&f))
+            return folder_.leak(*l);
+        if (auto* q = std::get_if<CloseWaitFinding>(&f); q && q->sock.owner == OwnerKind::AcceptQueue)
+            return folder_.queued(*q);
+        if (auto* c = std::get_if<ClosedFinding>(&f))
+            folder_.closed(*c);
+        print_due(false);
+        fmt::print(out_, "{}\n", human_line(f, clock_, style_));
+    }
     void summary(const Summary& s, double elapsed_s) override
     {
+        print_due(true);
         print_human_summary(out_, s, elapsed_s, style_.wide);
+        for (const auto& l : folder_.totals(mono_now_ns()))
+            fmt::print(out_, "{}\n", l);
     }
-    void target_exit(std::uint32_t pid, MonoNs) override { fmt::print(out_, "pid {} exited\n", pid); }
-    void flush() override { std::fflush(out_); }
+    void flush() override
+    {
+        print_due(false);
+        std::fflush(out_);
+    }
+    void target_exit(std::uint32_t pid, MonoNs) override
+    {
+        print_due(false);
+        fmt::print(out_, "pid {} exited\n", pid);
+    }
 
   private:
+    void print_due(bool all)
+    {
+        for (const auto& l : folder_.due(mono_now_ns(), clock_, all))
+            fmt::print(out_, "{}\n", l);
+    }
     std::FILE* out_;
     std::FILE* err_;
     WallClock clock_;
     HumanStyle style_;
+    LeakFolder folder_;
 };
 
 } // namespace
 
 std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock,
-                                              HumanStyle style)
+                                              HumanStyle style, std::size_t fold)
 {
-    return std::make_unique<HumanReporter>(out, err, clock, style);
+    return std::make_unique<HumanReporter>(out, err, clock, style, fold);
 }
 
 } // namespace cwt

@@ -41,7 +41,8 @@ inline std::string cut(const std::string& s, std::size_t width, bool wide)
     return wide ? s : fit(s, width);
 }
 
+// Leaks fold past `fold` new per (process, listener) per interval (fold.hpp).
 std::unique_ptr<Reporter> make_human_reporter(std::FILE* out, std::FILE* err, WallClock clock,
-                                              HumanStyle style = {});
+                                              HumanStyle style = {}, std::size_t fold = 10);
 
 } // namespace cwt

@@ -65,6 +65,36 @@ nlohmann::ordered_json listener_json(const ListenerView& l)
     return j;
 }
 
+nlohmann::ordered_json leak_site_json(const LeakSite& s)
+{
+    nlohmann::ordered_json j;
+    j["kind"] = site_kind_name(s.kind);
+    j["call"] = s.call;
+    j["label"] = s.label();
+    j["tid"] = s.tid;
+    j["function"] = sanitize_symbol(s.function);
+    j["offset"] = s.offset;
+    j["file"] = sanitize_symbol(s.file);
+    j["line"] = s.line;
+    j["module"] = sanitize_symbol(s.module);
+    j["build_id"] = s.build_id;
+    // The native stack of python/node is the interpreter's, not the script's.
+    j["interpreted"] = !s.interpreter.empty();
+    if (!s.interpreter.empty())
+        j["interpreter"] = sanitize_symbol(s.interpreter);
+    nlohmann::ordered_json frames = nlohmann::ordered_json::array();
+    for (const auto& fr : s.frames) {
+        std::string t = fr.function.empty() ? hex(fr.module_offset) : sanitize_symbol(fr.function) + "+" + hex(fr.offset);
+        if (!fr.file.empty())
+            t += " (" + sanitize_symbol(fr.file) + ":" + std::to_string(fr.line) + ")";
+        else if (!fr.module.empty())
+            t += " (" + sanitize_symbol(fr.module) + ")";
+        frames.push_back(t);
+    }
+    j["stack"] = std::move(frames);
+    return j;
+}
+
 namespace
 {
 
@@ -156,6 +186,8 @@ nlohmann::ordered_json to_json(const CloseWaitFinding& f, const WallClock& clock
 nlohmann::ordered_json to_json(const LeakFinding& f, const WallClock& clock)
 {
     nlohmann::ordered_json j = socket_json(f, clock);
+    if (f.site)
+        j["leak_site"] = leak_site_json(*f.site);
     put_detail(j, f.detail);
     return j;
 }

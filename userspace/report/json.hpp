@@ -32,6 +32,8 @@ void put_nspid(nlohmann::ordered_json& j, const ProcessRef* p);
 // Adds "cgroup" and "container" of the process behind a record (null if unknown).
 void put_container(nlohmann::ordered_json& j, const ProcessMeta* m);
 nlohmann::ordered_json listener_json(const ListenerView& l);
+// The "leak_site" object of a close_wait_leak.
+nlohmann::ordered_json leak_site_json(const LeakSite& s);
 
 std::unique_ptr<Reporter> make_json_reporter(std::FILE* out, WallClock clock);
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/accept_watch.hpp"
+#include "core/site_tally.hpp"
 #include "report/human.hpp"
 #include "report/json.hpp"
 
@@ -50,6 +51,14 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
         j["oldest_age_s"] = p.oldest_age_s;
         j["oldest_predates_start"] = p.oldest_predates_start;
         j["fds"] = p.fds;
+        // --leak-site: the leaks reported for it and its most common site.
+        if (p.leaks) {
+            j["leaks"] = p.leaks;
+            if (!p.site.empty()) {
+                j["site"] = p.site;
+                j["site_leaks"] = p.site_leaks;
+            }
+        }
         procs.push_back(std::move(j));
     }
     nlohmann::ordered_json lsn = nlohmann::ordered_json::array();
@@ -90,6 +99,19 @@ nlohmann::ordered_json summary_json(const Summary& s, const WallClock& clock, do
                                 {"processes", procs},
                                 {"listeners", lsn},
                                 {"accept_errors", errs}};
+    if (!s.sites.empty()) {
+        nlohmann::ordered_json sites = nlohmann::ordered_json::array();
+        for (const auto& x : s.sites)
+            sites.push_back({{"label", x.label},
+                             {"kind", x.kind},
+                             {"function", x.function},
+                             {"file", x.file},
+                             {"line", x.line},
+                             {"interpreted", x.interpreted},
+                             {"leaks", x.leaks},
+                             {"of", x.of}});
+        j["sites"] = std::move(sites);
+    }
     if (!s.inventory.empty())
         j["inventory"] = s.inventory;
     if (s.netns) {
@@ -128,8 +150,8 @@ void print_by_container(std::FILE* out, const Summary& s)
         return;
     fmt::print(out, "{:<12} {:<10} {:>10} {}\n", "CONTAINER", "RUNTIME", "CLOSE_WAIT", "PIDS");
     for (const auto& [id, g] : groups)
-        fmt::print(out, "{:<12} {:<10} {:>10} {}\n", id.empty() ? "(host)" : id, g.runtime.empty() ? "-" : g.runtime,
-                   g.close_waits, fit(g.pids, 40));
+        fmt::print(out, "{:<12} {:<10} {:>10} {}\n", id.empty() ? "(host)" : id,
+                   g.runtime.empty() ? "-" : g.runtime, g.close_waits, fit(g.pids, 40));
 }
 
 } // namespace
@@ -139,22 +161,15 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, boo
     fmt::print(out, "--- summary after {}: {} open CLOSE_WAIT, {} leaks reported, {} lost events ---\n",
                format_age(elapsed_s), s.open_close_waits, s.leaks_reported, s.lost_events);
     if (!s.processes.empty()) {
-        fmt::print(out, "{:>7} {:<15} {:>10} {:>8} {}\n", "PID", "COMM", "CLOSE_WAIT", "OLDEST", "FDS");
+        // Totals, not fd lists: at 8789 leaks a list says nothing.
+        fmt::print(out, "{:>7} {:<15} {:<12} {:>10} {:>8}\n", "PID", "COMM", "CONTAINER", "CLOSE_WAIT",
+                   "OLDEST");
         for (const auto& p : s.processes) {
-            std::string fds;
-            std::size_t shown = 0;
-            for (auto fd : p.fds) {
-                std::string next = (fds.empty() ? "" : ",") + std::to_string(fd);
-                if (!wide && fds.size() + next.size() > 60)
-                    break;
-                fds += next;
-                ++shown;
-            }
-            if (shown < p.fds.size())
-                fds += fmt::format(" (+{})", p.fds.size() - shown);
+            const ProcessMeta* m = p.process.meta.get();
+            std::string ctr = m && m->container ? short_container_id(m->container->id) : p.container;
             std::string age = (p.oldest_predates_start ? ">" : "") + format_age(p.oldest_age_s);
-            fmt::print(out, "{:>7} {:<15} {:>10} {:>8} {}\n", p.process.pid, cut(p.process.comm, 15, wide),
-                       p.open_close_waits, age, fds);
+            fmt::print(out, "{:>7} {:<15} {:<12} {:>10} {:>8}\n", p.process.pid,
+                       cut(p.process.comm, 15, wide), ctr.empty() ? "-" : ctr, p.open_close_waits, age);
         }
     }
     print_by_container(out, s);
@@ -175,6 +190,8 @@ void print_human_summary(std::FILE* out, const Summary& s, double elapsed_s, boo
                        owner, l.queued_close_waits, q, age);
         }
     }
+    for (const auto& site : s.sites)
+        fmt::print(out, "{}\n", cut("leak site: " + site_sentence(site), kMaxLineWidth, wide));
     if (s.unknown_owner)
         fmt::print(out, "{} CLOSE_WAIT sockets with an owner not yet resolved\n", s.unknown_owner);
     for (const auto& e : s.accept_errors)
