@@ -83,6 +83,13 @@ static __always_inline void record_accept(struct sock* sk, struct sock* lsk, __u
         cw->owner_kind = CWT_OWNER_PROCESS;
         __builtin_memcpy(&cw->owner, &owner, sizeof(owner));
         emit_sock_event(CWT_EV_CW_ACCEPTED, key, CWT_TCP_CLOSE_WAIT, CWT_TCP_CLOSE_WAIT, cw, now, 0);
+    } else if ((filter_tgid || filter_cgroup) &&
+               BPF_CORE_READ(sk, __sk_common.skc_state) == CWT_TCP_CLOSE_WAIT) {
+        /* The peer's FIN came between sock_graft() in accept() and this
+         * return: the state change saw a struct socket but no owner yet and,
+         * under a filter, skipped it. Start tracking it now (its age counts
+         * from here; without a filter the state change kept it). */
+        on_enter_close_wait(sk, key, CWT_TCP_ESTABLISHED, now);
     }
 }
 
