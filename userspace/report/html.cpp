@@ -68,12 +68,13 @@ struct Series {
 };
 
 // Keeps the `keep` series with the highest peaks; the rest become "other".
-std::vector<Series> top_series(std::map<std::string, Series> all, std::size_t n, std::size_t keep = 8)
+std::vector<Series> top_series(const std::map<std::string, Series>& all, std::size_t n, std::size_t keep = 8)
 {
     std::vector<Series> v;
-    for (auto& [k, s] : all) {
-        s.values.resize(n, 0);
-        v.push_back(std::move(s));
+    v.reserve(all.size() + 1);
+    for (const auto& entry : all) {
+        v.push_back(entry.second);
+        v.back().values.resize(n, 0);
     }
     std::stable_sort(v.begin(), v.end(),
                      [](const Series& a, const Series& b) { return a.peak() > b.peak(); });
@@ -301,6 +302,7 @@ std::string render_html_report(std::istream& in, const std::string& source_name)
 
     // Top offenders: by peak CLOSE_WAITs.
     std::vector<Offender> top;
+    top.reserve(offenders.size());
     for (auto& [pid, off] : offenders)
         top.push_back(off);
     std::sort(top.begin(), top.end(), [](const Offender& a, const Offender& b) { return a.peak > b.peak; });
